@@ -1,0 +1,237 @@
+//! Decoding a topic and payload into a [`Message`].
+//!
+//! In order: the topic (a non-OTA topic ends here, its payload unread), the size limit,
+//! UTF-8, then the envelope with `data` kept as a raw slice, the method (a non-OTA
+//! method ends here), and last `data` as the type the topic calls for. A failed decode
+//! is read again, only then, to find the error's JSON path.
+
+use compact_str::CompactString;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use crate::error::{DataError, DecodeError};
+use crate::limits::MAX_PAYLOAD_BYTES;
+use crate::message::{Data, Message, Method};
+use crate::{
+    EventsReply, Id, OtaCreate, OtaCreateReply, OtaProgress, Topic, TopicError, TopicKind, tolerant,
+};
+
+/// The envelope as it may arrive.
+#[derive(Deserialize)]
+struct WireEnvelope<'a> {
+    tid: Id,
+    bid: Id,
+    /// Every published example up to v1.10 spells this key `"timestamp:"`.
+    #[serde(alias = "timestamp:", deserialize_with = "tolerant::int")]
+    timestamp: u64,
+    /// The English documentation leaves `method` out; the topic and `data` then decide.
+    #[serde(default)]
+    method: Option<CompactString>,
+    #[serde(default)]
+    gateway: Option<CompactString>,
+    #[serde(default, deserialize_with = "tolerant::opt_flag")]
+    need_reply: Option<bool>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// Decodes the OTA message that `payload` carries on `topic`.
+///
+/// Tolerant: every spelling that real peers and the published documentation use is
+/// read (see the README's table). Unknown keys are ignored, unknown enum values kept.
+/// Nothing is validated here beyond what the types need: call [`Message::validate`].
+///
+/// ```
+/// use dji_cloud_ota::{Data, decode};
+///
+/// let payload = br#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc",
+///   "bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1654070968655,
+///   "method":"ota_progress","data":{"result":0,"output":{"status":"in_progress",
+///   "progress":{"percent":10,"step_key":"download_firmware"}}}}"#;
+/// let message = decode("thing/product/4TADKAQ000002J/events", payload)?;
+/// let Data::OtaProgress(event) = &message.data else { unreachable!() };
+/// assert_eq!(event.output.progress.as_ref().unwrap().percent, 10);
+///
+/// let hms = br#"{"tid":"t","bid":"b","timestamp":1,"method":"hms","data":{"list":[]}}"#;
+/// assert!(decode("thing/product/4TADKAQ000002J/events", hms).unwrap_err().is_not_ota());
+/// # Ok::<(), dji_cloud_ota::DecodeError>(())
+/// ```
+///
+/// # Errors
+/// See [`DecodeError`]: a non-OTA message, a bad topic, a payload over the size limit,
+/// bytes that are not UTF-8 JSON, or JSON that is not the expected message.
+pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
+    let topic = match Topic::parse(topic) {
+        Ok(topic) => topic,
+        Err(TopicError::NotOta) => return Err(DecodeError::NotOta { method: None }),
+        Err(e) => return Err(DecodeError::Topic(e)),
+    };
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::TooLarge {
+            len: payload.len(),
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(payload).map_err(|e| {
+        let (line, column) = line_column(payload, e.valid_up_to());
+        DecodeError::InvalidUtf8 {
+            offset: e.valid_up_to(),
+            line,
+            column,
+        }
+    })?;
+    let envelope: WireEnvelope<'_> =
+        serde_json::from_str(text).map_err(|e| envelope_error(text, &e))?;
+
+    let expected = Method::of_topic(topic.kind);
+    let data = match &envelope.method {
+        Some(name) => match Method::from_name(name) {
+            None => {
+                return Err(DecodeError::NotOta {
+                    method: Some(name.clone()),
+                });
+            }
+            Some(method) if method != expected => {
+                return Err(DecodeError::WrongTopic {
+                    method,
+                    topic: topic.kind,
+                });
+            }
+            Some(_) => decode_data(topic.kind, envelope.data.get())
+                .map_err(|e| data_error(text, &envelope, topic.kind, &e))?,
+        },
+        // Without a method, the topic names the one OTA message it could be, and `data`
+        // must have that message's shape; anything else is some other method.
+        None => decode_data(topic.kind, envelope.data.get())
+            .map_err(|_| DecodeError::NotOta { method: None })?,
+    };
+    Ok(Message {
+        sn: topic.sn,
+        tid: envelope.tid,
+        bid: envelope.bid,
+        timestamp: envelope.timestamp,
+        gateway: envelope.gateway,
+        need_reply: envelope.need_reply,
+        data,
+    })
+}
+
+/// Reads `data` as the payload type of the topic.
+fn decode_data(kind: TopicKind, json: &str) -> Result<Data, serde_json::Error> {
+    Ok(match kind {
+        TopicKind::Services => Data::OtaCreate(serde_json::from_str::<OtaCreate>(json)?),
+        TopicKind::ServicesReply => {
+            Data::OtaCreateReply(serde_json::from_str::<OtaCreateReply>(json)?)
+        }
+        TopicKind::Events => Data::OtaProgress(serde_json::from_str::<OtaProgress>(json)?),
+        TopicKind::EventsReply => {
+            Data::OtaProgressReply(serde_json::from_str::<EventsReply>(json)?)
+        }
+    })
+}
+
+/// The error for a payload whose envelope could not be read.
+fn envelope_error(text: &str, error: &serde_json::Error) -> DecodeError {
+    if let Some(syntax) = syntax_error(text, error) {
+        return syntax;
+    }
+    let path = error_path::<WireEnvelope<'_>>(text);
+    DecodeError::Data(Box::new(DataError {
+        path,
+        line: error.line(),
+        column: error.column(),
+        message: message_of(error),
+        method: None,
+        tid: None,
+        bid: None,
+    }))
+}
+
+/// The error for a payload whose envelope was read but whose `data` was not.
+fn data_error(
+    text: &str,
+    envelope: &WireEnvelope<'_>,
+    kind: TopicKind,
+    error: &serde_json::Error,
+) -> DecodeError {
+    // The envelope read the whole payload, so it is well-formed JSON: a data error.
+    let json = envelope.data.get();
+    let start = json.as_ptr() as usize - text.as_ptr() as usize;
+    let (start_line, start_column) = line_column(text.as_bytes(), start);
+    let (line, column) = if error.line() <= 1 {
+        (start_line, start_column - 1 + error.column())
+    } else {
+        (start_line + error.line() - 1, error.column())
+    };
+    let inner = match kind {
+        TopicKind::Services => error_path::<OtaCreate>(json),
+        TopicKind::ServicesReply => error_path::<OtaCreateReply>(json),
+        TopicKind::Events => error_path::<OtaProgress>(json),
+        TopicKind::EventsReply => error_path::<EventsReply>(json),
+    };
+    DecodeError::Data(Box::new(DataError {
+        path: join_path("data", &inner),
+        line,
+        column,
+        message: message_of(error),
+        method: Some(Method::of_topic(kind)),
+        tid: Some(envelope.tid.clone()),
+        bid: Some(envelope.bid.clone()),
+    }))
+}
+
+/// A syntax error for `error`, or for the payload as a whole when `error` is about data
+/// but the payload also breaks JSON syntax further on (serde stops at the first
+/// problem, and a missing field is noticed before trailing garbage).
+fn syntax_error(text: &str, error: &serde_json::Error) -> Option<DecodeError> {
+    let syntax = |e: &serde_json::Error| DecodeError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: message_of(e),
+    };
+    if error.is_data() {
+        serde_json::from_str::<IgnoredAny>(text)
+            .err()
+            .map(|e| syntax(&e))
+    } else {
+        // Syntax and end-of-input errors; a `&str` source has no I/O errors.
+        Some(syntax(error))
+    }
+}
+
+/// The JSON path at which `json` fails to decode as `T`, such as `output.status`.
+fn error_path<'de, T: Deserialize<'de>>(json: &'de str) -> String {
+    let mut de = serde_json::Deserializer::from_str(json);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(_) => String::new(),
+        Err(e) => e.path().to_string(),
+    }
+}
+
+fn join_path(head: &str, tail: &str) -> String {
+    match tail {
+        "" | "." => head.to_owned(),
+        _ if tail.starts_with('[') => format!("{head}{tail}"),
+        _ => format!("{head}.{tail}"),
+    }
+}
+
+/// serde_json's message without its trailing ` at line L column C`, which the error
+/// carries in fields of its own.
+fn message_of(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    full.strip_suffix(&suffix).unwrap_or(&full).to_owned()
+}
+
+/// 1-based line and column (in bytes) of byte `offset`.
+fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, offset - line_start + 1)
+}

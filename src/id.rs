@@ -1,0 +1,144 @@
+//! Transaction and business ids (`tid`, `bid`).
+
+use std::fmt;
+
+use compact_str::CompactString;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use uuid::Uuid;
+
+/// A `tid` or `bid`.
+///
+/// The protocol says both are UUIDs, and [`crate::Message::validate`] insists on it, but
+/// the published examples use placeholders such as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx`,
+/// so decoding keeps any text. A UUID in its canonical spelling (36 characters,
+/// lower-case, hyphenated) is held as a [`Uuid`]; anything else is kept verbatim and
+/// re-encodes exactly as it came.
+///
+/// ```
+/// use dji_cloud_ota::Id;
+/// use uuid::Uuid;
+///
+/// let id: Id = "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8d".parse().unwrap();
+/// assert!(id.as_uuid().is_some());
+/// let placeholder: Id = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx".parse().unwrap();
+/// assert_eq!(placeholder.as_uuid(), None);
+/// assert_eq!(placeholder.to_string(), "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Id(Repr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Repr {
+    Uuid(Uuid),
+    Text(CompactString),
+}
+
+impl Id {
+    /// A fresh random (version 4) UUID.
+    pub fn new_v4() -> Self {
+        Self(Repr::Uuid(Uuid::new_v4()))
+    }
+
+    /// The id as a UUID: canonical spelling, or any other hyphenated 36-character
+    /// spelling `uuid` accepts (upper-case hex, say).
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match &self.0 {
+            Repr::Uuid(uuid) => Some(*uuid),
+            Repr::Text(text) if text.len() == 36 => Uuid::try_parse(text).ok(),
+            Repr::Text(_) => None,
+        }
+    }
+
+    /// Keeps `text` as the id, exactly as written.
+    pub fn from_text(text: &str) -> Self {
+        if is_canonical_uuid(text) {
+            if let Ok(uuid) = Uuid::try_parse(text) {
+                return Self(Repr::Uuid(uuid));
+            }
+        }
+        Self(Repr::Text(CompactString::new(text)))
+    }
+
+    fn write<'a>(&'a self, buf: &'a mut [u8; 36]) -> &'a str {
+        match &self.0 {
+            Repr::Uuid(uuid) => uuid.hyphenated().encode_lower(buf),
+            Repr::Text(text) => text,
+        }
+    }
+}
+
+/// True for `8-4-4-4-12` lower-case hex: the one spelling that a [`Uuid`] encodes back to.
+fn is_canonical_uuid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
+}
+
+impl From<Uuid> for Id {
+    fn from(uuid: Uuid) -> Self {
+        Self(Repr::Uuid(uuid))
+    }
+}
+
+impl std::str::FromStr for Id {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::from_text(s))
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.write(&mut [0; 36]))
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.write(&mut [0; 36]), f)
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.write(&mut [0; 36]))
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an id (a UUID string)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
+                Ok(Id::from_text(v))
+            }
+        }
+        deserializer.deserialize_str(IdVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_uuid_is_held_as_uuid_and_others_verbatim() {
+        let lower = "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8d";
+        assert!(matches!(Id::from_text(lower).0, Repr::Uuid(_)));
+        let upper = lower.to_uppercase();
+        let id = Id::from_text(&upper);
+        assert!(matches!(id.0, Repr::Text(_)));
+        assert_eq!(id.to_string(), upper);
+        assert_eq!(id.as_uuid(), Some(Uuid::parse_str(lower).unwrap()));
+        assert_eq!(Id::from_text(&lower.replace('-', "")).as_uuid(), None);
+    }
+}

@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod decode;
+mod error;
+mod id;
+pub mod limits;
+mod message;
+mod open_enum;
+mod ota_create;
+mod ota_progress;
+mod result_code;
+mod status;
+mod tolerant;
+mod topic;
+mod validate;
+
+pub use compact_str::CompactString;
+pub use decode::decode;
+pub use error::{DataError, DecodeError};
+pub use id::Id;
+pub use message::{Data, Encoded, Message, Method, now_millis};
+pub use open_enum::Unknown;
+pub use ota_create::{Device, OtaCreate, OtaCreateOutput, OtaCreateReply, UpgradeType};
+pub use ota_progress::{EventsReply, OtaProgress, Progress, ProgressExt, ProgressOutput, Step};
+pub use result_code::ResultCode;
+pub use status::TaskStatus;
+pub use topic::{OTHER_THING_SUFFIXES, Serial, Topic, TopicError, TopicKind, check_serial};
+pub use uuid::Uuid;
+pub use validate::{Problem, ValidationErrors, Violation};

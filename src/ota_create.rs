@@ -1,0 +1,166 @@
+//! `ota_create`: the service that starts a firmware upgrade, and its reply.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{ResultCode, TaskStatus, tolerant};
+
+/// The `data` of an `ota_create` request (topic `services`, cloud to dock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtaCreate {
+    /// The devices to upgrade: the aircraft, the dock, or both (1 to 2 items; see
+    /// [`crate::limits::MAX_DEVICES`]).
+    pub devices: Vec<Device>,
+}
+
+/// One device to upgrade, an item of `data.devices`.
+///
+/// The file fields are optional on the wire: the documentation's own example sends a
+/// second device with only `sn`, `product_version` and `firmware_upgrade_type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device's serial number.
+    pub sn: String,
+    /// The firmware version to install, such as `1.00.223` or `04.01.0020`.
+    pub product_version: String,
+    /// Where the device downloads the firmware package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<String>,
+    /// MD5 of the package: 32 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    /// Size of the package in bytes.
+    #[serde(
+        default,
+        deserialize_with = "tolerant::opt_int",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub file_size: Option<u64>,
+    /// File name of the package, such as `wm245_1.00.223.zip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// How the device upgrades.
+    pub firmware_upgrade_type: UpgradeType,
+}
+
+impl Device {
+    /// A device entry without a package: serial, target version and upgrade type.
+    pub fn new(
+        sn: impl Into<String>,
+        product_version: impl Into<String>,
+        upgrade: UpgradeType,
+    ) -> Self {
+        Self {
+            sn: sn.into(),
+            product_version: product_version.into(),
+            file_url: None,
+            md5: None,
+            file_size: None,
+            file_name: None,
+            firmware_upgrade_type: upgrade,
+        }
+    }
+
+    /// The same entry with its firmware package: download address, MD5 (32 hex digits),
+    /// size in bytes and file name.
+    pub fn with_file(
+        mut self,
+        url: impl Into<String>,
+        md5: impl Into<String>,
+        size: u64,
+        name: impl Into<String>,
+    ) -> Self {
+        self.file_url = Some(url.into());
+        self.md5 = Some(md5.into());
+        self.file_size = Some(size);
+        self.file_name = Some(name.into());
+        self
+    }
+}
+
+/// `firmware_upgrade_type`: how a device upgrades.
+///
+/// Open: any integer is kept and re-encodes unchanged; the known values are the
+/// associated constants. (DJI's Java server names 2 and 3 the other way round; the wire
+/// values are what count.)
+///
+/// ```
+/// use dji_cloud_ota::UpgradeType;
+///
+/// assert_eq!(UpgradeType::from(3), UpgradeType::NORMAL);
+/// assert_eq!(UpgradeType(5).description(), None);
+/// assert!(!UpgradeType(5).is_known());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UpgradeType(pub i64);
+
+impl UpgradeType {
+    /// `2`: consistency upgrade, bringing a device to the version its peer expects.
+    pub const CONSISTENCY: UpgradeType = UpgradeType(2);
+    /// `3`: normal upgrade.
+    pub const NORMAL: UpgradeType = UpgradeType(3);
+    /// `4`: PSDK (payload) upgrade, added with Dock 3.
+    pub const PSDK: UpgradeType = UpgradeType(4);
+    /// Every known value.
+    pub const KNOWN: &'static [UpgradeType] = &[Self::CONSISTENCY, Self::NORMAL, Self::PSDK];
+
+    /// What the value means, in English, if the crate knows it.
+    pub const fn description(self) -> Option<&'static str> {
+        match self.0 {
+            2 => Some("consistency upgrade"),
+            3 => Some("normal upgrade"),
+            4 => Some("PSDK (payload) upgrade"),
+            _ => None,
+        }
+    }
+
+    /// True for 2, 3 and 4.
+    pub const fn is_known(self) -> bool {
+        self.description().is_some()
+    }
+}
+
+impl From<i64> for UpgradeType {
+    fn from(value: i64) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Display for UpgradeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.description() {
+            Some(text) => write!(f, "{} ({text})", self.0),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl Serialize for UpgradeType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UpgradeType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tolerant::int(d).map(UpgradeType)
+    }
+}
+
+/// The `data` of the reply to `ota_create` (topic `services_reply`, dock to cloud).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtaCreateReply {
+    /// `0` when the dock took the task.
+    pub result: ResultCode,
+    /// The task's state; a dock may leave it out when it refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OtaCreateOutput>,
+}
+
+/// `output` of the `ota_create` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtaCreateOutput {
+    /// The task's state, usually `in_progress`.
+    pub status: TaskStatus,
+}

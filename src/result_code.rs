@@ -1,0 +1,127 @@
+//! The `result` code of replies and events.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The `result` of a reply or event: `0` on success, otherwise an error code.
+///
+/// A device error code has six digits `ABCDEF`: `A` is the source (3 or 5 the device,
+/// 4 or 6 DJI Pilot 2), `BC` the module (12 is firmware) and `DEF` the error. Codes
+/// the crate does not know are kept as they are.
+///
+/// ```
+/// use dji_cloud_ota::ResultCode;
+///
+/// assert!(ResultCode::SUCCESS.is_success());
+/// let busy = ResultCode(312015);
+/// assert_eq!(busy.module(), Some(12));
+/// assert_eq!(busy.description(), Some("the dock is busy"));
+/// assert_eq!(busy.to_string(), "312015 (the dock is busy)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResultCode(pub i64);
+
+/// The firmware codes DJI documents, with their meaning. The one table of them.
+const FIRMWARE_CODES: &[(i64, &str)] = &[
+    (
+        312001,
+        "upgrade type mismatch: a consistency upgrade the device did not ask for",
+    ),
+    (312003, "upgrade failed; retry"),
+    (312010, "the request differs from the API"),
+    (312012, "bad parameters"),
+    (312014, "the device is already updating"),
+    (312015, "the dock is busy"),
+    (312016, "dock-aircraft transmission error"),
+    (312017, "version check failed"),
+    (312022, "the aircraft is not powered on or not connected"),
+    (312023, "the driving rods are not back in place"),
+    (312025, "failed to delete the old package"),
+    (312026, "failed to decompress the offline package"),
+    (312027, "no aircraft detected in the dock"),
+    (312028, "the device restarted during the update"),
+    (312029, "the device is restarting"),
+    (312030, "enhanced (4G) transmission is enabled"),
+    (312704, "battery below 20%"),
+    (314000, "generic device error"),
+];
+
+impl ResultCode {
+    /// `0`: success.
+    pub const SUCCESS: ResultCode = ResultCode(0);
+
+    /// True for `0`.
+    pub const fn is_success(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The English meaning of a documented code (and of `0`).
+    pub fn description(self) -> Option<&'static str> {
+        if self.is_success() {
+            return Some("success");
+        }
+        FIRMWARE_CODES
+            .iter()
+            .find(|(code, _)| *code == self.0)
+            .map(|(_, text)| *text)
+    }
+
+    /// Every documented firmware code with its meaning.
+    pub fn documented() -> impl Iterator<Item = (ResultCode, &'static str)> {
+        FIRMWARE_CODES
+            .iter()
+            .map(|(code, text)| (ResultCode(*code), *text))
+    }
+
+    /// The source digit `A` of a six-digit code: 3 or 5 the device, 4 or 6 DJI Pilot 2.
+    pub const fn source(self) -> Option<u8> {
+        match self.digits() {
+            Some(d) => Some((d / 100_000) as u8),
+            None => None,
+        }
+    }
+
+    /// The module digits `BC` of a six-digit code: 12 is firmware.
+    pub const fn module(self) -> Option<u8> {
+        match self.digits() {
+            Some(d) => Some((d / 1000 % 100) as u8),
+            None => None,
+        }
+    }
+
+    const fn digits(self) -> Option<i64> {
+        if self.0 >= 100_000 && self.0 <= 999_999 {
+            Some(self.0)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for ResultCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.description() {
+            Some(text) => write!(f, "{} ({text})", self.0),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl From<i64> for ResultCode {
+    fn from(code: i64) -> Self {
+        Self(code)
+    }
+}
+
+impl Serialize for ResultCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResultCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tolerant::int(d).map(ResultCode)
+    }
+}

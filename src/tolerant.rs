@@ -1,0 +1,189 @@
+//! The decoder's tolerance for number and flag spellings, one helper per quirk.
+//!
+//! Each helper reads every spelling that real peers or the published documentation
+//! use; the matching serializer writes the one canonical spelling. Key-name quirks
+//! (`"timestamp:"`, `stauts`, `current_step`) are `serde(alias)` attributes on the
+//! fields they concern, and `null` for an absent optional field is read by
+//! `Option`'s own deserializer or by the `opt_*` helpers here.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Serializer;
+use serde::de::{self, Deserializer, Visitor};
+
+/// An integer type that the wire may carry as a JSON number or a decimal string.
+pub(crate) trait WireInt: Sized + Copy {
+    /// How the expected value is described in an error.
+    const EXPECTING: &'static str;
+    fn from_u64(v: u64) -> Option<Self>;
+    fn from_i64(v: i64) -> Option<Self>;
+}
+
+impl WireInt for u64 {
+    const EXPECTING: &'static str =
+        "a non-negative integer (a JSON number or a decimal string) up to 18446744073709551615";
+    fn from_u64(v: u64) -> Option<Self> {
+        Some(v)
+    }
+    fn from_i64(v: i64) -> Option<Self> {
+        u64::try_from(v).ok()
+    }
+}
+
+impl WireInt for i64 {
+    const EXPECTING: &'static str =
+        "an integer (a JSON number or a decimal string) in the range of a 64-bit signed integer";
+    fn from_u64(v: u64) -> Option<Self> {
+        i64::try_from(v).ok()
+    }
+    fn from_i64(v: i64) -> Option<Self> {
+        Some(v)
+    }
+}
+
+/// Parses a decimal string: an optional `-` then ASCII digits, nothing else (no `+`,
+/// no spaces, no exponent). JavaScript peers send numbers this way.
+fn parse_decimal<T: WireInt>(text: &str) -> Option<T> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if negative {
+        // `-0` is zero; i64::MIN has no positive counterpart, so parse with the sign.
+        text.parse::<i64>().ok().and_then(T::from_i64)
+    } else {
+        digits.parse::<u64>().ok().and_then(T::from_u64)
+    }
+}
+
+struct IntVisitor<T>(PhantomData<T>);
+
+impl<T: WireInt> Visitor<'_> for IntVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::from_u64(v).ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        T::from_i64(v).ok_or_else(|| E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        // serde_json hands over integers too large for 64 bits, and `-0`, as floats.
+        Err(E::invalid_value(de::Unexpected::Float(v), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        parse_decimal(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+}
+
+/// A required integer, as a number or a decimal string.
+pub(crate) fn int<'de, D: Deserializer<'de>, T: WireInt>(d: D) -> Result<T, D::Error> {
+    d.deserialize_any(IntVisitor(PhantomData))
+}
+
+/// An optional integer: absent (with `#[serde(default)]`), `null`, a number or a decimal
+/// string.
+pub(crate) fn opt_int<'de, D: Deserializer<'de>, T: WireInt>(d: D) -> Result<Option<T>, D::Error> {
+    struct OptVisitor<T>(PhantomData<T>);
+    impl<'de, T: WireInt> Visitor<'de> for OptVisitor<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "null or {}", T::EXPECTING)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            int(d).map(Some)
+        }
+    }
+    d.deserialize_option(OptVisitor(PhantomData))
+}
+
+/// `need_reply`: `0`/`1` as the protocol says, `true`/`false` as Java (Jackson) peers
+/// send it, `"0"`/`"1"` from JavaScript peers, or `null`.
+pub(crate) fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct FlagVisitor;
+    impl<'de> Visitor<'de> for FlagVisitor {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("0, 1, true, false or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            match v {
+                0 => Ok(Some(false)),
+                1 => Ok(Some(true)),
+                _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            match u64::try_from(v) {
+                Ok(v) => self.visit_u64(v),
+                Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v {
+                "0" => Ok(Some(false)),
+                "1" => Ok(Some(true)),
+                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            }
+        }
+    }
+    d.deserialize_option(FlagVisitor)
+}
+
+/// Writes a flag the canonical way: `0` or `1`.
+pub(crate) fn ser_opt_flag<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(flag) => s.serialize_u8(u8::from(*flag)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_strings_are_strict() {
+        assert_eq!(
+            parse_decimal::<u64>("1654070968655"),
+            Some(1_654_070_968_655)
+        );
+        assert_eq!(parse_decimal::<i64>("-312015"), Some(-312_015));
+        assert_eq!(parse_decimal::<i64>("-0"), Some(0));
+        assert_eq!(parse_decimal::<i64>("-9223372036854775808"), Some(i64::MIN));
+        for bad in ["", "-", "+1", " 1", "1 ", "1e3", "0x10", "1.0", "--1"] {
+            assert_eq!(parse_decimal::<i64>(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_decimal::<u64>("-1"), None);
+        assert_eq!(parse_decimal::<u64>("18446744073709551616"), None);
+    }
+}
