@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use crate::error::{DataError, DecodeError};
 use crate::limits::MAX_PAYLOAD_BYTES;
 use crate::message::{Data, Message, Method};
+use crate::object::{error_path, from_json_object};
 use crate::{
     EventsReply, Id, OtaCreate, OtaCreateReply, OtaProgress, Topic, TopicError, TopicKind, tolerant,
 };
@@ -82,7 +83,7 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
         }
     })?;
     let envelope: WireEnvelope<'_> =
-        serde_json::from_str(text).map_err(|e| envelope_error(text, &e))?;
+        from_json_object(text).map_err(|e| envelope_error(text, &e))?;
 
     let expected = Method::of_topic(topic.kind);
     let data = match &envelope.method {
@@ -120,14 +121,10 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
 /// Reads `data` as the payload type of the topic.
 fn decode_data(kind: TopicKind, json: &str) -> Result<Data, serde_json::Error> {
     Ok(match kind {
-        TopicKind::Services => Data::OtaCreate(serde_json::from_str::<OtaCreate>(json)?),
-        TopicKind::ServicesReply => {
-            Data::OtaCreateReply(serde_json::from_str::<OtaCreateReply>(json)?)
-        }
-        TopicKind::Events => Data::OtaProgress(serde_json::from_str::<OtaProgress>(json)?),
-        TopicKind::EventsReply => {
-            Data::OtaProgressReply(serde_json::from_str::<EventsReply>(json)?)
-        }
+        TopicKind::Services => Data::OtaCreate(from_json_object::<OtaCreate>(json)?),
+        TopicKind::ServicesReply => Data::OtaCreateReply(from_json_object::<OtaCreateReply>(json)?),
+        TopicKind::Events => Data::OtaProgress(from_json_object::<OtaProgress>(json)?),
+        TopicKind::EventsReply => Data::OtaProgressReply(from_json_object::<EventsReply>(json)?),
     })
 }
 
@@ -197,15 +194,6 @@ fn syntax_error(text: &str, error: &serde_json::Error) -> Option<DecodeError> {
     } else {
         // Syntax and end-of-input errors; a `&str` source has no I/O errors.
         Some(syntax(error))
-    }
-}
-
-/// The JSON path at which `json` fails to decode as `T`, such as `output.status`.
-fn error_path<'de, T: Deserialize<'de>>(json: &'de str) -> String {
-    let mut de = serde_json::Deserializer::from_str(json);
-    match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(_) => String::new(),
-        Err(e) => e.path().to_string(),
     }
 }
 

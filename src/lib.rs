@@ -7,6 +7,7 @@ mod error;
 mod id;
 pub mod limits;
 mod message;
+mod object;
 mod open_enum;
 mod ota_create;
 mod ota_progress;

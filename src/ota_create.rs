@@ -4,13 +4,14 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{ResultCode, TaskStatus, tolerant};
+use crate::{ResultCode, TaskStatus, object, tolerant};
 
 /// The `data` of an `ota_create` request (topic `services`, cloud to dock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OtaCreate {
     /// The devices to upgrade: the aircraft, the dock, or both (1 to 2 items; see
     /// [`crate::limits::MAX_DEVICES`]).
+    #[serde(deserialize_with = "object::objects")]
     pub devices: Vec<Device>,
 }
 
@@ -154,7 +155,11 @@ pub struct OtaCreateReply {
     /// `0` when the dock took the task.
     pub result: ResultCode,
     /// The task's state; a dock may leave it out when it refuses.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<OtaCreateOutput>,
 }
 

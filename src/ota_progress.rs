@@ -4,7 +4,7 @@ use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::open_enum::open_str_enum;
-use crate::{ResultCode, TaskStatus, tolerant};
+use crate::{ResultCode, TaskStatus, object, tolerant};
 
 /// The `data` of an `ota_progress` event (topic `events`, dock to cloud).
 ///
@@ -14,6 +14,7 @@ pub struct OtaProgress {
     /// `0`, or the error code of a failure.
     pub result: ResultCode,
     /// The task's state and progress.
+    #[serde(deserialize_with = "object::object")]
     pub output: ProgressOutput,
 }
 
@@ -24,10 +25,18 @@ pub struct ProgressOutput {
     #[serde(alias = "stauts")]
     pub status: TaskStatus,
     /// How far the current step has come; absent in some final events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub progress: Option<Progress>,
     /// Extra figures: the download rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ext: Option<ProgressExt>,
     /// A finer status that some implementations of the protocol add, such as
     /// `DOWNLOAD_FAILED`.

@@ -1,0 +1,89 @@
+//! The `ota-inspect` command, run as a user runs it.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::{GATEWAY, fixtures_dir};
+
+fn inspect(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ota-inspect"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_seed_example_decodes_and_its_placeholders_are_reported() {
+    let topic = format!("thing/product/{GATEWAY}/events");
+    let file = fixtures_dir().join("events/seed_ota_progress.json");
+    let out = inspect(&[&topic, file.to_str().unwrap()], None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("== message (ota_progress on"), "{stdout}");
+    assert!(stdout.contains("InProgress"), "{stdout}");
+    assert!(
+        stdout.contains(r#"payload: {"tid":"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 violations"), "{stdout}");
+    assert!(
+        stdout.contains("tid: \"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx\" is not a UUID"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_valid_message_from_stdin_exits_zero() {
+    let topic = format!("thing/product/{GATEWAY}/services");
+    let payload = std::fs::read(fixtures_dir().join("services/canonical.json")).unwrap();
+    let out = inspect(&[&topic, "-"], Some(&payload));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("payload: {}", text(&payload))),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("valid"), "{stdout}");
+}
+
+#[test]
+fn what_does_not_decode_exits_two_and_says_why() {
+    let topic = format!("thing/product/{GATEWAY}/events");
+    let out = inspect(&[&topic], Some(b"{\"tid\":"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout).contains("malformed JSON"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = inspect(&[&format!("thing/product/{GATEWAY}/osd")], Some(b"{}"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).contains("not an OTA message"));
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let out = inspect(&[], None);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("usage: ota-inspect TOPIC"));
+    let out = inspect(&["thing/product/SN/events", "/nonexistent/file.json"], None);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("/nonexistent/file.json"));
+    let out = inspect(&["--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+}
