@@ -1,9 +1,11 @@
 //! Decoding a topic and payload into a [`Message`].
 //!
 //! In order: the topic (a non-OTA topic ends here, its payload unread), the size limit,
-//! UTF-8, then the envelope with `data` kept as a raw slice, the method (a non-OTA
-//! method ends here), and last `data` as the type the topic calls for. A failed decode
-//! is read again, only then, to find the error's JSON path.
+//! then the fast path (`crate::fast`) for a message in the common canonical shape. Any
+//! other payload goes to the full tolerant decoder: UTF-8, then the envelope with `data`
+//! kept as a raw slice, the method (a non-OTA method ends here), and last `data` as the
+//! type the topic calls for. A failed decode is read again, only then, to find the
+//! error's JSON path.
 
 use compact_str::CompactString;
 use serde::Deserialize;
@@ -11,6 +13,7 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::error::{DataError, DecodeError};
+use crate::fast;
 use crate::limits::MAX_PAYLOAD_BYTES;
 use crate::message::{Data, Message, Method};
 use crate::object::{error_path, from_json_object};
@@ -63,6 +66,33 @@ struct WireEnvelope<'a> {
 /// See [`DecodeError`]: a non-OTA message, a bad topic, a payload over the size limit,
 /// bytes that are not UTF-8 JSON, or JSON that is not the expected message.
 pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
+    let topic = ota_topic(topic, payload)?;
+    match fast::decode(topic.kind, &topic.sn, payload) {
+        Some(message) => Ok(message),
+        None => decode_tolerant(topic, payload),
+    }
+}
+
+/// The two decoders that [`decode`] combines, each alone, so that tests and fuzz targets
+/// can hold them to giving the same answers. Not part of the stable API.
+#[doc(hidden)]
+pub mod paths {
+    use super::{DecodeError, Message, fast, ota_topic};
+
+    /// The full tolerant decoder alone.
+    pub fn tolerant(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
+        super::decode_tolerant(ota_topic(topic, payload)?, payload)
+    }
+
+    /// The fast path alone: `None` where it gives up (and for any topic error).
+    pub fn fast(topic: &str, payload: &[u8]) -> Option<Message> {
+        let topic = ota_topic(topic, payload).ok()?;
+        fast::decode(topic.kind, &topic.sn, payload)
+    }
+}
+
+/// The OTA topic, or the error that ends decoding before the payload is read.
+fn ota_topic(topic: &str, payload: &[u8]) -> Result<Topic, DecodeError> {
     let topic = match Topic::parse(topic) {
         Ok(topic) => topic,
         Err(TopicError::NotOta) => return Err(DecodeError::NotOta { method: None }),
@@ -74,6 +104,11 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
             max: MAX_PAYLOAD_BYTES,
         });
     }
+    Ok(topic)
+}
+
+/// The full decoder: every tolerated spelling, every error with its position.
+fn decode_tolerant(topic: Topic, payload: &[u8]) -> Result<Message, DecodeError> {
     let text = std::str::from_utf8(payload).map_err(|e| {
         let (line, column) = line_column(payload, e.valid_up_to());
         DecodeError::InvalidUtf8 {

@@ -4,6 +4,7 @@
 
 mod decode;
 mod error;
+mod fast;
 mod id;
 pub mod limits;
 mod message;
@@ -18,7 +19,7 @@ mod topic;
 mod validate;
 
 pub use compact_str::CompactString;
-pub use decode::decode;
+pub use decode::{decode, paths};
 pub use error::{DataError, DecodeError};
 pub use id::Id;
 pub use message::{Data, Encoded, Message, Method, now_millis};

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{ResultCode, TaskStatus, object, tolerant};
@@ -18,19 +19,21 @@ pub struct OtaCreate {
 /// One device to upgrade, an item of `data.devices`.
 ///
 /// The file fields are optional on the wire: the documentation's own example sends a
-/// second device with only `sn`, `product_version` and `firmware_upgrade_type`.
+/// second device with only `sn`, `product_version` and `firmware_upgrade_type`. Text is
+/// held in [`CompactString`]s, which keep up to 24 bytes (a serial, a version) without
+/// a heap allocation and deref to `&str`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
     /// The device's serial number.
-    pub sn: String,
+    pub sn: CompactString,
     /// The firmware version to install, such as `1.00.223` or `04.01.0020`.
-    pub product_version: String,
+    pub product_version: CompactString,
     /// Where the device downloads the firmware package.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_url: Option<String>,
+    pub file_url: Option<CompactString>,
     /// MD5 of the package: 32 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub md5: Option<String>,
+    pub md5: Option<CompactString>,
     /// Size of the package in bytes.
     #[serde(
         default,
@@ -40,7 +43,7 @@ pub struct Device {
     pub file_size: Option<u64>,
     /// File name of the package, such as `wm245_1.00.223.zip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_name: Option<String>,
+    pub file_name: Option<CompactString>,
     /// How the device upgrades.
     pub firmware_upgrade_type: UpgradeType,
 }
@@ -48,8 +51,8 @@ pub struct Device {
 impl Device {
     /// A device entry without a package: serial, target version and upgrade type.
     pub fn new(
-        sn: impl Into<String>,
-        product_version: impl Into<String>,
+        sn: impl Into<CompactString>,
+        product_version: impl Into<CompactString>,
         upgrade: UpgradeType,
     ) -> Self {
         Self {
@@ -67,10 +70,10 @@ impl Device {
     /// size in bytes and file name.
     pub fn with_file(
         mut self,
-        url: impl Into<String>,
-        md5: impl Into<String>,
+        url: impl Into<CompactString>,
+        md5: impl Into<CompactString>,
         size: u64,
-        name: impl Into<String>,
+        name: impl Into<CompactString>,
     ) -> Self {
         self.file_url = Some(url.into());
         self.md5 = Some(md5.into());

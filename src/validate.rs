@@ -256,7 +256,7 @@ impl Message {
                         report.push(
                             format!("{path}.sn"),
                             Problem::DuplicateDevice {
-                                sn: device.sn.clone(),
+                                sn: device.sn.to_string(),
                             },
                         );
                     }
@@ -284,7 +284,7 @@ fn validate_device(report: &mut Report, path: &str, device: &Device) {
         report.push(
             version_path,
             Problem::BadVersion {
-                value: device.product_version.clone(),
+                value: device.product_version.to_string(),
             },
         );
     }
@@ -311,7 +311,12 @@ fn validate_device(report: &mut Report, path: &str, device: &Device) {
             if md5.len() != MD5_HEX_DIGITS || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
                 let md5_path = format!("{path}.md5");
                 report.max_chars(&md5_path, md5);
-                report.push(md5_path, Problem::NotMd5 { value: md5.clone() });
+                report.push(
+                    md5_path,
+                    Problem::NotMd5 {
+                        value: md5.to_string(),
+                    },
+                );
             }
         }
         None => missing.push("md5"),

@@ -156,14 +156,17 @@ fn a_serial_listed_twice() {
     devices(&mut m)[1].sn = sn.clone();
     assert_eq!(
         only_violation(&m),
-        ("data.devices[1].sn".into(), Problem::DuplicateDevice { sn })
+        (
+            "data.devices[1].sn".into(),
+            Problem::DuplicateDevice { sn: sn.to_string() }
+        )
     );
 }
 
 #[test]
 fn device_serials_are_non_empty_and_topic_safe() {
     let mut m = valid_create();
-    devices(&mut m)[0].sn = String::new();
+    devices(&mut m)[0].sn = "".into();
     assert_eq!(
         only_violation(&m),
         ("data.devices[0].sn".into(), Problem::Empty)
@@ -181,11 +184,11 @@ fn text_fields_at_most_10240_characters() {
     let at_limit = "é".repeat(MAX_TEXT_CHARS);
     let over = "a".repeat(MAX_TEXT_CHARS + 1);
     let mut m = valid_create();
-    devices(&mut m)[0].file_name = Some(at_limit.clone());
-    devices(&mut m)[0].sn = "€".repeat(MAX_TEXT_CHARS);
+    devices(&mut m)[0].file_name = Some(at_limit.clone().into());
+    devices(&mut m)[0].sn = "€".repeat(MAX_TEXT_CHARS).into();
     m.validate().unwrap();
 
-    devices(&mut m)[0].file_name = Some(over.clone());
+    devices(&mut m)[0].file_name = Some(over.clone().into());
     assert_eq!(
         only_violation(&m),
         (
@@ -196,10 +199,10 @@ fn text_fields_at_most_10240_characters() {
         )
     );
     let mut m = valid_create();
-    devices(&mut m)[1].sn = over.clone();
+    devices(&mut m)[1].sn = over.clone().into();
     assert_eq!(only_violation(&m).0, "data.devices[1].sn");
     let mut m = valid_create();
-    devices(&mut m)[0].file_url = Some(format!("https://{over}"));
+    devices(&mut m)[0].file_url = Some(format!("https://{over}").into());
     assert_eq!(only_violation(&m).0, "data.devices[0].file_url");
     let mut m = valid_event();
     output(&mut m).sub_status = Some(CompactString::new(&over));
@@ -250,7 +253,7 @@ fn product_version_is_dot_separated_digits() {
         );
     }
     let mut m = valid_create();
-    devices(&mut m)[0].product_version = String::new();
+    devices(&mut m)[0].product_version = "".into();
     assert_eq!(
         only_violation(&m),
         ("data.devices[0].product_version".into(), Problem::Empty)
@@ -300,7 +303,7 @@ fn a_package_is_all_four_file_fields_or_none() {
         ("data.devices[0].file_size".into(), Problem::EmptyFile)
     );
     let mut m = valid_create();
-    devices(&mut m)[0].file_name = Some(String::new());
+    devices(&mut m)[0].file_name = Some("".into());
     assert_eq!(
         only_violation(&m),
         ("data.devices[0].file_name".into(), Problem::Empty)

@@ -1,0 +1,121 @@
+//! Heap allocations, counted by a counting global allocator (deterministic, unlike time).
+//!
+//! Decoding an `ota_progress` event allocates nothing at all; an `ota_create` allocates no
+//! more than once per text field present; encoding into a reused buffer allocates
+//! nothing.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::{fixture, topic};
+use dji_cloud_ota::{Data, TopicKind, decode};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread by `f` (tests run on threads of their own).
+fn allocations<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let value = f();
+    (ALLOCATIONS.with(Cell::get) - before, value)
+}
+
+#[test]
+fn decoding_an_ota_progress_event_allocates_nothing() {
+    let topic = topic(TopicKind::Events);
+    // Every optional field present: gateway, need_reply, ext.rate.
+    let payload = fixture("events", "canonical");
+    let (count, message) = allocations(|| decode(&topic, &payload));
+    let message = message.unwrap();
+    assert!(message.gateway.is_some() && message.need_reply.is_some());
+    assert_eq!(count, 0);
+    // Pretty-printed, with a step_result: still nothing.
+    let pretty = without_timestamp_colon(fixture("events", "step_result"));
+    let (count, message) = allocations(|| decode(&topic, &pretty));
+    assert!(message.is_ok());
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn decoding_an_ota_create_allocates_at_most_once_per_text_field() {
+    let topic = topic(TopicKind::Services);
+    let payload = fixture("services", "two_devices");
+    let (count, message) = allocations(|| decode(&topic, &payload));
+    let Data::OtaCreate(create) = message.unwrap().data else {
+        panic!()
+    };
+    let text_fields: usize = create
+        .devices
+        .iter()
+        .map(|d| {
+            2 + usize::from(d.file_url.is_some())
+                + usize::from(d.md5.is_some())
+                + usize::from(d.file_name.is_some())
+        })
+        .sum();
+    assert_eq!(text_fields, 10);
+    assert!(
+        count <= text_fields,
+        "{count} allocations for {text_fields} text fields"
+    );
+}
+
+#[test]
+fn decoding_replies_allocates_nothing() {
+    for kind in [TopicKind::ServicesReply, TopicKind::EventsReply] {
+        let (topic, payload) = (topic(kind), fixture(kind.suffix(), "canonical"));
+        let (count, message) = allocations(|| decode(&topic, &payload));
+        assert!(message.is_ok());
+        assert_eq!(count, 0, "{kind}");
+    }
+}
+
+#[test]
+fn encoding_into_a_reused_buffer_allocates_nothing() {
+    for kind in TopicKind::ALL {
+        let message = decode(&topic(kind), &fixture(kind.suffix(), "canonical")).unwrap();
+        let mut buf = Vec::with_capacity(4096);
+        let (count, ()) = allocations(|| message.encode_payload_into(&mut buf));
+        assert_eq!(count, 0, "{kind}");
+        assert!(!buf.is_empty());
+    }
+}
+
+#[test]
+fn a_non_ota_topic_is_dismissed_without_allocating() {
+    let topic = "thing/product/4TADKAQ000002J/osd";
+    let payload = fixture("not_ota", "osd");
+    let (count, result) = allocations(|| decode(topic, &payload));
+    assert!(result.unwrap_err().is_not_ota());
+    assert_eq!(count, 0);
+}
+
+/// The seed's `"timestamp:"` key written as `"timestamp"`.
+fn without_timestamp_colon(payload: Vec<u8>) -> Vec<u8> {
+    String::from_utf8(payload)
+        .unwrap()
+        .replace("\"timestamp:\"", "\"timestamp\"")
+        .into_bytes()
+}

@@ -1,0 +1,222 @@
+//! The fast path and the full tolerant decoder give the same answer on every input: the
+//! fast path either gives up or returns exactly what the full decoder returns.
+//!
+//! Inputs: every fixture, every fixture with each byte changed to each of a set of
+//! bytes that matter to a JSON reader, every truncation, and a table of edge cases
+//! (`-0`, leading zeros, overflow, escapes, non-ASCII, duplicate keys, ...).
+
+mod common;
+
+use common::{GATEWAY, all_ota_fixtures, topic};
+use dji_cloud_ota::{TopicKind, decode, paths};
+
+/// Checks one input; returns whether the fast path took it.
+fn same_answer(topic: &str, payload: &[u8]) -> bool {
+    let full = paths::tolerant(topic, payload);
+    let combined = decode(topic, payload);
+    assert_eq!(
+        combined,
+        full,
+        "{topic} {:?}",
+        String::from_utf8_lossy(payload)
+    );
+    match paths::fast(topic, payload) {
+        Some(fast) => {
+            assert_eq!(
+                Ok(&fast),
+                full.as_ref(),
+                "fast path disagrees on {:?}",
+                String::from_utf8_lossy(payload)
+            );
+            true
+        }
+        None => false,
+    }
+}
+
+/// Bytes that change what a JSON reader does.
+const MUTATIONS: &[u8] = b" \t\n\"\\-+0123.eE{}[]:,nulltrue\x7f\x00\x1f";
+const NON_ASCII: &[u8] = &[0x80, 0xc3, 0xe2, 0xff];
+
+#[test]
+fn canonical_messages_take_the_fast_path() {
+    for kind in TopicKind::ALL {
+        let payload = common::fixture(kind.suffix(), "canonical");
+        assert!(same_answer(&topic(kind), &payload), "{kind} canonical");
+    }
+    let two = common::fixture("services", "two_devices");
+    assert!(same_answer(&topic(TopicKind::Services), &two));
+    // Whitespace does not matter: pretty fixtures without quirks take it too.
+    let pretty = common::fixture("events", "current_step");
+    assert!(
+        !same_answer(&topic(TopicKind::Events), &pretty),
+        "current_step is a quirk"
+    );
+    let java = common::fixture("services", "java_server");
+    assert!(
+        !same_answer(&topic(TopicKind::Services), &java),
+        "nulls are a quirk"
+    );
+    let dock3 = common::fixture("services", "dock3_psdk_and_unknown_type");
+    assert!(
+        same_answer(&topic(TopicKind::Services), &dock3),
+        "pretty, no quirk"
+    );
+}
+
+#[test]
+fn quirks_are_left_to_the_full_decoder() {
+    for (kind, name) in [
+        (TopicKind::Events, "seed_ota_progress"),
+        (TopicKind::Events, "every_quirk"),
+        (TopicKind::Events, "stauts_key"),
+        (TopicKind::Events, "string_integers"),
+        (TopicKind::Events, "java_nulls_and_bool"),
+        (TopicKind::Events, "no_method"),
+        (TopicKind::Events, "unknown_values"),
+        (TopicKind::EventsReply, "string_timestamp"),
+    ] {
+        let payload = common::fixture(kind.suffix(), name);
+        assert!(!same_answer(&topic(kind), &payload), "{name}");
+        assert!(decode(&topic(kind), &payload).is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn every_fixture_and_every_single_byte_change_of_it() {
+    let mut fast = 0;
+    let mut total = 0;
+    for (kind, _, bytes) in all_ota_fixtures() {
+        let topic = topic(kind);
+        for at in 0..bytes.len() {
+            for &b in MUTATIONS.iter().chain(NON_ASCII) {
+                let mut changed = bytes.clone();
+                changed[at] = b;
+                fast += usize::from(same_answer(&topic, &changed));
+                total += 1;
+            }
+            let mut removed = bytes.clone();
+            removed.remove(at);
+            same_answer(&topic, &removed);
+            same_answer(&topic, &bytes[..at]);
+        }
+        // The same message on every other topic.
+        for other in TopicKind::ALL {
+            same_answer(&common::topic(other), &bytes);
+        }
+    }
+    // Many changes keep a canonical message canonical (another digit, another letter in
+    // an id); the fast path must have been exercised, not only bypassed.
+    assert!(fast > 1000, "fast path took only {fast} of {total}");
+}
+
+#[test]
+fn edge_cases() {
+    let event = |data: &str| {
+        format!(
+            r#"{{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc","bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1700000000000,"method":"ota_progress","data":{data}}}"#
+        )
+    };
+    let with_percent = |p: &str| {
+        event(&format!(
+            r#"{{"result":0,"output":{{"status":"in_progress","progress":{{"percent":{p}}}}}}}"#
+        ))
+    };
+    let events = topic(TopicKind::Events);
+    for percent in [
+        "0",
+        "-0",
+        "00",
+        "01",
+        "1.0",
+        "1e2",
+        "1E2",
+        "-1",
+        "100",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "\"5\"",
+        "null",
+        "true",
+        "5 ",
+        " 5",
+    ] {
+        same_answer(&events, with_percent(percent).as_bytes());
+    }
+    assert!(same_answer(&events, with_percent("100").as_bytes()));
+    for status in [
+        r#""ok""#,
+        r#""""#,
+        r#""o\u006b""#,
+        r#""\n""#,
+        "\"o\u{7f}k\"",
+        "\"ok\u{e9}\"",
+        "\"ok\u{0}\"",
+        r#""ok"#,
+        r#"ok"#,
+    ] {
+        let data = format!(r#"{{"result":0,"output":{{"status":{status}}}}}"#);
+        same_answer(&events, event(&data).as_bytes());
+    }
+    // Duplicate keys at every level, including an alias beside its key.
+    for data in [
+        r#"{"result":0,"result":0,"output":{"status":"ok"}}"#,
+        r#"{"result":0,"output":{"status":"ok","status":"ok"}}"#,
+        r#"{"result":0,"output":{"status":"ok","stauts":"ok"}}"#,
+        r#"{"result":0,"output":{"status":"ok","progress":{"percent":1,"percent":2}}}"#,
+        r#"{"result":0,"output":{"status":"ok","progress":{"percent":1,"step_key":"a","current_step":"b"}}}"#,
+        r#"{"result":0,"output":{"status":"ok"},"output":{"status":"ok"}}"#,
+        r#"{"result":0,"output":{"status":"ok","ext":{},"ext":{}}}"#,
+        r#"{"result":0,"output":{"status":"ok","ext":{"rate":1,"rate":1}}}"#,
+        r#"{"result":0,"output":{"status":"ok","progress":[1]}}"#,
+        r#"{"result":0,"output":{"status":"ok"},}"#,
+        r#"{"result":0,"output":{"status":"ok"}"#,
+        r#"{}"#,
+        r#"[]"#,
+        r#"null"#,
+    ] {
+        same_answer(&events, event(data).as_bytes());
+    }
+    let mut twice = event(r#"{"result":0,"output":{"status":"ok"}}"#);
+    twice.insert_str(1, r#""tid":"6a7bfe89-c386-4043-b600-b518e10096cc","#);
+    same_answer(&events, twice.as_bytes());
+    let mut ts_alias = event(r#"{"result":0,"output":{"status":"ok"}}"#);
+    ts_alias.insert_str(1, r#""timestamp:":1,"#);
+    same_answer(&events, ts_alias.as_bytes());
+    let trailing = format!("{} x", event(r#"{"result":0,"output":{"status":"ok"}}"#));
+    same_answer(&events, trailing.as_bytes());
+    // Ids: canonical, upper case, placeholder, empty, braced.
+    for id in [
+        "6a7bfe89-c386-4043-b600-b518e10096cc",
+        "6A7BFE89-C386-4043-B600-B518E10096CC",
+        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx",
+        "",
+        "{6a7bfe89-c386-4043-b600-b518e10096cc}",
+        "6a7bfe89c3864043b600b518e10096cc",
+    ] {
+        let payload = event(r#"{"result":0,"output":{"status":"ok"}}"#)
+            .replace("6a7bfe89-c386-4043-b600-b518e10096cc", id);
+        assert!(same_answer(&events, payload.as_bytes()), "{id:?}");
+    }
+    // need_reply values.
+    for flag in ["0", "1", "2", "true", "\"1\"", "null", "-1"] {
+        let payload = event(r#"{"result":0,"output":{"status":"ok"}}"#).replacen(
+            "\"data\"",
+            &format!("\"need_reply\":{flag},\"data\""),
+            1,
+        );
+        same_answer(&events, payload.as_bytes());
+    }
+    // Topics: other gateways, bad topics.
+    let payload = event(r#"{"result":0,"output":{"status":"ok"}}"#);
+    for t in [
+        format!("thing/product/{GATEWAY}X/events"),
+        "thing/product/+/events".into(),
+        "thing/product/SN/osd".into(),
+    ] {
+        same_answer(&t, payload.as_bytes());
+    }
+}
