@@ -1,8 +1,8 @@
 //! Decoding a topic and payload into a [`Message`].
 //!
 //! In order: the topic (a non-OTA topic ends here, its payload unread), the size limit,
-//! then the fast path (`crate::fast`) for a message in the common canonical shape. Any
-//! other payload goes to the full tolerant decoder: UTF-8, then the envelope with `data`
+//! UTF-8, then the fast path (`crate::fast`) for a message in the common canonical
+//! shape. Any other payload goes to the full tolerant decoder: the envelope with `data`
 //! kept as a raw slice, the method (a non-OTA method ends here), and last `data` as the
 //! type the topic calls for. A failed decode is read again, only then, to find the
 //! error's JSON path.
@@ -66,10 +66,10 @@ struct WireEnvelope<'a> {
 /// See [`DecodeError`]: a non-OTA message, a bad topic, a payload over the size limit,
 /// bytes that are not UTF-8 JSON, or JSON that is not the expected message.
 pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
-    let topic = ota_topic(topic, payload)?;
-    match fast::decode(topic.kind, &topic.sn, payload) {
+    let (topic, text) = ota_topic_and_text(topic, payload)?;
+    match fast::decode(topic.kind, &topic.sn, text) {
         Some(message) => Ok(message),
-        None => decode_tolerant(topic, payload),
+        None => decode_tolerant(topic, text),
     }
 }
 
@@ -77,22 +77,24 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
 /// can hold them to giving the same answers. Not part of the stable API.
 #[doc(hidden)]
 pub mod paths {
-    use super::{DecodeError, Message, fast, ota_topic};
+    use super::{DecodeError, Message, fast, ota_topic_and_text};
 
     /// The full tolerant decoder alone.
     pub fn tolerant(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
-        super::decode_tolerant(ota_topic(topic, payload)?, payload)
+        let (topic, text) = ota_topic_and_text(topic, payload)?;
+        super::decode_tolerant(topic, text)
     }
 
-    /// The fast path alone: `None` where it gives up (and for any topic error).
+    /// The fast path alone: `None` where it gives up (and for any error before it).
     pub fn fast(topic: &str, payload: &[u8]) -> Option<Message> {
-        let topic = ota_topic(topic, payload).ok()?;
-        fast::decode(topic.kind, &topic.sn, payload)
+        let (topic, text) = ota_topic_and_text(topic, payload).ok()?;
+        fast::decode(topic.kind, &topic.sn, text)
     }
 }
 
-/// The OTA topic, or the error that ends decoding before the payload is read.
-fn ota_topic(topic: &str, payload: &[u8]) -> Result<Topic, DecodeError> {
+/// The OTA topic and the payload as text, or the error that ends decoding before the
+/// JSON is read: not an OTA topic, too large, not UTF-8.
+fn ota_topic_and_text<'a>(topic: &str, payload: &'a [u8]) -> Result<(Topic, &'a str), DecodeError> {
     let topic = match Topic::parse(topic) {
         Ok(topic) => topic,
         Err(TopicError::NotOta) => return Err(DecodeError::NotOta { method: None }),
@@ -104,11 +106,6 @@ fn ota_topic(topic: &str, payload: &[u8]) -> Result<Topic, DecodeError> {
             max: MAX_PAYLOAD_BYTES,
         });
     }
-    Ok(topic)
-}
-
-/// The full decoder: every tolerated spelling, every error with its position.
-fn decode_tolerant(topic: Topic, payload: &[u8]) -> Result<Message, DecodeError> {
     let text = std::str::from_utf8(payload).map_err(|e| {
         let (line, column) = line_column(payload, e.valid_up_to());
         DecodeError::InvalidUtf8 {
@@ -117,6 +114,11 @@ fn decode_tolerant(topic: Topic, payload: &[u8]) -> Result<Message, DecodeError>
             column,
         }
     })?;
+    Ok((topic, text))
+}
+
+/// The full decoder: every tolerated spelling, every error with its position.
+fn decode_tolerant(topic: Topic, text: &str) -> Result<Message, DecodeError> {
     let envelope: WireEnvelope<'_> =
         from_json_object(text).map_err(|e| envelope_error(text, &e))?;
 

@@ -3,16 +3,16 @@
 //! Most messages a server receives are written by docks in one shape: known keys, strings
 //! without escapes, plain non-negative integers, the `method` of their topic. This reader
 //! takes exactly those, in any key order and with any JSON whitespace, and builds the
-//! [`Message`] directly. On anything else (an unknown or tolerated key, an escape, a
-//! non-ASCII byte, `null`, a string integer, a duplicate key, a number with a sign,
-//! fraction or exponent, a method of another topic) it gives up and returns `None`,
-//! and [`crate::decode`] reads the payload again with the full tolerant serde decoder.
+//! [`Message`] directly from the payload (already checked to be UTF-8). On anything else
+//! (an unknown or tolerated key, an escape or control character in a string, `null`, a
+//! string integer, a duplicate key, a number with a sign, fraction or exponent, a method
+//! of another topic) it gives up and returns `None`, and [`crate::decode`] reads the
+//! payload again with the full tolerant serde decoder.
 //!
 //! Whatever it accepts, the full decoder accepts too and decodes to the same message: it
-//! uses the same conversions (`Id::from_text`, the open enums' `From<&str>`), accepts
-//! only ASCII (so the payload is valid UTF-8), and leaves every error, and every
-//! tolerated spelling, to the full decoder. A differential test and fuzz target hold it
-//! to that.
+//! uses the same conversions (`Id::from_text`, the open enums' `From<&str>`) and leaves
+//! every error, and every tolerated spelling, to the full decoder. A differential test
+//! and fuzz target hold it to that.
 
 use compact_str::CompactString;
 
@@ -22,10 +22,14 @@ use crate::{
     ProgressExt, ProgressOutput, ResultCode, Serial, Step, TaskStatus, TopicKind, UpgradeType,
 };
 
-/// Decodes `bytes` as the OTA message of `kind`, or `None` to leave it to the full
+/// Decodes `text` as the OTA message of `kind`, or `None` to leave it to the full
 /// decoder.
-pub(crate) fn decode(kind: TopicKind, sn: &Serial, bytes: &[u8]) -> Option<Message> {
-    let mut c = Cursor { bytes, at: 0 };
+pub(crate) fn decode(kind: TopicKind, sn: &Serial, text: &str) -> Option<Message> {
+    let mut c = Cursor {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
     let expected = Method::of_topic(kind).as_str().as_bytes();
     let mut tid = None;
     let mut bid = None;
@@ -218,9 +222,55 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 
 /// A position in the payload.
 struct Cursor<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
+
+/// How many bytes of `bytes` come before the first one that ends the plain part of a JSON
+/// string (see [`STRING_STOP`]), eight at a time.
+#[inline]
+fn plain_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// A word with the high bit set in (at least) the lowest byte that is zero; bytes
+    /// above it may be flagged too, below it never.
+    const fn zero_bytes(word: u64) -> u64 {
+        word.wrapping_sub(ONES) & !word & HIGHS
+    }
+    let mut at = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let word = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
+        let stops = zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+            // Bytes below 0x20: zero after clearing the low five bits, unless the high bit is set.
+            | zero_bytes(word & (ONES * 0xe0));
+        if stops != 0 {
+            return at + (stops.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + bytes[at..]
+        .iter()
+        .position(|&b| STRING_STOP[usize::from(b)])
+        .unwrap_or(bytes.len() - at)
+}
+
+/// The bytes that end the plain part of a JSON string: the closing quote, the start of an
+/// escape, and the control characters JSON does not allow in a string.
+const STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 impl<'a> Cursor<'a> {
     /// Skips JSON whitespace and returns the next byte without taking it.
@@ -288,21 +338,18 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A string of printable ASCII without escapes.
+    /// A string without escapes or control characters.
     #[inline]
     fn str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let rest = &self.bytes[start..];
-        let len = rest
-            .iter()
-            .position(|&b| !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\')?;
-        if rest[len] != b'"' {
+        let end = start + plain_len(&self.bytes[start..]);
+        if self.bytes.get(end) != Some(&b'"') {
             return None;
         }
-        self.at = start + len + 1;
-        // Every byte is ASCII, so this cannot fail; a failure would only mean giving up.
-        std::str::from_utf8(&rest[..len]).ok()
+        self.at = end + 1;
+        // Both ends are at an ASCII quote, so on character boundaries of valid UTF-8.
+        self.text.get(start..end)
     }
 
     fn text(&mut self) -> Option<CompactString> {
@@ -345,5 +392,39 @@ impl<'a> Cursor<'a> {
 
     fn result(&mut self) -> Option<ResultCode> {
         self.i64().map(ResultCode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte-at-a-time answer that `plain_len` must give.
+    fn plain_len_slow(bytes: &[u8]) -> usize {
+        bytes
+            .iter()
+            .position(|&b| STRING_STOP[usize::from(b)])
+            .unwrap_or(bytes.len())
+    }
+
+    #[test]
+    fn plain_len_finds_the_first_stop_byte_at_every_position() {
+        for len in 0..24 {
+            for at in 0..=len {
+                for stop in (0..=255u8).filter(|&b| STRING_STOP[usize::from(b)]) {
+                    for filler in [b'a', 0x7f, 0x80, 0xff, b'!', b'#', b'['] {
+                        let mut bytes = vec![filler; len];
+                        if at < len {
+                            bytes[at] = stop;
+                        }
+                        // A second stop after the first must not matter.
+                        if at + 3 < len {
+                            bytes[at + 3] = b'"';
+                        }
+                        assert_eq!(plain_len(&bytes), plain_len_slow(&bytes), "{bytes:?}");
+                    }
+                }
+            }
+        }
     }
 }

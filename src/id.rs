@@ -52,12 +52,10 @@ impl Id {
 
     /// Keeps `text` as the id, exactly as written.
     pub fn from_text(text: &str) -> Self {
-        if is_canonical_uuid(text) {
-            if let Ok(uuid) = Uuid::try_parse(text) {
-                return Self(Repr::Uuid(uuid));
-            }
+        match parse_canonical_uuid(text) {
+            Some(uuid) => Self(Repr::Uuid(uuid)),
+            None => Self(Repr::Text(CompactString::new(text))),
         }
-        Self(Repr::Text(CompactString::new(text)))
     }
 
     fn write<'a>(&'a self, buf: &'a mut [u8; 36]) -> &'a str {
@@ -68,15 +66,38 @@ impl Id {
     }
 }
 
-/// True for `8-4-4-4-12` lower-case hex: the one spelling that a [`Uuid`] encodes back to.
-fn is_canonical_uuid(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, &b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-        })
+/// The UUID written `8-4-4-4-12` in lower-case hex: the one spelling a [`Uuid`] encodes
+/// back to, so that holding it as a `Uuid` changes nothing.
+fn parse_canonical_uuid(text: &str) -> Option<Uuid> {
+    /// Where each byte's two hex digits start in `8-4-4-4-12`.
+    const DIGITS_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let b: &[u8; 36] = text.as_bytes().try_into().ok()?;
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    let mut invalid = 0;
+    for (byte, at) in bytes.iter_mut().zip(DIGITS_AT) {
+        let (high, low) = (
+            LOWER_HEX[usize::from(b[at])],
+            LOWER_HEX[usize::from(b[at + 1])],
+        );
+        invalid |= high | low;
+        *byte = (high << 4) | low;
+    }
+    (invalid & 0xf0 == 0).then(|| Uuid::from_bytes(bytes))
 }
+
+/// The value of each lower-case hex digit; 0xff for every other byte.
+const LOWER_HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 impl From<Uuid> for Id {
     fn from(uuid: Uuid) -> Self {
@@ -140,5 +161,25 @@ mod tests {
         assert_eq!(id.to_string(), upper);
         assert_eq!(id.as_uuid(), Some(Uuid::parse_str(lower).unwrap()));
         assert_eq!(Id::from_text(&lower.replace('-', "")).as_uuid(), None);
+    }
+
+    #[test]
+    fn canonical_parse_agrees_with_the_uuid_crate() {
+        for text in [
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8d",
+        ] {
+            assert_eq!(parse_canonical_uuid(text), Uuid::try_parse(text).ok());
+            assert_eq!(Id::from_text(text).to_string(), text);
+        }
+        for text in [
+            "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8g",
+            "8f4c5a6e-2f1b-4c1a-9c1e+3f2d1a0b9c8d",
+            "8f4c5a6e2f1b-4c1a-9c1e-3f2d1a0b9c8d0",
+            "8F4C5A6E-2F1B-4C1A-9C1E-3F2D1A0B9C8D",
+        ] {
+            assert_eq!(parse_canonical_uuid(text), None, "{text}");
+        }
     }
 }
