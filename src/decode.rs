@@ -16,14 +16,17 @@ use crate::error::{DataError, DecodeError};
 use crate::fast;
 use crate::limits::MAX_PAYLOAD_BYTES;
 use crate::message::{Data, Message, Method};
-use crate::object::{error_path, from_json_object};
+use crate::object::{self, error_path, from_json_object};
 use crate::{
-    EventsReply, Id, OtaCreate, OtaCreateReply, OtaProgress, Topic, TopicError, TopicKind, tolerant,
+    EventsReply, Id, OtaCreate, OtaCreateReply, OtaProgress, Serial, Topic, TopicError, TopicKind,
+    tolerant,
 };
 
-/// The envelope as it may arrive.
+/// The envelope as it may arrive, with `data` read as `D`: the topic's payload type, a
+/// raw slice to be read once the method is known, or, once read, [`Data`].
 #[derive(Deserialize)]
-struct WireEnvelope<'a> {
+#[serde(bound(deserialize = "D: Deserialize<'de>"))]
+struct WireEnvelope<D> {
     tid: Id,
     bid: Id,
     /// Every published example up to v1.10 spells this key `"timestamp:"`.
@@ -36,8 +39,36 @@ struct WireEnvelope<'a> {
     gateway: Option<CompactString>,
     #[serde(default, deserialize_with = "tolerant::opt_flag")]
     need_reply: Option<bool>,
-    #[serde(borrow)]
-    data: &'a RawValue,
+    #[serde(deserialize_with = "object::object")]
+    data: D,
+}
+
+impl<D> WireEnvelope<D> {
+    fn map_data<E>(self, f: impl FnOnce(D) -> E) -> WireEnvelope<E> {
+        WireEnvelope {
+            tid: self.tid,
+            bid: self.bid,
+            timestamp: self.timestamp,
+            method: self.method,
+            gateway: self.gateway,
+            need_reply: self.need_reply,
+            data: f(self.data),
+        }
+    }
+}
+
+impl WireEnvelope<Data> {
+    fn into_message(self, sn: Serial) -> Message {
+        Message {
+            sn,
+            tid: self.tid,
+            bid: self.bid,
+            timestamp: self.timestamp,
+            gateway: self.gateway,
+            need_reply: self.need_reply,
+            data: self.data,
+        }
+    }
 }
 
 /// Decodes the OTA message that `payload` carries on `topic`.
@@ -85,6 +116,12 @@ pub mod paths {
         super::decode_tolerant(topic, text)
     }
 
+    /// The full decoder's authoritative reading alone: envelope, method, then `data`.
+    pub fn two_pass(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
+        let (topic, text) = ota_topic_and_text(topic, payload)?;
+        super::two_pass(topic, text)
+    }
+
     /// The fast path alone: `None` where it gives up (and for any error before it).
     pub fn fast(topic: &str, payload: &[u8]) -> Option<Message> {
         let (topic, text) = ota_topic_and_text(topic, payload).ok()?;
@@ -118,50 +155,99 @@ fn ota_topic_and_text<'a>(topic: &str, payload: &'a [u8]) -> Result<(Topic, &'a 
 }
 
 /// The full decoder: every tolerated spelling, every error with its position.
+///
+/// It reads the payload once with `data` taken straight as the topic's message, which is
+/// what almost every payload that reaches it is. Where that fails, or where the payload
+/// names another method, [`two_pass`] gives the answer: it reads the envelope with
+/// `data` as a raw slice, decides by the method, and only then reads `data`. Both give
+/// the same message for every payload the first accepts.
 fn decode_tolerant(topic: Topic, text: &str) -> Result<Message, DecodeError> {
-    let envelope: WireEnvelope<'_> =
-        from_json_object(text).map_err(|e| envelope_error(text, &e))?;
-
     let expected = Method::of_topic(topic.kind);
+    if !names_another_method(text, expected) {
+        let envelope = match topic.kind {
+            TopicKind::Services => envelope_with::<OtaCreate>(text, Data::OtaCreate),
+            TopicKind::ServicesReply => envelope_with::<OtaCreateReply>(text, Data::OtaCreateReply),
+            TopicKind::Events => envelope_with::<OtaProgress>(text, Data::OtaProgress),
+            TopicKind::EventsReply => envelope_with::<EventsReply>(text, Data::OtaProgressReply),
+        };
+        if let Some(envelope) = envelope {
+            if let Some(name) = &envelope.method {
+                check_method(name, topic.kind)?;
+            }
+            return Ok(envelope.into_message(topic.sn));
+        }
+    }
+    two_pass(topic, text)
+}
+
+/// The envelope with `data` read as `T`, in one pass; `None` on any error.
+fn envelope_with<'a, T: Deserialize<'a>>(
+    text: &'a str,
+    wrap: fn(T) -> Data,
+) -> Option<WireEnvelope<Data>> {
+    from_json_object::<WireEnvelope<T>>(text)
+        .ok()
+        .map(|envelope| envelope.map_data(wrap))
+}
+
+/// True when the payload visibly names a method other than `expected`, so that it is
+/// most likely not an OTA message and reading `data` as one would be wasted. Only a
+/// guess to choose the order of work: [`two_pass`] has the final word.
+fn names_another_method(text: &str, expected: Method) -> bool {
+    const WS: &[char] = &[' ', '\n', '\r', '\t'];
+    let Some(at) = text.find("\"method\"") else {
+        return false;
+    };
+    let value = text[at + "\"method\"".len()..]
+        .trim_start_matches(WS)
+        .strip_prefix(':')
+        .map(|rest| rest.trim_start_matches(WS));
+    let names_expected = value
+        .and_then(|v| v.strip_prefix('"'))
+        .and_then(|v| v.strip_prefix(expected.as_str()))
+        .is_some_and(|v| v.starts_with('"'));
+    !names_expected
+}
+
+/// Whether an envelope's `method` lets its `data` be read as the topic's message.
+fn check_method(name: &str, kind: TopicKind) -> Result<(), DecodeError> {
+    match Method::from_name(name) {
+        None => Err(DecodeError::NotOta {
+            method: Some(CompactString::new(name)),
+        }),
+        Some(method) if method != Method::of_topic(kind) => Err(DecodeError::WrongTopic {
+            method,
+            topic: kind,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The envelope first, `data` kept raw; then the method decides; then `data`.
+fn two_pass(topic: Topic, text: &str) -> Result<Message, DecodeError> {
+    let envelope: WireEnvelope<&RawValue> =
+        from_json_object(text).map_err(|e| envelope_error(text, &e))?;
     let data = match &envelope.method {
-        Some(name) => match Method::from_name(name) {
-            None => {
-                return Err(DecodeError::NotOta {
-                    method: Some(name.clone()),
-                });
-            }
-            Some(method) if method != expected => {
-                return Err(DecodeError::WrongTopic {
-                    method,
-                    topic: topic.kind,
-                });
-            }
-            Some(_) => decode_data(topic.kind, envelope.data.get())
-                .map_err(|e| data_error(text, &envelope, topic.kind, &e))?,
-        },
+        Some(name) => {
+            check_method(name, topic.kind)?;
+            decode_data(topic.kind, envelope.data.get())
+                .map_err(|e| data_error(text, &envelope, topic.kind, &e))?
+        }
         // Without a method, the topic names the one OTA message it could be, and `data`
         // must have that message's shape; anything else is some other method.
         None => decode_data(topic.kind, envelope.data.get())
             .map_err(|_| DecodeError::NotOta { method: None })?,
     };
-    Ok(Message {
-        sn: topic.sn,
-        tid: envelope.tid,
-        bid: envelope.bid,
-        timestamp: envelope.timestamp,
-        gateway: envelope.gateway,
-        need_reply: envelope.need_reply,
-        data,
-    })
+    Ok(envelope.map_data(|_| data).into_message(topic.sn))
 }
 
 /// Reads `data` as the payload type of the topic.
 fn decode_data(kind: TopicKind, json: &str) -> Result<Data, serde_json::Error> {
     Ok(match kind {
-        TopicKind::Services => Data::OtaCreate(from_json_object::<OtaCreate>(json)?),
-        TopicKind::ServicesReply => Data::OtaCreateReply(from_json_object::<OtaCreateReply>(json)?),
-        TopicKind::Events => Data::OtaProgress(from_json_object::<OtaProgress>(json)?),
-        TopicKind::EventsReply => Data::OtaProgressReply(from_json_object::<EventsReply>(json)?),
+        TopicKind::Services => Data::OtaCreate(from_json_object(json)?),
+        TopicKind::ServicesReply => Data::OtaCreateReply(from_json_object(json)?),
+        TopicKind::Events => Data::OtaProgress(from_json_object(json)?),
+        TopicKind::EventsReply => Data::OtaProgressReply(from_json_object(json)?),
     })
 }
 
@@ -170,7 +256,7 @@ fn envelope_error(text: &str, error: &serde_json::Error) -> DecodeError {
     if let Some(syntax) = syntax_error(text, error) {
         return syntax;
     }
-    let path = error_path::<WireEnvelope<'_>>(text);
+    let path = error_path::<WireEnvelope<&RawValue>>(text);
     DecodeError::Data(Box::new(DataError {
         path,
         line: error.line(),
@@ -185,7 +271,7 @@ fn envelope_error(text: &str, error: &serde_json::Error) -> DecodeError {
 /// The error for a payload whose envelope was read but whose `data` was not.
 fn data_error(
     text: &str,
-    envelope: &WireEnvelope<'_>,
+    envelope: &WireEnvelope<&RawValue>,
     kind: TopicKind,
     error: &serde_json::Error,
 ) -> DecodeError {
