@@ -99,8 +99,8 @@ impl WireEnvelope<Data> {
 pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
     let (topic, text) = ota_topic_and_text(topic, payload)?;
     match fast::decode(topic.kind, &topic.sn, text) {
-        Some(message) => Ok(message),
-        None => decode_tolerant(topic, text),
+        Ok(message) => Ok(message),
+        Err(gave_up) => decode_tolerant(topic, text, gave_up.other_method),
     }
 }
 
@@ -113,7 +113,7 @@ pub mod paths {
     /// The full tolerant decoder alone.
     pub fn tolerant(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
         let (topic, text) = ota_topic_and_text(topic, payload)?;
-        super::decode_tolerant(topic, text)
+        super::decode_tolerant(topic, text, false)
     }
 
     /// The full decoder's authoritative reading alone: envelope, method, then `data`.
@@ -125,7 +125,7 @@ pub mod paths {
     /// The fast path alone: `None` where it gives up (and for any error before it).
     pub fn fast(topic: &str, payload: &[u8]) -> Option<Message> {
         let (topic, text) = ota_topic_and_text(topic, payload).ok()?;
-        fast::decode(topic.kind, &topic.sn, text)
+        fast::decode(topic.kind, &topic.sn, text).ok()
     }
 }
 
@@ -157,13 +157,13 @@ fn ota_topic_and_text<'a>(topic: &str, payload: &'a [u8]) -> Result<(Topic, &'a 
 /// The full decoder: every tolerated spelling, every error with its position.
 ///
 /// It reads the payload once with `data` taken straight as the topic's message, which is
-/// what almost every payload that reaches it is. Where that fails, or where the payload
-/// names another method, [`two_pass`] gives the answer: it reads the envelope with
-/// `data` as a raw slice, decides by the method, and only then reads `data`. Both give
-/// the same message for every payload the first accepts.
-fn decode_tolerant(topic: Topic, text: &str) -> Result<Message, DecodeError> {
-    let expected = Method::of_topic(topic.kind);
-    if !names_another_method(text, expected) {
+/// what almost every payload that reaches it is, unless the fast path saw that the
+/// payload names another method (`other_method`). Where that read fails or is skipped,
+/// [`two_pass`] gives the answer: it reads the envelope with `data` as a raw slice,
+/// decides by the method, and only then reads `data`. Both give the same message for
+/// every payload the first accepts.
+fn decode_tolerant(topic: Topic, text: &str, other_method: bool) -> Result<Message, DecodeError> {
+    if !other_method {
         let envelope = match topic.kind {
             TopicKind::Services => envelope_with::<OtaCreate>(text, Data::OtaCreate),
             TopicKind::ServicesReply => envelope_with::<OtaCreateReply>(text, Data::OtaCreateReply),
@@ -188,25 +188,6 @@ fn envelope_with<'a, T: Deserialize<'a>>(
     from_json_object::<WireEnvelope<T>>(text)
         .ok()
         .map(|envelope| envelope.map_data(wrap))
-}
-
-/// True when the payload visibly names a method other than `expected`, so that it is
-/// most likely not an OTA message and reading `data` as one would be wasted. Only a
-/// guess to choose the order of work: [`two_pass`] has the final word.
-fn names_another_method(text: &str, expected: Method) -> bool {
-    const WS: &[char] = &[' ', '\n', '\r', '\t'];
-    let Some(at) = text.find("\"method\"") else {
-        return false;
-    };
-    let value = text[at + "\"method\"".len()..]
-        .trim_start_matches(WS)
-        .strip_prefix(':')
-        .map(|rest| rest.trim_start_matches(WS));
-    let names_expected = value
-        .and_then(|v| v.strip_prefix('"'))
-        .and_then(|v| v.strip_prefix(expected.as_str()))
-        .is_some_and(|v| v.starts_with('"'));
-    !names_expected
 }
 
 /// Whether an envelope's `method` lets its `data` be read as the topic's message.

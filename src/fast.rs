@@ -22,9 +22,26 @@ use crate::{
     ProgressExt, ProgressOutput, ResultCode, Serial, Step, TaskStatus, TopicKind, UpgradeType,
 };
 
-/// Decodes `text` as the OTA message of `kind`, or `None` to leave it to the full
+/// Why the fast path gave the payload to the full decoder.
+pub(crate) struct GaveUp {
+    /// The payload's top-level `method`, read before giving up, is not the topic's: the
+    /// message is most likely not OTA at all.
+    pub(crate) other_method: bool,
+}
+
+/// Decodes `text` as the OTA message of `kind`, or says why it leaves it to the full
 /// decoder.
-pub(crate) fn decode(kind: TopicKind, sn: &Serial, text: &str) -> Option<Message> {
+pub(crate) fn decode(kind: TopicKind, sn: &Serial, text: &str) -> Result<Message, GaveUp> {
+    let mut other_method = false;
+    read_message(kind, sn, text, &mut other_method).ok_or(GaveUp { other_method })
+}
+
+fn read_message(
+    kind: TopicKind,
+    sn: &Serial,
+    text: &str,
+    other_method: &mut bool,
+) -> Option<Message> {
     let mut c = Cursor {
         text,
         bytes: text.as_bytes(),
@@ -42,7 +59,10 @@ pub(crate) fn decode(kind: TopicKind, sn: &Serial, text: &str) -> Option<Message
         b"tid" => once(&mut tid, c.id()?),
         b"bid" => once(&mut bid, c.id()?),
         b"timestamp" => once(&mut timestamp, c.u64()?),
-        b"method" => (c.str()?.as_bytes() == expected).then(|| once(&mut method, ()))?,
+        b"method" => {
+            *other_method = c.str()?.as_bytes() != expected;
+            (!*other_method).then(|| once(&mut method, ()))?
+        }
         b"gateway" => once(&mut gateway, CompactString::new(c.str()?)),
         b"need_reply" => once(
             &mut need_reply,
