@@ -138,18 +138,54 @@ pub enum Problem {
     },
 }
 
+/// Where a value is: an envelope or payload path, or a field of one device. Written out
+/// only when a violation is reported, so that validating a valid message allocates
+/// nothing.
+#[derive(Clone, Copy)]
+struct At {
+    device: Option<usize>,
+    field: &'static str,
+}
+
+impl At {
+    const fn top(path: &'static str) -> Self {
+        Self {
+            device: None,
+            field: path,
+        }
+    }
+
+    /// `data.devices[i].field`, or `data.devices[i]` for an empty `field`.
+    const fn device(i: usize, field: &'static str) -> Self {
+        Self {
+            device: Some(i),
+            field,
+        }
+    }
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.device, self.field) {
+            (None, path) => f.write_str(path),
+            (Some(i), "") => write!(f, "data.devices[{i}]"),
+            (Some(i), field) => write!(f, "data.devices[{i}].{field}"),
+        }
+    }
+}
+
 /// Collects violations with their paths.
 struct Report(Vec<Violation>);
 
 impl Report {
-    fn push(&mut self, path: impl Into<String>, problem: Problem) {
+    fn push(&mut self, at: At, problem: Problem) {
         self.0.push(Violation {
-            path: path.into(),
+            path: at.to_string(),
             problem,
         });
     }
 
-    fn id(&mut self, path: &str, id: &Id) {
+    fn id(&mut self, path: At, id: &Id) {
         if id.as_uuid().is_none() {
             self.push(
                 path,
@@ -160,7 +196,7 @@ impl Report {
         }
     }
 
-    fn serial(&mut self, path: &str, serial: &str) {
+    fn serial(&mut self, path: At, serial: &str) {
         self.text(path, serial);
         if let Err(e) = check_serial(serial) {
             // An empty serial was reported by `text` already.
@@ -171,14 +207,14 @@ impl Report {
     }
 
     /// A required text field: not empty, at most MAX_TEXT_CHARS.
-    fn text(&mut self, path: &str, text: &str) {
+    fn text(&mut self, path: At, text: &str) {
         if text.is_empty() {
             self.push(path, Problem::Empty);
         }
         self.max_chars(path, text);
     }
 
-    fn max_chars(&mut self, path: &str, text: &str) {
+    fn max_chars(&mut self, path: At, text: &str) {
         // Only text longer in bytes than the limit can be longer in characters.
         if text.len() > MAX_TEXT_CHARS {
             let chars = text.chars().count();
@@ -188,12 +224,12 @@ impl Report {
         }
     }
 
-    fn known(&mut self, path: &str, known: bool, value: &str) {
+    fn known(&mut self, path: At, known: bool, value: &dyn fmt::Display) {
         if !known {
             self.push(
                 path,
                 Problem::UnknownValue {
-                    value: value.to_owned(),
+                    value: value.to_string(),
                 },
             );
         }
@@ -219,23 +255,23 @@ impl Message {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut report = Report(Vec::new());
         if let Err(e) = check_serial(self.sn.as_str()) {
-            report.push("topic", Problem::UnsafeSerial(e));
+            report.push(At::top("topic"), Problem::UnsafeSerial(e));
         }
-        report.id("tid", &self.tid);
-        report.id("bid", &self.bid);
+        report.id(At::top("tid"), &self.tid);
+        report.id(At::top("bid"), &self.bid);
         if !(MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&self.timestamp) {
             report.push(
-                "timestamp",
+                At::top("timestamp"),
                 Problem::ImplausibleTimestamp {
                     value: self.timestamp,
                 },
             );
         }
         if let Some(gateway) = &self.gateway {
-            report.serial("gateway", gateway);
+            report.serial(At::top("gateway"), gateway);
             if gateway.as_str() != self.sn.as_str() {
                 report.push(
-                    "gateway",
+                    At::top("gateway"),
                     Problem::GatewayMismatch {
                         gateway: gateway.to_string(),
                         topic: self.sn.to_string(),
@@ -247,14 +283,13 @@ impl Message {
             Data::OtaCreate(create) => {
                 let count = create.devices.len();
                 if !(MIN_DEVICES..=MAX_DEVICES).contains(&count) {
-                    report.push("data.devices", Problem::DeviceCount { count });
+                    report.push(At::top("data.devices"), Problem::DeviceCount { count });
                 }
                 for (i, device) in create.devices.iter().enumerate() {
-                    let path = format!("data.devices[{i}]");
-                    validate_device(&mut report, &path, device);
+                    validate_device(&mut report, i, device);
                     if create.devices[..i].iter().any(|d| d.sn == device.sn) {
                         report.push(
-                            format!("{path}.sn"),
+                            At::device(i, "sn"),
                             Problem::DuplicateDevice {
                                 sn: device.sn.to_string(),
                             },
@@ -276,13 +311,13 @@ impl Message {
     }
 }
 
-fn validate_device(report: &mut Report, path: &str, device: &Device) {
-    report.serial(&format!("{path}.sn"), &device.sn);
-    let version_path = format!("{path}.product_version");
-    report.text(&version_path, &device.product_version);
+fn validate_device(report: &mut Report, i: usize, device: &Device) {
+    report.serial(At::device(i, "sn"), &device.sn);
+    let version = At::device(i, "product_version");
+    report.text(version, &device.product_version);
     if !device.product_version.is_empty() && !is_version(&device.product_version) {
         report.push(
-            version_path,
+            version,
             Problem::BadVersion {
                 value: device.product_version.to_string(),
             },
@@ -290,18 +325,18 @@ fn validate_device(report: &mut Report, path: &str, device: &Device) {
     }
     let upgrade = device.firmware_upgrade_type;
     report.known(
-        &format!("{path}.firmware_upgrade_type"),
+        At::device(i, "firmware_upgrade_type"),
         upgrade.is_known(),
-        &upgrade.0.to_string(),
+        &upgrade.0,
     );
 
     let mut missing = Vec::new();
     match &device.file_url {
         Some(url) => {
-            let url_path = format!("{path}.file_url");
-            report.max_chars(&url_path, url);
+            let at = At::device(i, "file_url");
+            report.max_chars(at, url);
             if !is_http_url(url) {
-                report.push(url_path, Problem::NotHttpUrl);
+                report.push(at, Problem::NotHttpUrl);
             }
         }
         None => missing.push("file_url"),
@@ -309,10 +344,10 @@ fn validate_device(report: &mut Report, path: &str, device: &Device) {
     match &device.md5 {
         Some(md5) => {
             if md5.len() != MD5_HEX_DIGITS || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
-                let md5_path = format!("{path}.md5");
-                report.max_chars(&md5_path, md5);
+                let at = At::device(i, "md5");
+                report.max_chars(at, md5);
                 report.push(
-                    md5_path,
+                    at,
                     Problem::NotMd5 {
                         value: md5.to_string(),
                     },
@@ -322,27 +357,27 @@ fn validate_device(report: &mut Report, path: &str, device: &Device) {
         None => missing.push("md5"),
     }
     match device.file_size {
-        Some(0) => report.push(format!("{path}.file_size"), Problem::EmptyFile),
+        Some(0) => report.push(At::device(i, "file_size"), Problem::EmptyFile),
         Some(_) => {}
         None => missing.push("file_size"),
     }
     match &device.file_name {
-        Some(name) => report.text(&format!("{path}.file_name"), name),
+        Some(name) => report.text(At::device(i, "file_name"), name),
         None => missing.push("file_name"),
     }
     // No package at all is allowed (the documentation's own example sends a device so);
-    // half a package is not.
+    // half a package is not. `missing` allocates only once something is missing.
     if !missing.is_empty() && missing.len() < 4 {
-        report.push(path, Problem::PartialPackage { missing });
+        report.push(At::device(i, ""), Problem::PartialPackage { missing });
     }
 }
 
 fn validate_create_reply(report: &mut Report, reply: &OtaCreateReply) {
     if let Some(output) = &reply.output {
         report.known(
-            "data.output.status",
+            At::top("data.output.status"),
             output.status.is_known(),
-            output.status.as_str(),
+            &output.status,
         );
     }
 }
@@ -350,14 +385,14 @@ fn validate_create_reply(report: &mut Report, reply: &OtaCreateReply) {
 fn validate_progress(report: &mut Report, event: &OtaProgress) {
     let output = &event.output;
     report.known(
-        "data.output.status",
+        At::top("data.output.status"),
         output.status.is_known(),
-        output.status.as_str(),
+        &output.status,
     );
     if let Some(progress) = &output.progress {
         if !(0..=MAX_PERCENT).contains(&progress.percent) {
             report.push(
-                "data.output.progress.percent",
+                At::top("data.output.progress.percent"),
                 Problem::PercentOutOfRange {
                     value: progress.percent,
                 },
@@ -365,14 +400,14 @@ fn validate_progress(report: &mut Report, event: &OtaProgress) {
         }
         if let Some(step) = &progress.step {
             report.known(
-                "data.output.progress.step_key",
+                At::top("data.output.progress.step_key"),
                 step.is_known(),
-                step.as_str(),
+                step,
             );
         }
     }
     if let Some(sub_status) = &output.sub_status {
-        report.max_chars("data.output.sub_status", sub_status);
+        report.max_chars(At::top("data.output.sub_status"), sub_status);
     }
 }
 

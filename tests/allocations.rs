@@ -119,3 +119,18 @@ fn without_timestamp_colon(payload: Vec<u8>) -> Vec<u8> {
         .replace("\"timestamp:\"", "\"timestamp\"")
         .into_bytes()
 }
+
+#[test]
+fn validating_a_valid_message_allocates_nothing() {
+    for (kind, name) in [
+        (TopicKind::Services, "two_devices"),
+        (TopicKind::ServicesReply, "canonical"),
+        (TopicKind::Events, "canonical"),
+        (TopicKind::EventsReply, "canonical"),
+    ] {
+        let message = decode(&topic(kind), &fixture(kind.suffix(), name)).unwrap();
+        let (count, result) = allocations(|| message.validate());
+        assert_eq!(result, Ok(()), "{kind}/{name}");
+        assert_eq!(count, 0, "{kind}/{name}");
+    }
+}
