@@ -426,12 +426,12 @@ fn is_version(text: &str) -> bool {
 /// An `http://` or `https://` address with a host and no whitespace or control
 /// characters.
 fn is_http_url(text: &str) -> bool {
-    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
-    let rest = if lower.starts_with("https://") {
-        &text[8..]
-    } else if lower.starts_with("http://") {
-        &text[7..]
-    } else {
+    let after_scheme = |scheme: &str| {
+        text.get(..scheme.len())
+            .filter(|head| head.eq_ignore_ascii_case(scheme))
+            .map(|_| &text[scheme.len()..])
+    };
+    let Some(rest) = after_scheme("https://").or_else(|| after_scheme("http://")) else {
         return false;
     };
     !rest.is_empty()
