@@ -147,6 +147,26 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Id {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Id".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        crate::json_schema::uuid(
+            "A `tid` or `bid`: a UUID, 8-4-4-4-12 hex digits of either case (the crate \
+             writes the UUIDs it makes in lower case). The protocol requires UUIDs and \
+             `validate()` refuses anything else, as this schema does: `format: uuid` for \
+             code generators and validators that assert formats, and a `pattern` for those \
+             that treat `format` as an annotation (the draft 2020-12 default). The crate's \
+             decoder is more lenient: it keeps any other text verbatim (the published \
+             examples use placeholders such as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx`) and \
+             re-encodes it unchanged.",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

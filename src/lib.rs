@@ -6,6 +6,8 @@ mod decode;
 mod error;
 mod fast;
 mod id;
+#[cfg(feature = "schemars")]
+pub mod json_schema;
 pub mod limits;
 mod message;
 mod object;

@@ -129,20 +129,48 @@ pub struct Encoded {
 }
 
 /// The envelope as it is written: canonical key names in a fixed order.
+///
+/// `D` is [`Data`] when a message is encoded, and one payload type when the JSON Schema
+/// of that message is generated (`crate::json_schema`), so the schema describes this very
+/// struct. Its field docs are the schema's descriptions.
 #[derive(Serialize)]
-struct CanonicalEnvelope<'a> {
-    tid: &'a Id,
-    bid: &'a Id,
-    timestamp: u64,
-    method: &'static str,
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub(crate) struct CanonicalEnvelope<'a, D> {
+    /// Transaction id: one per request and its reply; a reply carries the id of the
+    /// message it answers.
+    pub(crate) tid: &'a Id,
+    /// Business id: the same across all the messages of one upgrade task.
+    pub(crate) bid: &'a Id,
+    /// When the message was sent, in milliseconds since the Unix epoch.
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::timestamp")
+    )]
+    pub(crate) timestamp: u64,
+    /// The method: one per topic.
+    pub(crate) method: &'static str,
+    /// The gateway (dock) serial, which most peers leave out. When present it must be
+    /// the serial in the topic (`Message::validate` checks this; JSON Schema cannot, as
+    /// the topic is not part of the payload).
     #[serde(skip_serializing_if = "Option::is_none")]
-    gateway: &'a Option<CompactString>,
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::serial")
+    )]
+    pub(crate) gateway: &'a Option<CompactString>,
+    /// `1` when the sender asks for a reply, `0` when it does not (events; DJI's peers
+    /// answer an event only when it is `1`). Left out when the message did not say.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "tolerant::ser_opt_flag"
     )]
-    need_reply: &'a Option<bool>,
-    data: &'a Data,
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::flag")
+    )]
+    pub(crate) need_reply: &'a Option<bool>,
+    /// The payload.
+    pub(crate) data: &'a D,
 }
 
 /// Milliseconds since the Unix epoch, now (0 if the clock is before 1970).

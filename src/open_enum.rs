@@ -26,15 +26,23 @@ impl fmt::Debug for Unknown {
 }
 
 /// Defines an open string enum: its variants with their wire spelling and meaning, an
-/// `Unknown` variant, `as_str`, `description`, `From<&str>`, `FromStr`, `Display` and serde
-/// that reads known values without allocating.
+/// `Unknown` variant, `as_str`, `description`, `From<&str>`, `FromStr`, `Display`, serde
+/// that reads known values without allocating, and (feature `schemars`) a JSON Schema
+/// that lists the known values with their meaning and allows any other string.
+///
+/// The first doc line is the schema's summary; `schema_note = path;` after the enum names
+/// a `fn(&Self) -> Option<&'static str>` whose note is added to a known value's meaning
+/// in the schema.
 macro_rules! open_str_enum {
     (
+        #[doc = $summary:literal]
         $(#[$meta:meta])*
         pub enum $name:ident {
             $( $(#[$vmeta:meta])* $variant:ident = $wire:literal => $meaning:literal, )+
         }
+        $( schema_note = $note:path; )?
     ) => {
+        #[doc = $summary]
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -111,6 +119,30 @@ macro_rules! open_str_enum {
                     }
                 }
                 d.deserialize_str(V)
+            }
+        }
+
+        #[cfg(feature = "schemars")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let notes: &[fn(&$name) -> Option<&'static str>] = &[$($note)?];
+                $crate::json_schema::open_enum(
+                    $summary.trim(),
+                    serde_json::json!({ "type": "string" }),
+                    Self::KNOWN.iter().map(|value| {
+                        let meaning = value.description().unwrap_or_default();
+                        let text = match notes.iter().find_map(|note| note(value)) {
+                            Some(note) => format!("{meaning}; {note}"),
+                            None => meaning.to_owned(),
+                        };
+                        (value.as_str().into(), text)
+                    }),
+                    $crate::json_schema::UNKNOWN_REFUSED,
+                )
             }
         }
     };

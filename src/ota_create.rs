@@ -9,32 +9,65 @@ use crate::{ResultCode, TaskStatus, object, tolerant};
 
 /// The `data` of an `ota_create` request (topic `services`, cloud to dock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct OtaCreate {
-    /// The devices to upgrade: the aircraft, the dock, or both (1 to 2 items; see
-    /// [`crate::limits::MAX_DEVICES`]).
+    /// The devices to upgrade: the aircraft, the dock, or both. 1 to 2 items, no serial
+    /// twice.
     #[serde(deserialize_with = "object::objects")]
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(length(min = crate::limits::MIN_DEVICES, max = crate::limits::MAX_DEVICES))
+    )]
     pub devices: Vec<Device>,
 }
 
 /// One device to upgrade, an item of `data.devices`.
 ///
 /// The file fields are optional on the wire: the documentation's own example sends a
-/// second device with only `sn`, `product_version` and `firmware_upgrade_type`. Text is
-/// held in [`CompactString`]s, which keep up to 24 bytes (a serial, a version) without
-/// a heap allocation and deref to `&str`.
+/// second device with only `sn`, `product_version` and `firmware_upgrade_type`. They
+/// describe one firmware package, so they come all together or not at all. Text is held
+/// in [`CompactString`]s, which keep up to 24 bytes (a serial, a version) without a heap
+/// allocation and deref to `&str`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schemars",
+    schemars(transform = crate::json_schema::all_or_none_of_optional)
+)]
 pub struct Device {
     /// The device's serial number.
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::serial")
+    )]
     pub sn: CompactString,
-    /// The firmware version to install, such as `1.00.223` or `04.01.0020`.
+    /// The firmware version to install: dot-separated digits such as `1.00.223` or
+    /// `04.01.0020`.
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::version")
+    )]
     pub product_version: CompactString,
-    /// Where the device downloads the firmware package.
+    /// Where the device downloads the firmware package: an `http://` or `https://`
+    /// address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::http_url")
+    )]
     pub file_url: Option<CompactString>,
     /// MD5 of the package: 32 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::md5")
+    )]
     pub md5: Option<CompactString>,
-    /// Size of the package in bytes.
+    /// Size of the package in bytes, not zero.
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::file_size")
+    )]
     #[serde(
         default,
         deserialize_with = "tolerant::opt_int",
@@ -43,6 +76,10 @@ pub struct Device {
     pub file_size: Option<u64>,
     /// File name of the package, such as `wm245_1.00.223.zip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::json_schema::text")
+    )]
     pub file_name: Option<CompactString>,
     /// How the device upgrades.
     pub firmware_upgrade_type: UpgradeType,
@@ -152,8 +189,28 @@ impl<'de> Deserialize<'de> for UpgradeType {
     }
 }
 
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for UpgradeType {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "UpgradeType".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        crate::json_schema::open_enum(
+            "`firmware_upgrade_type`: how a device upgrades.",
+            serde_json::json!({ "type": "integer" }),
+            Self::KNOWN.iter().map(|known| {
+                let meaning = known.description().unwrap_or_default();
+                (known.0.into(), meaning.to_owned())
+            }),
+            crate::json_schema::UNKNOWN_REFUSED,
+        )
+    }
+}
+
 /// The `data` of the reply to `ota_create` (topic `services_reply`, dock to cloud).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct OtaCreateReply {
     /// `0` when the dock took the task.
     pub result: ResultCode,
@@ -163,11 +220,13 @@ pub struct OtaCreateReply {
         deserialize_with = "object::opt_object",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "schemars", schemars(with = "OtaCreateOutput"))]
     pub output: Option<OtaCreateOutput>,
 }
 
 /// `output` of the `ota_create` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct OtaCreateOutput {
     /// The task's state, usually `in_progress`.
     pub status: TaskStatus,

@@ -125,3 +125,23 @@ impl<'de> Deserialize<'de> for ResultCode {
         crate::tolerant::int(d).map(ResultCode)
     }
 }
+
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for ResultCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResultCode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let known = std::iter::once((ResultCode::SUCCESS, "success")).chain(Self::documented());
+        crate::json_schema::open_enum(
+            "`result`: `0` on success, otherwise an error code. A device error code has six \
+             digits `ABCDEF`: `A` is the source (3 or 5 the device, 4 or 6 DJI Pilot 2), \
+             `BC` the module (12 is firmware) and `DEF` the error. The firmware codes DJI \
+             documents are listed.",
+            serde_json::json!({ "type": "integer" }),
+            known.map(|(code, meaning)| (code.0.into(), meaning.to_owned())),
+            "A code this version of the crate does not document; it keeps it as it is.",
+        )
+    }
+}

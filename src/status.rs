@@ -36,6 +36,7 @@ open_str_enum! {
         /// Partly done: known to older DJI code, not in the OTA documentation.
         PartiallyDone = "partially_done" => "partially done",
     }
+    schema_note = TaskStatus::final_note;
 }
 
 impl TaskStatus {
@@ -60,5 +61,11 @@ impl TaskStatus {
     /// read [`crate::ResultCode`] too, since `failed` can come with result `0`.
     pub fn is_success(&self) -> bool {
         matches!(self, TaskStatus::Ok)
+    }
+
+    /// What the JSON Schema adds to a final value's meaning.
+    #[cfg(feature = "schemars")]
+    fn final_note(&self) -> Option<&'static str> {
+        self.is_final().then_some("final: the task is over")
     }
 }

@@ -11,7 +11,7 @@ use compact_str::CompactString;
 use thiserror::Error;
 
 /// The prefix every device topic of the DJI Cloud API shares.
-const THING_PREFIX: &str = "thing/product/";
+pub(crate) const THING_PREFIX: &str = "thing/product/";
 
 /// The status topic family, which never carries OTA messages.
 const SYS_PREFIX: &str = "sys/product/";
@@ -30,6 +30,10 @@ pub const OTHER_THING_SUFFIXES: &[&str] = &[
     "drc/up",
     "drc/down",
 ];
+
+/// The characters a serial cannot hold: the MQTT level separator, the two wildcards and
+/// NUL (forbidden in MQTT topics).
+pub(crate) const UNSAFE_IN_SERIAL: [char; 4] = ['/', '+', '#', '\0'];
 
 /// A gateway serial number that is safe to put in a topic.
 ///
@@ -72,7 +76,7 @@ pub fn check_serial(serial: &str) -> Result<(), TopicError> {
     if serial.is_empty() {
         return Err(TopicError::EmptySerial);
     }
-    match serial.chars().find(|c| matches!(c, '/' | '+' | '#' | '\0')) {
+    match serial.chars().find(|c| UNSAFE_IN_SERIAL.contains(c)) {
         Some(found) => Err(TopicError::UnsafeSerial {
             serial: serial.into(),
             found,

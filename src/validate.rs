@@ -434,7 +434,10 @@ fn is_http_url(text: &str) -> bool {
     let Some(rest) = after_scheme("https://").or_else(|| after_scheme("http://")) else {
         return false;
     };
-    !rest.is_empty()
-        && !rest.starts_with('/')
-        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    !rest.is_empty() && !rest.starts_with('/') && !text.chars().any(is_forbidden_in_url)
+}
+
+/// True for a character a `file_url` cannot hold: whitespace or a control character.
+pub(crate) fn is_forbidden_in_url(c: char) -> bool {
+    c.is_whitespace() || c.is_control()
 }

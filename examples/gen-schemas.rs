@@ -1,0 +1,206 @@
+//! Regenerates `schemas/` from the crate's types: `cargo run --example gen-schemas`.
+//!
+//! Writes into `schemas/` (or the directory given as the one argument):
+//! - the four message schemas and `index.json`, from `dji_cloud_ota::json_schema`;
+//! - `README.md`, whose table is made from the same index;
+//! - `examples/<topic>/<fixture>.json`: the canonical encoding of every fixture in
+//!   `tests/fixtures/<topic>/` whose message breaks no rule the schemas state, so that a
+//!   consumer in another language can check its types and validator against messages
+//!   the crate really writes.
+//!
+//! The test `checked_in_schemas_are_up_to_date` (tests/json_schema.rs) runs
+//! [`generate`] into a temporary directory and compares.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use dji_cloud_ota::json_schema::{self, index, is_stated};
+use dji_cloud_ota::{TopicKind, decode};
+
+/// The command that regenerates `schemas/`.
+pub const COMMAND: &str = "cargo run --example gen-schemas";
+
+/// Where the fixtures are, from the project root.
+pub const FIXTURES: &str = "tests/fixtures";
+
+fn main() -> ExitCode {
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "schemas".to_owned());
+    match generate(Path::new(&out), Path::new(FIXTURES)) {
+        Ok(written) => {
+            println!("wrote {} files into {out}/", written.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gen-schemas: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes every generated file into `out`, replacing the files a previous run wrote
+/// there (and only those), and returns their paths relative to `out`.
+pub fn generate(out: &Path, fixtures: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = json_schema::files()
+        .into_iter()
+        .map(|(name, text)| (PathBuf::from(name), text.into_bytes()))
+        .collect();
+    files.push(("README.md".into(), readme().into_bytes()));
+    files.extend(examples(fixtures)?);
+
+    remove_generated(out)?;
+    for (path, bytes) in &files {
+        let full = out.join(path);
+        if let Some(dir) = full.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        fs::write(full, bytes)?;
+    }
+    Ok(files.into_iter().map(|(path, _)| path).collect())
+}
+
+/// Removes what a previous run wrote: `*.json` and `README.md` in `out`, and the
+/// `examples` directory. Nothing else in `out` is touched.
+fn remove_generated(out: &Path) -> io::Result<()> {
+    let examples = out.join("examples");
+    if examples.is_dir() {
+        fs::remove_dir_all(examples)?;
+    }
+    let Ok(entries) = fs::read_dir(out) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_file() && (name.ends_with(".json") || name == "README.md") {
+            fs::remove_file(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The canonical encoding of every fixture whose message breaks no rule the schemas
+/// state, as `examples/<topic>/<fixture>.json`.
+fn examples(fixtures: &Path) -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut examples = Vec::new();
+    for kind in TopicKind::ALL {
+        let dir = fixtures.join(kind.suffix());
+        let mut names: Vec<PathBuf> = fs::read_dir(&dir)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<io::Result<_>>()?;
+        names.sort();
+        for path in names
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        {
+            let payload = fs::read(path)?;
+            let topic = format!("thing/product/4TADKAQ000002J/{}", kind.suffix());
+            let message = decode(&topic, &payload).map_err(|e| {
+                io::Error::other(format!("{} does not decode: {e}", path.display()))
+            })?;
+            let breaks_stated_rule = message
+                .validate()
+                .err()
+                .is_some_and(|errors| errors.violations.iter().any(is_stated));
+            if !breaks_stated_rule {
+                let name = path.file_name().unwrap_or_default();
+                let target = Path::new("examples").join(kind.suffix()).join(name);
+                examples.push((target, message.encode().payload));
+            }
+        }
+    }
+    Ok(examples)
+}
+
+fn readme() -> String {
+    let mut table = String::from("| schema | topic | direction | method |\n|---|---|---|---|\n");
+    for entry in index() {
+        table.push_str(&format!(
+            "| [`{schema}`]({schema}) | `{topic}` | {direction} | `{method}` |\n",
+            schema = entry.schema,
+            topic = entry.topic,
+            direction = entry.direction.as_str(),
+            method = entry.method,
+        ));
+    }
+    README
+        .replace("{table}", &table)
+        .replace("{command}", COMMAND)
+}
+
+const README: &str = r#"# JSON Schemas of the OTA messages
+
+Generated from the types of the `dji-cloud-ota` crate by `{command}`; do not
+edit by hand. A test regenerates them and fails on any difference.
+
+{table}
+`index.json` holds the same table for programs: an array of
+`{"topic", "method", "direction", "schema"}`, one object per message kind. To pick the
+schema for a received message, take the entry whose `topic` matches (`{sn}` stands for
+one topic level, the gateway serial) and whose `method` is the message's `method`.
+
+Each schema is draft 2020-12 and self-contained: the envelope, `method` as a constant,
+`data`, and the shared types (`Id`, `ResultCode`, `TaskStatus`, `UpgradeType`, `Step`)
+under `$defs`. Its `title` is a type name for code generators (`OtaProgressMessage`).
+
+## Which contract
+
+A schema describes the **canonical form** the crate writes (`Message::encode`), which is
+what a peer should send: keys spelled as in the schema, integers as JSON numbers,
+`need_reply` as `0` or `1`, absent fields left out (never `null`). Keys the schema does
+not list are allowed (the crate ignores them when it reads), except the other spellings
+of listed keys.
+
+The crate's decoder is more tolerant than the schemas. It also reads `"timestamp:"`,
+`stauts` and `current_step` (which the schemas refuse with `not: {required: [...]}`), a
+missing `method`, integers as strings, `need_reply` as a boolean, `null` fields and
+placeholder ids. Each schema's `description` lists these spellings.
+
+## What the schemas check
+
+Where JSON Schema can say it, what `Message::validate` checks: `tid` and `bid` are
+UUIDs, `timestamp` is milliseconds between 2015 and 2100, serials are not empty and
+hold none of `/ + # NUL`, 1 to 2 devices, text of at most 10240 characters,
+`product_version` of dot-separated digits, `file_url` `http://` or `https://` without
+whitespace or control characters, `md5` of 32 hex digits, `file_size` not zero, the
+four package fields all together or none (`dependentRequired`), `percent` 0 to 100,
+and which fields are required.
+
+What JSON Schema cannot say is named in each schema's `description`: `gateway` must be
+the serial of the topic (the topic is not in the payload), and no device serial may
+appear twice (JSON Schema cannot compare items by one field).
+
+**Open enums.** `status`, `step_key`, `firmware_upgrade_type` and `result` list the
+values the crate knows, each with its meaning, and allow any other value:
+`anyOf: [{oneOf: [{const, description}, ...]}, {type}]`. The crate's decoder keeps an
+unknown value (`validate()` refuses an unknown status, step or upgrade type), so a
+schema that refused it would drop messages from newer firmware. Code generators keep
+what is true: datamodel-code-generator (Python) makes `TaskStatus1 | str`, an `Enum` of
+the known values or any string; quicktype (TypeScript, Go, ...) makes a plain `string`
+or `number`.
+
+**Ids.** `tid` and `bid` carry `format: uuid` (datamodel-code-generator makes them
+`UUID`) and a `pattern`, so that a validator that treats `format` as an annotation (the
+draft 2020-12 default) still checks them.
+
+## Examples
+
+`examples/<topic>/` holds the canonical encoding of every fixture of the crate's test
+suite that breaks no rule the schemas state (some carry unknown enum values). Each
+validates against its schema; `tests/python/check_schemas.py` checks this with Python's
+`jsonschema`, and that the rule-breaking messages of `tests/fixtures/breaks_a_rule/` are
+refused.
+
+## Notes for validators
+
+- Python `jsonschema`: `Draft202012Validator(schema,
+  format_checker=Draft202012Validator.FORMAT_CHECKER)`. Python's `re` lets `$` match
+  before a final line feed, so `"1.00.223\n"` passes `product_version`'s pattern there;
+  every other pattern bounds the length or excludes line feeds.
+- TypeScript `ajv`: `Ajv2020` (`ajv/dist/2020`), with `ajv-formats` for `uuid`.
+- The patterns hold literal characters, not `\u` escapes (which Go's RE2 does not
+  read); the files write those characters as JSON `\u` escapes, so they stay ASCII.
+"#;

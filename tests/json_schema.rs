@@ -1,0 +1,811 @@
+//! The JSON Schemas in `schemas/`: up to date with the crate's types, valid draft 2020-12
+//! schemas, and in agreement with what the crate writes (`encode`) and accepts
+//! (`decode`, `validate`), on the fixtures and on generated messages.
+//!
+//! Agreement means: for a message the crate encodes, the schema reports an error at
+//! exactly the JSON paths where `validate()` reports a violation of a rule the schemas
+//! state (`json_schema::is_stated`), and nowhere else.
+#![cfg(feature = "schemars")]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use dji_cloud_ota::json_schema::is_stated;
+use dji_cloud_ota::limits::{
+    MAX_DEVICES, MAX_PERCENT, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
+};
+use dji_cloud_ota::{
+    CompactString, Data, DecodeError, Device, EventsReply, Id, Message, Method, OtaCreate,
+    OtaCreateOutput, OtaCreateReply, OtaProgress, Progress, ProgressExt, ProgressOutput,
+    ResultCode, Serial, Step, TaskStatus, Topic, TopicKind, UpgradeType, Uuid, decode,
+};
+use jsonschema::Validator;
+use jsonschema::paths::LocationSegment;
+use proptest::prelude::*;
+use serde_json::Value;
+
+mod common;
+#[allow(dead_code)] // its `main`
+#[path = "../examples/gen-schemas.rs"]
+mod gen_schemas;
+
+use common::{GATEWAY, all_ota_fixtures, fixtures_dir, topic};
+
+const SCHEMAS: &str = "schemas";
+
+// ---- helpers ----------------------------------------------------------------------
+
+fn read_json(path: &Path) -> Value {
+    let text = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The checked-in schema of `kind`, read the way a consumer reads it: through the index.
+fn checked_in_schema(kind: TopicKind) -> Value {
+    let index = read_json(&Path::new(SCHEMAS).join("index.json"));
+    let topic = Topic::new(Serial::new(GATEWAY).unwrap(), kind).to_string();
+    let entry = index
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["topic"].as_str().unwrap().replace("{sn}", GATEWAY) == topic)
+        .unwrap_or_else(|| panic!("no index entry for {topic}"));
+    read_json(&Path::new(SCHEMAS).join(entry["schema"].as_str().unwrap()))
+}
+
+/// A validator that asserts `format` too (draft 2020-12 treats it as an annotation).
+fn validator(schema: &Value) -> Validator {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .expect("the schema compiles")
+}
+
+static VALIDATORS: LazyLock<Vec<(TopicKind, Validator)>> = LazyLock::new(|| {
+    TopicKind::ALL
+        .into_iter()
+        .map(|kind| (kind, validator(&checked_in_schema(kind))))
+        .collect()
+});
+
+fn validator_of(kind: TopicKind) -> &'static Validator {
+    &VALIDATORS.iter().find(|(k, _)| *k == kind).unwrap().1
+}
+
+/// The JSON paths, in the crate's spelling (`data.devices[1].md5`), at which the schema
+/// of `kind` finds an error in `instance`.
+fn schema_error_paths(kind: TopicKind, instance: &Value) -> BTreeSet<String> {
+    validator_of(kind)
+        .iter_errors(instance)
+        .map(|error| {
+            let mut path = String::new();
+            for segment in error.instance_path() {
+                match segment {
+                    LocationSegment::Property(name) if path.is_empty() => path.push_str(&name),
+                    LocationSegment::Property(name) => path.push_str(&format!(".{name}")),
+                    LocationSegment::Index(i) => path.push_str(&format!("[{i}]")),
+                }
+            }
+            path
+        })
+        .collect()
+}
+
+/// The paths of the violations of stated rules that `validate()` reports.
+fn stated_violation_paths(message: &Message) -> BTreeSet<String> {
+    match message.validate() {
+        Ok(()) => BTreeSet::new(),
+        Err(errors) => errors
+            .violations
+            .iter()
+            .filter(|v| is_stated(v))
+            .map(|v| v.path.clone())
+            .collect(),
+    }
+}
+
+fn canonical_value(message: &Message) -> Value {
+    serde_json::from_slice(&message.encode().payload).expect("the encoding is JSON")
+}
+
+fn fixture_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+// ---- the files ----------------------------------------------------------------------
+
+#[test]
+fn checked_in_schemas_are_up_to_date() {
+    let fresh = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "schemas-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = fs::remove_dir_all(&fresh);
+    fs::create_dir_all(&fresh).unwrap();
+    gen_schemas::generate(&fresh, Path::new(gen_schemas::FIXTURES)).unwrap();
+
+    let fresh_files = relative_files(&fresh);
+    let checked_in = relative_files(Path::new(SCHEMAS));
+    let mut differences = Vec::new();
+    for file in fresh_files.union(&checked_in) {
+        match (fresh_files.contains(file), checked_in.contains(file)) {
+            (true, false) => differences.push(format!("missing: {SCHEMAS}/{file}")),
+            (false, true) => differences.push(format!("not generated: {SCHEMAS}/{file}")),
+            _ => {
+                if fs::read(fresh.join(file)).unwrap()
+                    != fs::read(Path::new(SCHEMAS).join(file)).unwrap()
+                {
+                    differences.push(format!("differs: {SCHEMAS}/{file}"));
+                }
+            }
+        }
+    }
+    fs::remove_dir_all(&fresh).unwrap();
+    assert!(
+        differences.is_empty(),
+        "{SCHEMAS}/ is out of date with the crate's types or fixtures:\n  {}\nRegenerate it with:\n  {}\n",
+        differences.join("\n  "),
+        gen_schemas::COMMAND,
+    );
+}
+
+fn relative_files(root: &Path) -> BTreeSet<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).unwrap();
+                out.insert(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(root, root, &mut out);
+    out
+}
+
+#[test]
+fn every_schema_is_valid_against_the_draft_2020_12_meta_schema() {
+    for kind in TopicKind::ALL {
+        let schema = checked_in_schema(kind);
+        assert_eq!(
+            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{kind}"
+        );
+        if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
+            panic!("the {kind} schema is not a valid draft 2020-12 schema: {e}");
+        }
+    }
+    // The meta-schema check can fail: a schema with a mistyped keyword value does.
+    let mut broken = checked_in_schema(TopicKind::Services);
+    broken["$defs"]["OtaCreate"]["properties"]["devices"]["maxItems"] = "two".into();
+    assert!(jsonschema::draft202012::meta::validate(&broken).is_err());
+}
+
+#[test]
+fn the_index_names_one_schema_per_topic_with_its_method() {
+    let index = read_json(&Path::new(SCHEMAS).join("index.json"));
+    let entries = index.as_array().unwrap();
+    assert_eq!(entries.len(), TopicKind::ALL.len());
+    for kind in TopicKind::ALL {
+        let matching: Vec<&Value> = entries
+            .iter()
+            .filter(|e| {
+                let topic = e["topic"].as_str().unwrap().replace("{sn}", GATEWAY);
+                Topic::parse(&topic).map(|t| t.kind) == Ok(kind)
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "{kind}: {matching:?}");
+        let entry = matching[0];
+        assert_eq!(entry["method"], Method::of_topic(kind).as_str(), "{kind}");
+        let schema = read_json(&Path::new(SCHEMAS).join(entry["schema"].as_str().unwrap()));
+        assert_eq!(
+            schema["properties"]["method"]["const"], entry["method"],
+            "{kind}: the schema's method is the index's"
+        );
+    }
+}
+
+// ---- fixtures -------------------------------------------------------------------------
+
+/// Every fixture, decoded and re-encoded: the schema agrees with `validate()`.
+#[test]
+fn canonical_encodings_of_the_fixtures_agree_with_validate() {
+    let mut accepted = 0;
+    let mut refused = Vec::new();
+    for (kind, name, bytes) in all_ota_fixtures() {
+        let message = decode(&topic(kind), &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let schema_says = schema_error_paths(kind, &canonical_value(&message));
+        assert_eq!(
+            schema_says,
+            stated_violation_paths(&message),
+            "{kind}/{name}: schema errors (left) and validate() violations (right) differ",
+        );
+        if schema_says.is_empty() {
+            accepted += 1;
+        } else {
+            refused.push(name);
+        }
+    }
+    // The specification's examples carry placeholder ids (and an MD5 of 18 digits, and a
+    // timestamp of 2009): both refuse them. Every other fixture is accepted, unknown enum
+    // values included.
+    refused.sort();
+    assert_eq!(
+        refused,
+        [
+            "seed_ota_create",
+            "seed_ota_create_reply",
+            "seed_ota_progress",
+            "string_timestamp"
+        ]
+    );
+    assert!(accepted >= 20, "{accepted}");
+}
+
+/// A raw fixture the schema accepts is canonical: the schema takes none of the tolerant
+/// spellings (`"timestamp:"`, `stauts`, strings for integers, `null`, ...), only keys it
+/// does not know.
+#[test]
+fn the_schemas_refuse_the_tolerant_spellings() {
+    let mut refused = 0;
+    for (kind, name, bytes) in all_ota_fixtures() {
+        let raw: Value = serde_json::from_slice(&bytes).unwrap();
+        let canonical = canonical_value(&decode(&topic(kind), &bytes).unwrap());
+        if schema_error_paths(kind, &raw).is_empty() {
+            assert_eq!(
+                known_keys_only(&raw, &canonical),
+                canonical,
+                "{kind}/{name}: accepted by the schema but not canonical"
+            );
+        } else {
+            refused += 1;
+        }
+    }
+    // no_method (3), stauts_key, current_step's sibling spellings, java_*, string_*, ...
+    assert!(refused >= 10, "{refused}");
+}
+
+/// `raw` without the keys `canonical` does not have, recursively.
+fn known_keys_only(raw: &Value, canonical: &Value) -> Value {
+    match (raw, canonical) {
+        (Value::Object(raw), Value::Object(canonical)) => Value::Object(
+            raw.iter()
+                .filter_map(|(k, v)| canonical.get(k).map(|c| (k.clone(), known_keys_only(v, c))))
+                .collect(),
+        ),
+        (Value::Array(raw), Value::Array(canonical)) => Value::Array(
+            raw.iter()
+                .zip(canonical)
+                .map(|(r, c)| known_keys_only(r, c))
+                .collect(),
+        ),
+        _ => raw.clone(),
+    }
+}
+
+/// Each file in `tests/fixtures/breaks_a_rule/` breaks one rule (canonical otherwise): the
+/// schema refuses it at the same path where the crate does, by `validate()` or, for a
+/// missing required field, by `decode`.
+#[test]
+fn rule_breaking_messages_are_refused_by_schema_and_crate_at_the_same_path() {
+    let expected: &[(&str, &[&str])] = &[
+        ("services/bad_md5.json", &["data.devices[0].md5"]),
+        ("services/empty_file.json", &["data.devices[0].file_size"]),
+        ("services/ftp_url.json", &["data.devices[0].file_url"]),
+        ("services/missing_sn.json", &["data.devices[0]"]),
+        ("services/partial_package.json", &["data.devices[0]"]),
+        ("services/three_devices.json", &["data.devices"]),
+        (
+            "services/version_with_letters.json",
+            &["data.devices[0].product_version"],
+        ),
+        (
+            "services_reply/output_without_status.json",
+            &["data.output"],
+        ),
+        ("events/gateway_wildcard.json", &["gateway"]),
+        ("events/percent_150.json", &["data.output.progress.percent"]),
+        ("events/timestamp_in_seconds.json", &["timestamp"]),
+        ("events_reply/placeholder_ids.json", &["bid", "tid"]),
+    ];
+    let root = fixtures_dir().join("breaks_a_rule");
+    let mut seen = BTreeSet::new();
+    for kind in TopicKind::ALL {
+        for path in fixture_files(&root.join(kind.suffix())) {
+            let name = format!(
+                "{}/{}",
+                kind.suffix(),
+                path.file_name().unwrap().to_string_lossy()
+            );
+            let (_, paths) = expected
+                .iter()
+                .find(|(file, _)| *file == name)
+                .unwrap_or_else(|| panic!("{name}: add it to the table with its path"));
+            let paths: BTreeSet<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+            let raw = read_json(&path);
+            assert_eq!(schema_error_paths(kind, &raw), paths, "{name}: schema");
+            let crate_says = match decode(&topic(kind), &fs::read(&path).unwrap()) {
+                Ok(message) => {
+                    assert_eq!(canonical_value(&message), raw, "{name} is not canonical");
+                    stated_violation_paths(&message)
+                }
+                Err(DecodeError::Data(error)) => BTreeSet::from([error.path.clone()]),
+                Err(e) => panic!("{name}: {e}"),
+            };
+            assert_eq!(crate_says, paths, "{name}: crate");
+            seen.insert(name);
+        }
+    }
+    assert_eq!(seen.len(), expected.len(), "a file of the table is missing");
+}
+
+/// The rules the schemas do not state (named in their descriptions instead): a message
+/// that breaks only one of them passes its schema, and `validate()` refuses it.
+#[test]
+fn unstated_rules_pass_the_schema_and_fail_validate() {
+    let device = |sn: &str| Device::new(sn, "04.01.0020", UpgradeType::NORMAL);
+    let gateway = Serial::new(GATEWAY).unwrap();
+    let twice = Message::ota_create(gateway.clone(), vec![device("A1"), device("A1")]);
+    let mut other_gateway = Message::ota_create(gateway.clone(), vec![device("A1")]);
+    other_gateway.gateway = Some("5TADKAQ000003K".into());
+    let unknown_type = Message::ota_create(gateway.clone(), vec![device("A1")]);
+    let unknown_type = Message {
+        data: Data::OtaCreate(OtaCreate {
+            devices: vec![Device::new("A1", "04.01.0020", UpgradeType(9))],
+        }),
+        ..unknown_type
+    };
+    let unknown_status = Message::new(
+        gateway,
+        Data::OtaCreateReply(OtaCreateReply {
+            result: ResultCode::SUCCESS,
+            output: Some(OtaCreateOutput {
+                status: TaskStatus::from("queued"),
+            }),
+        }),
+    );
+    for message in [twice, other_gateway, unknown_type, unknown_status] {
+        let kind = message.topic().kind;
+        let errors = message.validate().expect_err("validate() refuses it");
+        assert!(errors.violations.iter().all(|v| !is_stated(v)), "{errors}");
+        assert_eq!(
+            schema_error_paths(kind, &canonical_value(&message)),
+            BTreeSet::new(),
+            "{errors}"
+        );
+    }
+}
+
+/// Every character up to U+3100 (where Unicode's whitespace and control characters
+/// end), a few above, and the first of each other plane, inside a serial, a version, a
+/// URL and an MD5: the schema's character rules (patterns built from the predicates
+/// `validate()` uses) agree with `validate()` on each.
+#[test]
+fn schema_and_validate_agree_on_every_character() {
+    let above = [0xFEFF, 0xFF10, 0xFFFD, 0xFFFF].into_iter();
+    let planes = (1..=16).map(|plane| plane << 16);
+    let mut message = Message::ota_create(Serial::new(GATEWAY).unwrap(), Vec::new());
+    for c in (0..0x3100)
+        .chain(above)
+        .chain(planes)
+        .filter_map(char::from_u32)
+    {
+        let device = Device::new(format!("S{c}N"), format!("1.0{c}"), UpgradeType::NORMAL)
+            .with_file(
+                format!("https://a{c}b/p.zip"),
+                format!("0123456789abcdef0123456789abcde{c}"),
+                1,
+                "p.zip",
+            );
+        message.data = Data::OtaCreate(OtaCreate {
+            devices: vec![device],
+        });
+        assert_eq!(
+            schema_error_paths(TopicKind::Services, &canonical_value(&message)),
+            stated_violation_paths(&message),
+            "U+{:04X}",
+            u32::from(c)
+        );
+    }
+}
+
+// ---- generated messages -------------------------------------------------------------------
+
+// Each strategy takes `valid`: with it, only values `validate()` accepts (boundaries
+// included); without, mostly those and sometimes one that breaks a rule.
+
+/// `good` when `valid`; otherwise `good` three times in four, else one of `bad`.
+fn sometimes_bad<T: std::fmt::Debug + 'static>(
+    valid: bool,
+    good: impl Strategy<Value = T> + 'static,
+    bad: Vec<BoxedStrategy<T>>,
+) -> BoxedStrategy<T> {
+    if valid {
+        good.boxed()
+    } else {
+        prop_oneof![3 => good, 1 => prop::strategy::Union::new(bad)].boxed()
+    }
+}
+
+/// `count` times `unit`: a text of exactly `count` characters, more bytes than that.
+fn long(unit: &str, count: usize) -> String {
+    unit.repeat(count)
+}
+
+fn serial(valid: bool) -> BoxedStrategy<String> {
+    let good = prop_oneof![
+        8 => "[0-9A-Z]{14,20}",
+        1 => "[\\PC&&[^/+#]]{1,12}",
+        1 => Just(long("\u{e9}", MAX_TEXT_CHARS)),
+    ];
+    let bad = vec![
+        Just(String::new()).boxed(),
+        "[0-9A-Z]{0,6}[/+#\u{0}][0-9A-Z]{0,6}".boxed(),
+        Just(long("\u{e9}", MAX_TEXT_CHARS + 1)).boxed(),
+    ];
+    sometimes_bad(valid, good, bad)
+}
+
+fn id(valid: bool) -> BoxedStrategy<Id> {
+    let text = |t: String| t.parse::<Id>().unwrap();
+    let good = prop_oneof![
+        4 => any::<u128>().prop_map(|n| Id::from(Uuid::from_u128(n))),
+        1 => any::<u128>().prop_map(move |n| {
+            text(Uuid::from_u128(n).hyphenated().to_string().to_uppercase())
+        }),
+    ];
+    let bad = vec![
+        Just(text("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx".into())).boxed(),
+        "[0-9a-fA-Fx-]{30,40}".prop_map(text).boxed(),
+        any::<u128>()
+            .prop_map(move |n| text(Uuid::from_u128(n).simple().to_string()))
+            .boxed(),
+        any::<u128>()
+            .prop_map(move |n| text(Uuid::from_u128(n).braced().to_string()))
+            .boxed(),
+        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n"
+            .prop_map(text)
+            .boxed(),
+    ];
+    sometimes_bad(valid, good, bad)
+}
+
+/// Text made of pieces that come near the rules' edges: digits and dots, hex, the
+/// characters a serial cannot hold, URL schemes, whitespace and control characters of
+/// every kind (Unicode's among them), and any printable character.
+fn tricky_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[0-9]{1,4}",
+        Just(".".to_owned()),
+        "[a-fA-F0-9]{1,32}",
+        "[/+#:x\u{0}-]",
+        "(https?|HTTPS?|ftp)://",
+        "[\u{0}-\u{20}\u{7f}-\u{a0}\u{1680}\u{180e}\u{2000}-\u{200d}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}\u{feff}]",
+        "\\PC",
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+}
+
+fn timestamp(valid: bool) -> BoxedStrategy<u64> {
+    let good = prop_oneof![
+        Just(MIN_TIMESTAMP_MS),
+        Just(MAX_TIMESTAMP_MS),
+        MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS,
+    ];
+    let bad = vec![
+        Just(MIN_TIMESTAMP_MS - 1).boxed(),
+        Just(MAX_TIMESTAMP_MS + 1).boxed(),
+        any::<u64>().boxed(),
+    ];
+    sometimes_bad(valid, good, bad)
+}
+
+fn version(valid: bool) -> BoxedStrategy<String> {
+    let good = prop_oneof![
+        "[0-9]{1,3}(\\.[0-9]{1,4}){1,3}",
+        Just(format!("1.{}", "0".repeat(MAX_TEXT_CHARS - 2))),
+    ];
+    let bad = vec![
+        "[0-9.a-z]{0,8}".boxed(),
+        "[0-9]{1,2}\\.[0-9]{1,2}\n".boxed(),
+        Just(format!("1.{}", "0".repeat(MAX_TEXT_CHARS - 1))).boxed(),
+    ];
+    sometimes_bad(valid, good, bad)
+}
+
+fn url(valid: bool) -> BoxedStrategy<String> {
+    let good = prop_oneof![
+        "(http|https|HTTPS|Http)://[a-z0-9.-]{1,20}(/[A-Za-z0-9_.%?=&-]{0,20}){0,3}",
+        Just(format!("https://{}", "a".repeat(MAX_TEXT_CHARS - 8))),
+    ];
+    let bad = vec![
+        "(ftp|http|https|)(://|:/|//)[a-z/]{0,6}".boxed(),
+        "https://[a-z]{1,5}[ \t\n\u{0}\u{7f}\u{85}\u{a0}\u{1680}\u{2028}\u{3000}\u{feff}\u{200b}][a-z]{0,5}"
+            .boxed(),
+        Just(format!("https://{}", "a".repeat(MAX_TEXT_CHARS - 7))).boxed(),
+    ];
+    sometimes_bad(valid, good, bad)
+}
+
+fn md5(valid: bool) -> BoxedStrategy<String> {
+    let bad = vec!["[0-9a-gx]{0,40}".boxed(), "[0-9a-f]{32}\n".boxed()];
+    sometimes_bad(valid, "[0-9a-fA-F]{32}", bad)
+}
+
+fn text(valid: bool) -> BoxedStrategy<String> {
+    let good = prop_oneof![
+        4 => "[a-z0-9_.]{1,20}",
+        1 => Just(long("\u{1F600}", MAX_TEXT_CHARS)),
+    ];
+    let bad = vec![
+        Just(String::new()).boxed(),
+        Just(long("\u{1F600}", MAX_TEXT_CHARS + 1)).boxed(),
+    ];
+    sometimes_bad(valid, good, bad)
+}
+
+fn file_size(valid: bool) -> BoxedStrategy<u64> {
+    sometimes_bad(valid, 1..=u64::MAX, vec![Just(0).boxed()])
+}
+
+/// `file_url`, `md5`, `file_size`, `file_name`: all or none when `valid`, any of them
+/// otherwise.
+fn package(valid: bool) -> BoxedStrategy<[Option<Value>; 4]> {
+    let whole = (url(valid), md5(valid), file_size(valid), text(valid)).prop_map(
+        |(url, md5, size, name)| {
+            [
+                Some(url.into()),
+                Some(md5.into()),
+                Some(size.into()),
+                Some(name.into()),
+            ]
+        },
+    );
+    if valid {
+        return prop_oneof![Just([None, None, None, None]), whole].boxed();
+    }
+    (whole, any::<[bool; 4]>())
+        .prop_map(|(mut fields, keep)| {
+            for (field, keep) in fields.iter_mut().zip(keep) {
+                if !keep {
+                    *field = None;
+                }
+            }
+            fields
+        })
+        .boxed()
+}
+
+/// A known value of an open enum, or (not `valid`) sometimes an unknown one.
+fn open_enum<T: Clone + std::fmt::Debug + 'static>(
+    valid: bool,
+    known: &'static [T],
+    unknown: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<T> {
+    sometimes_bad(valid, prop::sample::select(known), vec![unknown.boxed()])
+}
+
+fn upgrade_type(valid: bool) -> BoxedStrategy<UpgradeType> {
+    open_enum(
+        valid,
+        UpgradeType::KNOWN,
+        any::<i64>().prop_map(UpgradeType),
+    )
+}
+
+fn task_status(valid: bool) -> BoxedStrategy<TaskStatus> {
+    let unknown = "[a-z_]{0,12}".prop_map(|t| TaskStatus::from(t.as_str()));
+    open_enum(valid, TaskStatus::KNOWN, unknown)
+}
+
+fn step(valid: bool) -> BoxedStrategy<Step> {
+    open_enum(
+        valid,
+        Step::KNOWN,
+        "[a-z_]{0,12}".prop_map(|t| Step::from(t.as_str())),
+    )
+}
+
+fn device(valid: bool) -> impl Strategy<Value = Device> {
+    (
+        serial(valid),
+        version(valid),
+        package(valid),
+        upgrade_type(valid),
+    )
+        .prop_map(|(sn, version, [url, md5, size, name], upgrade)| {
+            let mut device = Device::new(sn, version, upgrade);
+            device.file_url = url.map(|v| v.as_str().unwrap().into());
+            device.md5 = md5.map(|v| v.as_str().unwrap().into());
+            device.file_size = size.map(|v| v.as_u64().unwrap());
+            device.file_name = name.map(|v| v.as_str().unwrap().into());
+            device
+        })
+}
+
+fn devices(valid: bool) -> BoxedStrategy<Vec<Device>> {
+    if valid {
+        prop::collection::vec(device(true), 1..=MAX_DEVICES)
+            .prop_filter("distinct serials", |d| d.len() < 2 || d[0].sn != d[1].sn)
+            .boxed()
+    } else {
+        prop::collection::vec(device(false), 0..=MAX_DEVICES + 1).boxed()
+    }
+}
+
+fn percent(valid: bool) -> BoxedStrategy<i64> {
+    let good = prop_oneof![Just(0), Just(MAX_PERCENT), 0..=MAX_PERCENT];
+    let bad = vec![
+        Just(-1i64).boxed(),
+        Just(MAX_PERCENT + 1).boxed(),
+        any::<i64>().boxed(),
+    ];
+    sometimes_bad(valid, good, bad)
+}
+
+fn result_code() -> impl Strategy<Value = ResultCode> {
+    prop_oneof![
+        Just(ResultCode::SUCCESS),
+        prop::sample::select(ResultCode::documented().map(|(c, _)| c).collect::<Vec<_>>()),
+        any::<i64>().prop_map(ResultCode),
+    ]
+}
+
+fn sub_status(valid: bool) -> BoxedStrategy<CompactString> {
+    let good = prop_oneof![
+        Just(CompactString::new("DOWNLOAD_FAILED")),
+        Just(CompactString::new("")),
+        Just(CompactString::new(long("\u{e9}", MAX_TEXT_CHARS))),
+    ];
+    let bad = vec![Just(CompactString::new(long("\u{e9}", MAX_TEXT_CHARS + 1))).boxed()];
+    sometimes_bad(valid, good, bad)
+}
+
+fn progress_event(valid: bool) -> impl Strategy<Value = OtaProgress> {
+    let progress = (
+        percent(valid),
+        prop::option::of(step(valid)),
+        prop::option::of(any::<i64>()),
+    )
+        .prop_map(|(percent, step, step_result)| Progress {
+            percent,
+            step,
+            step_result,
+        });
+    (
+        result_code(),
+        task_status(valid),
+        prop::option::of(progress),
+        prop::option::of(prop::option::of(any::<u64>())),
+        prop::option::of(sub_status(valid)),
+    )
+        .prop_map(|(result, status, progress, ext, sub_status)| OtaProgress {
+            result,
+            output: ProgressOutput {
+                status,
+                progress,
+                ext: ext.map(|rate| ProgressExt { rate }),
+                sub_status,
+            },
+        })
+}
+
+fn data(valid: bool) -> impl Strategy<Value = Data> {
+    prop_oneof![
+        devices(valid).prop_map(|devices| Data::OtaCreate(OtaCreate { devices })),
+        (result_code(), prop::option::of(task_status(valid))).prop_map(|(result, status)| {
+            Data::OtaCreateReply(OtaCreateReply {
+                result,
+                output: status.map(|status| OtaCreateOutput { status }),
+            })
+        }),
+        progress_event(valid).prop_map(Data::OtaProgress),
+        result_code().prop_map(|result| Data::OtaProgressReply(EventsReply { result })),
+    ]
+}
+
+/// A message of any kind. With `valid`, one `validate()` accepts; without, one that may
+/// break any rule, the stated ones and the others.
+fn message(valid: bool) -> impl Strategy<Value = Message> {
+    let gateway = if valid {
+        prop_oneof![Just(None), Just(Some(None))].boxed()
+    } else {
+        prop::option::of(prop::option::of(serial(false))).boxed()
+    };
+    (
+        serial(true).prop_filter_map("a topic-safe serial", |s| Serial::new(&s).ok()),
+        id(valid),
+        id(valid),
+        timestamp(valid),
+        gateway,
+        prop::option::of(any::<bool>()),
+        data(valid),
+    )
+        .prop_map(|(sn, tid, bid, timestamp, gateway, need_reply, data)| {
+            // `Some(None)`: the gateway field names the topic's own gateway.
+            let gateway = gateway.map(|g| CompactString::new(g.unwrap_or_else(|| sn.to_string())));
+            Message {
+                sn,
+                tid,
+                bid,
+                timestamp,
+                gateway,
+                need_reply,
+                data,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// What the crate writes for a valid message validates against its schema.
+    #[test]
+    fn valid_messages_validate_against_their_schema(message in message(true)) {
+        prop_assert_eq!(message.validate(), Ok(()));
+        let kind = message.topic().kind;
+        let errors = schema_error_paths(kind, &canonical_value(&message));
+        prop_assert!(errors.is_empty(), "{:?}", errors);
+    }
+
+    /// On any message, the schema errs exactly where `validate()` reports a stated rule.
+    #[test]
+    fn schema_and_validate_agree_on_any_message(message in message(false)) {
+        let kind = message.topic().kind;
+        prop_assert_eq!(
+            schema_error_paths(kind, &canonical_value(&message)),
+            stated_violation_paths(&message)
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// One text field of a valid message set to tricky text: the schema and `validate()`
+    /// agree, field by field (the rules on serials, versions, URLs, MD5s, ids, lengths).
+    #[test]
+    fn schema_and_validate_agree_on_every_text_field(
+        devices in devices(true),
+        field in 0..8usize,
+        text in tricky_text(),
+    ) {
+        let mut message = Message::ota_create(Serial::new(GATEWAY).unwrap(), devices);
+        let Data::OtaCreate(create) = &mut message.data else { unreachable!() };
+        let device = &mut create.devices[0];
+        if device.file_url.is_none() {
+            *device = device.clone().with_file(
+                "https://firmware.example.com/p.zip",
+                "d41d8cd98f00b204e9800998ecf8427e",
+                1,
+                "p.zip",
+            );
+        }
+        match field {
+            0 => device.sn = text.into(),
+            1 => device.product_version = text.into(),
+            2 => device.file_url = Some(text.into()),
+            3 => device.md5 = Some(text.into()),
+            4 => device.file_name = Some(text.into()),
+            5 => message.tid = text.parse().unwrap(),
+            6 => message.bid = text.parse().unwrap(),
+            _ => message.gateway = Some(text.into()),
+        }
+        prop_assert_eq!(
+            schema_error_paths(TopicKind::Services, &canonical_value(&message)),
+            stated_violation_paths(&message)
+        );
+    }
+}
