@@ -109,7 +109,8 @@ pub async fn run(
     Ok(total)
 }
 
-fn add(mut sum: DockStats, s: &DockStats) -> DockStats {
+/// `sum` plus `s`.
+pub fn add(mut sum: DockStats, s: &DockStats) -> DockStats {
     sum.requests += s.requests;
     sum.request_tids += s.request_tids;
     sum.request_bids += s.request_bids;

@@ -337,10 +337,9 @@ async fn drive(
 
 fn refusal(code: ConnectReturnCode) -> String {
     match code {
-        ConnectReturnCode::BadUserNamePassword => {
-            "the broker refused the user name or password".into()
+        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
+            "the broker refused the login (user name or password)".into()
         }
-        ConnectReturnCode::NotAuthorized => "the broker refused: not authorised".into(),
         other => format!("the broker refused the connection: {other:?}"),
     }
 }
