@@ -140,9 +140,7 @@ async fn docks(cli: &Cli, gateways: Vec<Serial>) -> u8 {
             }
         }
     }
-    let all = total
-        .iter()
-        .fold(DockStats::default(), |sum, s| common::dock::add(sum, s));
+    let all = total.iter().fold(DockStats::default(), common::dock::add);
     println!("{}", common::dock::summary(&all));
     EXIT_OK
 }
