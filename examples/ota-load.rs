@@ -117,7 +117,7 @@ async fn docks(cli: &Cli, gateways: Vec<Serial>) -> u8 {
     let until = Until {
         once: true,
         at_most: Some(cli.tracker.timeout()),
-        linger: Duration::from_millis(2_000),
+        linger: Duration::from_secs(60),
     };
     let runs: Vec<_> = connections
         .into_iter()

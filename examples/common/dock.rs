@@ -21,14 +21,18 @@ pub fn filters<'a>(gateways: impl IntoIterator<Item = &'a Serial>) -> Vec<String
         .collect()
 }
 
+/// How long docks that have all their replies wait for one sent twice.
+const GRACE: Duration = Duration::from_millis(500);
+
 /// When the docks stop.
 #[derive(Debug, Clone, Copy)]
 pub struct Until {
-    /// Once every dock has ended one task, after `linger` (to take the last replies).
+    /// Once every dock has ended one task and has the replies its events asked for (a
+    /// moment later, to catch a reply sent twice), or `linger` after the end at most.
     pub once: bool,
     /// In any case after this long.
     pub at_most: Option<Duration>,
-    /// How long to wait after the last task ended.
+    /// How long to wait for the last replies after the last task ended, at most.
     pub linger: Duration,
 }
 
@@ -51,15 +55,20 @@ pub async fn run(
     }
     let give_up = until.at_most.map(|d| Instant::now() + d);
     let mut all_ended: Option<Instant> = None;
+    let mut all_answered: Option<Instant> = None;
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     loop {
         let next = docks.values().filter_map(Dock::next_deadline).min();
         let next_poll =
             next.map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now_millis())));
-        let stop = [give_up, all_ended.map(|t| t + until.linger)]
-            .into_iter()
-            .flatten()
-            .min();
+        let stop = [
+            give_up,
+            all_ended.map(|t| t + until.linger),
+            all_answered.map(|t| t + GRACE),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let mut out = Vec::new();
         tokio::select! {
             item = conn.incoming.recv() => match item {
@@ -100,6 +109,10 @@ pub async fn run(
         let done = |d: &Dock| d.stats().tasks_ended > 0 && !d.is_busy();
         if until.once && all_ended.is_none() && docks.values().all(done) {
             all_ended = Some(Instant::now());
+        }
+        let answered = |d: &Dock| d.stats().replies_received >= d.stats().replies_expected;
+        if all_ended.is_some() && all_answered.is_none() && docks.values().all(answered) {
+            all_answered = Some(Instant::now());
         }
     }
     let total = docks

@@ -203,7 +203,7 @@ pub enum Incoming {
 /// A connected client and what arrives on it.
 pub struct Connection {
     pub client: AsyncClient,
-    pub incoming: mpsc::Receiver<Incoming>,
+    pub incoming: mpsc::UnboundedReceiver<Incoming>,
     ready: bool,
 }
 
@@ -212,7 +212,9 @@ impl Connection {
     /// and hands every message over. Returns at once; see [`Incoming::Ready`].
     pub fn open(options: MqttOptions, filters: Vec<String>, capacity: usize) -> Self {
         let (client, eventloop) = AsyncClient::new(options, capacity);
-        let (tx, incoming) = mpsc::channel(capacity);
+        // Unbounded: the driver must never wait on the caller, who may be waiting on the
+        // driver to take a publish (rumqttc's request queue is bounded).
+        let (tx, incoming) = mpsc::unbounded_channel();
         tokio::spawn(drive(eventloop, client.clone(), filters, tx));
         Self {
             client,
@@ -265,7 +267,7 @@ async fn drive(
     mut eventloop: EventLoop,
     client: AsyncClient,
     filters: Vec<String>,
-    tx: mpsc::Sender<Incoming>,
+    tx: mpsc::UnboundedSender<Incoming>,
 ) {
     let mut pending_subacks = 0usize;
     let mut ever_connected = false;
@@ -274,19 +276,17 @@ async fn drive(
             Ok(event) => event,
             Err(ConnectionError::ConnectionRefused(code)) => {
                 let reason = refusal(code);
-                let _ = tx
-                    .send(Incoming::Lost {
-                        reason,
-                        fatal: true,
-                    })
-                    .await;
+                let _ = tx.send(Incoming::Lost {
+                    reason,
+                    fatal: true,
+                });
                 return;
             }
             Err(ConnectionError::RequestsDone) => return,
             Err(e) => {
                 let fatal = !ever_connected;
                 let reason = e.to_string();
-                if tx.send(Incoming::Lost { reason, fatal }).await.is_err() || fatal {
+                if tx.send(Incoming::Lost { reason, fatal }).is_err() || fatal {
                     return;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -328,7 +328,7 @@ async fn drive(
             _ => None,
         };
         if let Some(item) = handed {
-            if tx.send(item).await.is_err() {
+            if tx.send(item).is_err() {
                 return;
             }
         }
