@@ -30,7 +30,7 @@ use common::{
     TrackerArgs,
 };
 use dji_cloud_ota::dock::{DockStats, NeedReply};
-use dji_cloud_ota::tracker::{Change, Ignored, Tracker};
+use dji_cloud_ota::tracker::{Change, Tracker};
 use dji_cloud_ota::{Serial, TopicKind, now_millis};
 use tokio::time::{Instant, sleep_until};
 
@@ -151,11 +151,7 @@ struct Counts {
     messages_in: u64,
     messages_out: u64,
     events: u64,
-    duplicates: u64,
-    late: u64,
-    out_of_order: u64,
-    unknown: u64,
-    stray_replies: u64,
+    set_aside: common::SetAside,
     retries: u64,
     ended: HashMap<&'static str, u64>,
     max_in_flight: usize,
@@ -200,9 +196,7 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
         let stop = all_ended.map_or(give_up, |(at, _)| {
             at + Duration::from_millis(cli.tracker.linger_ms)
         });
-        let next_poll = tracker
-            .next_deadline()
-            .map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now_millis())));
+        let next_poll = tracker.next_deadline().map(common::instant_at);
         let output = tokio::select! {
             item = conn.incoming.recv() => match item {
                 Some(Incoming::Message(message)) => {
@@ -254,32 +248,26 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
         .map(|(k, v)| format!("{k}:{v}"))
         .collect();
     ends.sort();
-    println!(
-        "{}",
-        common::summary(&[
-            ("tasks", gateways.len().to_string()),
-            ("ended", ended.to_string()),
-            ("ok", ok.to_string()),
-            ("ends", ends.join(",")),
-            ("events", counts.events.to_string()),
-            ("duplicates", counts.duplicates.to_string()),
-            ("late", counts.late.to_string()),
-            ("out_of_order", counts.out_of_order.to_string()),
-            ("unknown", counts.unknown.to_string()),
-            ("stray_replies", counts.stray_replies.to_string()),
-            ("retries", counts.retries.to_string()),
-            ("messages_in", counts.messages_in.to_string()),
-            ("messages_out", counts.messages_out.to_string()),
-            ("seconds", format!("{:.2}", elapsed.as_secs_f64())),
-            ("msgs_per_s", format!("{rate:.0}")),
-            ("max_in_flight", counts.max_in_flight.to_string()),
-            ("remembered", tracker.remembered().to_string()),
-            (
-                "peak_rss_kib",
-                common::peak_rss_kib().map_or("unknown".into(), |k| k.to_string())
-            ),
-        ])
-    );
+    let mut pairs = vec![
+        ("tasks", gateways.len().to_string()),
+        ("ended", ended.to_string()),
+        ("ok", ok.to_string()),
+        ("ends", ends.join(",")),
+        ("events", counts.events.to_string()),
+        ("retries", counts.retries.to_string()),
+        ("messages_in", counts.messages_in.to_string()),
+        ("messages_out", counts.messages_out.to_string()),
+        ("seconds", format!("{:.2}", elapsed.as_secs_f64())),
+        ("msgs_per_s", format!("{rate:.0}")),
+        ("max_in_flight", counts.max_in_flight.to_string()),
+        ("remembered", tracker.remembered().to_string()),
+        (
+            "peak_rss_kib",
+            common::peak_rss_kib().map_or("unknown".into(), |k| k.to_string()),
+        ),
+    ];
+    pairs.extend(counts.set_aside.pairs());
+    println!("{}", common::summary(&pairs));
     conn.close().await;
     if ok == gateways.len() as u64 {
         EXIT_OK
@@ -302,16 +290,7 @@ fn count(change: &Change, counts: &mut Counts) {
             return;
         }
         Change::Ignored(why) => {
-            match why {
-                Ignored::Duplicate { .. } => counts.duplicates += 1,
-                Ignored::Late { .. } => counts.late += 1,
-                Ignored::OutOfOrder { .. } => counts.out_of_order += 1,
-                Ignored::Unknown { .. } => counts.unknown += 1,
-                Ignored::UnmatchedReply { .. } | Ignored::ExtraReply { .. } => {
-                    counts.stray_replies += 1;
-                }
-                Ignored::Outbound => {}
-            }
+            counts.set_aside.count(why);
             return;
         }
         Change::Accepted { .. } | Change::Progress { .. } => return,

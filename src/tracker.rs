@@ -535,8 +535,7 @@ impl Tracker {
             }
         }
         for (key, change, ending) in ended {
-            self.end(&key, ending);
-            out.updates.push(Update { task: key, change });
+            self.conclude(key, change, ending, &mut out);
         }
         out
     }
@@ -637,24 +636,10 @@ impl Tracker {
                 .is_some_and(|s| s.is_final() && !s.is_success());
         if refused {
             let result = reply.result;
-            self.end(&key, Ending::Refused { result });
-            out.updates.push(Update {
-                task: key,
-                change: Change::Refused { result, status },
-            });
+            let change = Change::Refused { result, status };
+            self.conclude(key, change, Ending::Refused { result }, out);
         } else if let Some(status) = status.clone().filter(TaskStatus::is_final) {
-            let result = reply.result;
-            self.end(
-                &key,
-                Ending::Finished {
-                    status: status.clone(),
-                    result,
-                },
-            );
-            out.updates.push(Update {
-                task: key,
-                change: Change::Finished { status, result },
-            });
+            self.finished(key, status, reply.result, out);
         } else {
             task.phase = Phase::Accepted;
             task.status.clone_from(&status);
@@ -700,17 +685,7 @@ impl Tracker {
         let status = event.output.status.clone();
         let result = event.result;
         if status.is_final() {
-            self.end(
-                &key,
-                Ending::Finished {
-                    status: status.clone(),
-                    result,
-                },
-            );
-            out.updates.push(Update {
-                task: key,
-                change: Change::Finished { status, result },
-            });
+            self.finished(key, status, result, out);
             return;
         }
         if task.phase != Phase::Accepted {
@@ -745,6 +720,27 @@ impl Tracker {
                 rate: event.output.ext.as_ref().and_then(|e| e.rate),
             },
         });
+    }
+
+    /// Ends a task with a final status.
+    fn finished(
+        &mut self,
+        task: TaskKey,
+        status: TaskStatus,
+        result: ResultCode,
+        out: &mut Output,
+    ) {
+        let ending = Ending::Finished {
+            status: status.clone(),
+            result,
+        };
+        self.conclude(task, Change::Finished { status, result }, ending, out);
+    }
+
+    /// Ends a task and reports how.
+    fn conclude(&mut self, task: TaskKey, change: Change, ending: Ending, out: &mut Output) {
+        self.end(&task, ending);
+        out.updates.push(Update { task, change });
     }
 
     /// Moves a task from the tasks in flight to the bounded set of ended ones.

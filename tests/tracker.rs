@@ -55,6 +55,11 @@ fn event(task: &TaskKey, status: TaskStatus, at: (Step, i64), timestamp: u64) ->
     message
 }
 
+/// An `in_progress` event of `task` at `percent` of `step`.
+fn going(task: &TaskKey, step: Step, percent: i64, timestamp: u64) -> Message {
+    event(task, TaskStatus::InProgress, (step, percent), timestamp)
+}
+
 fn asking(mut message: Message) -> Message {
     message.need_reply = Some(true);
     message
@@ -297,12 +302,7 @@ fn a_late_reply_to_an_earlier_attempt_still_accepts_the_task() {
 #[test]
 fn a_progress_event_is_reported_and_answered_only_when_it_asks() {
     let (mut tracker, task) = accepted();
-    let mut quiet = event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 20),
-        T0 + 200,
-    );
+    let mut quiet = going(&task, Step::DownloadFirmware, 20, T0 + 200);
     if let Data::OtaProgress(p) = &mut quiet.data {
         p.output.ext = Some(ProgressExt {
             rate: Some(1_048_576),
@@ -321,12 +321,7 @@ fn a_progress_event_is_reported_and_answered_only_when_it_asks() {
         }
     );
 
-    let loud = asking(event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 30),
-        T0 + 300,
-    ));
+    let loud = asking(going(&task, Step::DownloadFirmware, 30, T0 + 300));
     let out = tracker.handle(&loud, T0 + 310);
     let [answer] = out.publish.as_slice() else {
         panic!("{out:?}")
@@ -354,12 +349,7 @@ fn a_progress_event_is_reported_and_answered_only_when_it_asks() {
 fn an_event_before_the_reply_accepts_the_task_and_stops_the_retries() {
     let mut tracker = Tracker::default();
     let (task, _) = started(&mut tracker);
-    let first = event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 0),
-        T0 + 50,
-    );
+    let first = going(&task, Step::DownloadFirmware, 0, T0 + 50);
     let out = tracker.handle(&first, T0 + 50);
     assert!(matches!(
         changes(&out)[..],
@@ -377,12 +367,7 @@ fn an_event_before_the_reply_accepts_the_task_and_stops_the_retries() {
 #[test]
 fn a_duplicate_event_is_set_aside_and_not_answered_twice() {
     let (mut tracker, task) = accepted();
-    let once = asking(event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 10),
-        T0 + 200,
-    ));
+    let once = asking(going(&task, Step::DownloadFirmware, 10, T0 + 200));
     assert_eq!(tracker.handle(&once, T0 + 200).publish.len(), 1);
     let out = tracker.handle(&once, T0 + 210);
     assert!(out.publish.is_empty());
@@ -397,20 +382,10 @@ fn a_duplicate_event_is_set_aside_and_not_answered_twice() {
 #[test]
 fn an_older_event_never_moves_progress_backwards() {
     let (mut tracker, task) = accepted();
-    let newer = event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 50),
-        T0 + 500,
-    );
+    let newer = going(&task, Step::DownloadFirmware, 50, T0 + 500);
     tracker.handle(&newer, T0 + 500);
     // Sent earlier by the dock, delivered later.
-    let older = asking(event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 40),
-        T0 + 400,
-    ));
+    let older = asking(going(&task, Step::DownloadFirmware, 40, T0 + 400));
     let out = tracker.handle(&older, T0 + 510);
     assert_eq!(
         only_change(&out),
@@ -421,24 +396,14 @@ fn an_older_event_never_moves_progress_backwards() {
     );
     assert_eq!(out.publish.len(), 1, "it asked, so it is answered");
     // The same millisecond, a lower percent of the same step: also older.
-    let same_ms = event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 45),
-        T0 + 500,
-    );
+    let same_ms = going(&task, Step::DownloadFirmware, 45, T0 + 500);
     let out = tracker.handle(&same_ms, T0 + 520);
     assert!(matches!(
         only_change(&out),
         Change::Ignored(Ignored::OutOfOrder { .. })
     ));
     // The same millisecond, the next step: applied.
-    let next = event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::UpgradeFirmware, 0),
-        T0 + 500,
-    );
+    let next = going(&task, Step::UpgradeFirmware, 0, T0 + 500);
     let out = tracker.handle(&next, T0 + 530);
     assert!(matches!(
         only_change(&out),
@@ -556,12 +521,7 @@ fn an_event_after_the_end_is_late_and_a_repeat_of_the_final_one_a_duplicate() {
         T0 + 900,
     ));
     tracker.handle(&ok, T0 + 900);
-    let stray = asking(event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::UpgradeFirmware, 90),
-        T0 + 800,
-    ));
+    let stray = asking(going(&task, Step::UpgradeFirmware, 90, T0 + 800));
     let out = tracker.handle(&stray, T0 + 950);
     let ended = Ending::Finished {
         status: TaskStatus::Ok,
@@ -635,12 +595,7 @@ fn an_accepted_task_that_goes_silent_fails() {
     });
     let (task, request) = started(&mut tracker);
     tracker.handle(&reply(&request, 0, None), T0 + 100);
-    let progress = event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 10),
-        T0 + 5_000,
-    );
+    let progress = going(&task, Step::DownloadFirmware, 10, T0 + 5_000);
     tracker.handle(&progress, T0 + 5_000);
     assert!(
         tracker.poll(T0 + 14_999).updates.is_empty(),
@@ -667,14 +622,9 @@ fn messages_the_cloud_sends_are_set_aside() {
         only_change(&tracker.handle(&request, T0)),
         &Change::Ignored(Ignored::Outbound)
     );
-    let answer = asking(event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 0),
-        T0,
-    ))
-    .reply_to_event(ResultCode::SUCCESS)
-    .unwrap();
+    let answer = asking(going(&task, Step::DownloadFirmware, 0, T0))
+        .reply_to_event(ResultCode::SUCCESS)
+        .unwrap();
     assert_eq!(
         only_change(&tracker.handle(&answer, T0)),
         &Change::Ignored(Ignored::Outbound)
@@ -688,12 +638,7 @@ fn a_forgotten_task_is_no_longer_tracked_and_its_events_are_late() {
     assert!(tracker.forget(&task));
     assert!(!tracker.forget(&task));
     assert!(tracker.is_empty());
-    let progress = event(
-        &task,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 10),
-        T0 + 200,
-    );
+    let progress = going(&task, Step::DownloadFirmware, 10, T0 + 200);
     assert!(matches!(
         only_change(&tracker.handle(&progress, T0 + 200)),
         Change::Ignored(Ignored::Late {
@@ -727,12 +672,7 @@ fn tasks_on_one_gateway_and_on_many_are_tracked_apart() {
         gateway: other.gateway.clone(),
         bid: first.bid.clone(),
     };
-    let stray = event(
-        &elsewhere,
-        TaskStatus::InProgress,
-        (Step::DownloadFirmware, 0),
-        T0,
-    );
+    let stray = going(&elsewhere, Step::DownloadFirmware, 0, T0);
     assert!(matches!(
         only_change(&tracker.handle(&stray, T0 + 20)),
         Change::Ignored(Ignored::Unknown { .. })

@@ -9,7 +9,9 @@ use dji_cloud_ota::{Device, Serial, Topic, TopicKind, now_millis};
 use tokio::time::{Instant, sleep_until};
 
 use super::mqtt::{Connection, Incoming};
-use super::{EXIT_BROKER, EXIT_OK, EXIT_TASK_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, TrackerArgs};
+use super::{
+    EXIT_BROKER, EXIT_OK, EXIT_TASK_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, SetAside, TrackerArgs,
+};
 
 /// The topics the cloud listens to for one gateway.
 pub fn filters(gateway: &Serial) -> Vec<String> {
@@ -25,11 +27,7 @@ struct Counts {
     events: u64,
     replies_sent: u64,
     retries: u64,
-    duplicates: u64,
-    late: u64,
-    out_of_order: u64,
-    unknown: u64,
-    stray_replies: u64,
+    set_aside: SetAside,
 }
 
 /// Upgrades `devices` behind `gateway` through `conn`; the process's exit status.
@@ -69,9 +67,7 @@ pub async fn run(
             Some((.., until)) => *until,
             None => give_up,
         };
-        let next_poll = tracker
-            .next_deadline()
-            .map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now_millis())));
+        let next_poll = tracker.next_deadline().map(super::instant_at);
         let output = tokio::select! {
             item = conn.incoming.recv() => match item {
                 Some(Incoming::Message(message)) => {
@@ -128,20 +124,14 @@ pub async fn run(
     display.line(&reason);
     let c = &counts;
     let status = if code == EXIT_OK { "ok" } else { "failed" };
-    println!(
-        "{}",
-        super::summary(&[
-            ("status", status.into()),
-            ("events", c.events.to_string()),
-            ("replies_sent", c.replies_sent.to_string()),
-            ("retries", c.retries.to_string()),
-            ("duplicates", c.duplicates.to_string()),
-            ("late", c.late.to_string()),
-            ("out_of_order", c.out_of_order.to_string()),
-            ("unknown", c.unknown.to_string()),
-            ("stray_replies", c.stray_replies.to_string()),
-        ])
-    );
+    let mut pairs = vec![
+        ("status", status.to_string()),
+        ("events", c.events.to_string()),
+        ("replies_sent", c.replies_sent.to_string()),
+        ("retries", c.retries.to_string()),
+    ];
+    pairs.extend(c.set_aside.pairs());
+    println!("{}", super::summary(&pairs));
     conn.close().await;
     code
 }
@@ -207,28 +197,20 @@ fn report(update: &Update, display: &mut Display, counts: &mut Counts) -> Option
             ));
         }
         Change::Ignored(why) => {
+            counts.set_aside.count(why);
             let text = match why {
-                Ignored::Duplicate { tid } => {
-                    counts.duplicates += 1;
-                    format!("duplicate event {tid}: set aside")
-                }
+                Ignored::Duplicate { tid } => format!("duplicate event {tid}: set aside"),
                 Ignored::OutOfOrder { tid, percent } => {
-                    counts.out_of_order += 1;
                     format!("event {tid} ({percent:?}%) older than the last one: set aside")
                 }
                 Ignored::Late { tid, ended } => {
-                    counts.late += 1;
                     format!(
                         "late message {tid}, after the task ended ({})",
                         ending(ended)
                     )
                 }
-                Ignored::Unknown { tid } => {
-                    counts.unknown += 1;
-                    format!("message {tid} of no task of ours")
-                }
+                Ignored::Unknown { tid } => format!("message {tid} of no task of ours"),
                 Ignored::UnmatchedReply { tid } | Ignored::ExtraReply { tid, .. } => {
-                    counts.stray_replies += 1;
                     format!("reply {tid} set aside")
                 }
                 Ignored::Outbound => return None,

@@ -59,8 +59,7 @@ pub async fn run(
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     loop {
         let next = docks.values().filter_map(Dock::next_deadline).min();
-        let next_poll =
-            next.map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now_millis())));
+        let next_poll = next.map(super::instant_at);
         let stop = [
             give_up,
             all_ended.map(|t| t + until.linger),

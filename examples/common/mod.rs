@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use clap::Args;
 use dji_cloud_ota::dock::{DockConfig, Fault, NeedReply, UPGRADE_FAILED};
-use dji_cloud_ota::tracker::TrackerConfig;
+use dji_cloud_ota::now_millis;
+use dji_cloud_ota::tracker::{Ignored, TrackerConfig};
 use dji_cloud_ota::{Device, ResultCode, Serial, Step, UpgradeType};
 
 /// Exit status: the task ended `ok`.
@@ -211,4 +212,46 @@ pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The moment the millisecond clock the tracker and the docks are given (Unix time)
+/// reads `at_ms`, as a tokio instant to sleep until.
+pub fn instant_at(at_ms: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_millis(at_ms.saturating_sub(now_millis()))
+}
+
+/// Messages the tracker set aside, by reason.
+#[derive(Debug, Default)]
+pub struct SetAside {
+    pub duplicates: u64,
+    pub late: u64,
+    pub out_of_order: u64,
+    pub unknown: u64,
+    pub stray_replies: u64,
+}
+
+impl SetAside {
+    pub fn count(&mut self, why: &Ignored) {
+        match why {
+            Ignored::Duplicate { .. } => self.duplicates += 1,
+            Ignored::Late { .. } => self.late += 1,
+            Ignored::OutOfOrder { .. } => self.out_of_order += 1,
+            Ignored::Unknown { .. } => self.unknown += 1,
+            Ignored::UnmatchedReply { .. } | Ignored::ExtraReply { .. } => {
+                self.stray_replies += 1;
+            }
+            Ignored::Outbound => {}
+        }
+    }
+
+    /// The counts for a `summary` line.
+    pub fn pairs(&self) -> [(&'static str, String); 5] {
+        [
+            ("duplicates", self.duplicates.to_string()),
+            ("late", self.late.to_string()),
+            ("out_of_order", self.out_of_order.to_string()),
+            ("unknown", self.unknown.to_string()),
+            ("stray_replies", self.stray_replies.to_string()),
+        ]
+    }
 }
