@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod decode;
+pub mod dock;
 mod error;
 mod fast;
 mod id;
@@ -18,6 +19,7 @@ mod result_code;
 mod status;
 mod tolerant;
 mod topic;
+pub mod tracker;
 mod validate;
 
 pub use compact_str::CompactString;

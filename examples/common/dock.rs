@@ -1,0 +1,155 @@
+//! Simulated docks over MQTT: the crate's sans-IO `Dock`, any number of them on one
+//! connection, each on its own gateway's topics.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dji_cloud_ota::dock::{Dock, DockConfig, DockStats};
+use dji_cloud_ota::{Serial, Topic, TopicKind, now_millis};
+use tokio::time::{Instant, sleep_until};
+
+use super::mqtt::{Connection, Incoming};
+
+/// The topics a dock listens to: its `services` and `events_reply`.
+pub fn filters<'a>(gateways: impl IntoIterator<Item = &'a Serial>) -> Vec<String> {
+    gateways
+        .into_iter()
+        .flat_map(|sn| {
+            [TopicKind::Services, TopicKind::EventsReply]
+                .map(|kind| Topic::new(sn.clone(), kind).to_string())
+        })
+        .collect()
+}
+
+/// How long docks that have all their replies wait for one sent twice.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// When the docks stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Until {
+    /// Once every dock has ended one task and has the replies its events asked for (a
+    /// moment later, to catch a reply sent twice), or `linger` after the end at most.
+    pub once: bool,
+    /// In any case after this long.
+    pub at_most: Option<Duration>,
+    /// How long to wait for the last replies after the last task ended, at most.
+    pub linger: Duration,
+}
+
+/// Runs docks for `gateways` over `conn` until `until`; their summed figures, or why
+/// the connection failed.
+pub async fn run(
+    mut conn: Connection,
+    gateways: Vec<Serial>,
+    config: &DockConfig,
+    until: Until,
+    verbose: bool,
+) -> Result<DockStats, String> {
+    conn.ready().await?;
+    let mut docks: HashMap<Serial, Dock> = gateways
+        .into_iter()
+        .map(|sn| (sn.clone(), Dock::new(sn, config.clone())))
+        .collect();
+    if verbose {
+        println!("{} dock(s) ready", docks.len());
+    }
+    let give_up = until.at_most.map(|d| Instant::now() + d);
+    let mut all_ended: Option<Instant> = None;
+    let mut all_answered: Option<Instant> = None;
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    loop {
+        let next = docks.values().filter_map(Dock::next_deadline).min();
+        let next_poll = next.map(super::instant_at);
+        let stop = [
+            give_up,
+            all_ended.map(|t| t + until.linger),
+            all_answered.map(|t| t + GRACE),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let mut out = Vec::new();
+        tokio::select! {
+            item = conn.incoming.recv() => match item {
+                Some(Incoming::Message(message)) => {
+                    if let Some(dock) = docks.get_mut(&message.sn) {
+                        let before = dock.stats().requests;
+                        out = dock.handle(&message, now_millis());
+                        if verbose && dock.stats().requests > before {
+                            println!("{}: ota_create tid {} bid {}", message.sn, message.tid, message.bid);
+                        }
+                    }
+                }
+                Some(Incoming::Lost { reason, fatal }) => {
+                    if fatal {
+                        return Err(reason);
+                    }
+                    eprintln!("connection lost: {reason}");
+                }
+                Some(Incoming::Ready | Incoming::Undecodable(..)) => {}
+                None => return Err("the connection closed".into()),
+            },
+            () = sleep_until(next_poll.unwrap_or(far)), if next_poll.is_some() => {
+                let now = now_millis();
+                for dock in docks.values_mut() {
+                    if dock.next_deadline().is_some_and(|at| at <= now) {
+                        out.extend(dock.poll(now));
+                    }
+                }
+            }
+            () = sleep_until(stop.unwrap_or(far)), if stop.is_some() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        for message in &out {
+            if !conn.publish(message).await {
+                return Err("the connection closed".into());
+            }
+        }
+        let done = |d: &Dock| d.stats().tasks_ended > 0 && !d.is_busy();
+        if until.once && all_ended.is_none() && docks.values().all(done) {
+            all_ended = Some(Instant::now());
+        }
+        let answered = |d: &Dock| d.stats().replies_received >= d.stats().replies_expected;
+        if all_ended.is_some() && all_answered.is_none() && docks.values().all(answered) {
+            all_answered = Some(Instant::now());
+        }
+    }
+    let total = docks
+        .values()
+        .fold(DockStats::default(), |sum, d| add(sum, d.stats()));
+    conn.close().await;
+    Ok(total)
+}
+
+/// `sum` plus `s`.
+pub fn add(mut sum: DockStats, s: &DockStats) -> DockStats {
+    sum.requests += s.requests;
+    sum.request_tids += s.request_tids;
+    sum.request_bids += s.request_bids;
+    sum.replies_sent += s.replies_sent;
+    sum.tasks_started += s.tasks_started;
+    sum.tasks_ended += s.tasks_ended;
+    sum.events_sent += s.events_sent;
+    sum.replies_expected += s.replies_expected;
+    sum.replies_received += s.replies_received;
+    sum.replies_duplicated += s.replies_duplicated;
+    sum.replies_unexpected += s.replies_unexpected;
+    sum
+}
+
+/// The figures as a `summary` line.
+pub fn summary(s: &DockStats) -> String {
+    super::summary(&[
+        ("requests", s.requests.to_string()),
+        ("request_tids", s.request_tids.to_string()),
+        ("request_bids", s.request_bids.to_string()),
+        ("replies_sent", s.replies_sent.to_string()),
+        ("tasks_started", s.tasks_started.to_string()),
+        ("tasks_ended", s.tasks_ended.to_string()),
+        ("events_sent", s.events_sent.to_string()),
+        ("replies_expected", s.replies_expected.to_string()),
+        ("replies_received", s.replies_received.to_string()),
+        ("replies_duplicated", s.replies_duplicated.to_string()),
+        ("replies_unexpected", s.replies_unexpected.to_string()),
+    ])
+}

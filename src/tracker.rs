@@ -1,0 +1,795 @@
+//! The cloud side of an upgrade, without I/O: which `ota_create` to publish, when to
+//! send it again, which reply and events belong to which task, which event to answer,
+//! and when a task is over.
+//!
+//! A [`Tracker`] never reads a clock and never touches the network. The caller passes
+//! the time in (`now_ms`, milliseconds on the caller's clock; Unix time from
+//! [`crate::now_millis`] is the natural choice, since it is also written as the
+//! `timestamp` of what the tracker asks to publish), feeds it every decoded message
+//! that arrives, publishes what it returns, and calls [`Tracker::poll`] once
+//! [`Tracker::next_deadline`] has passed.
+//!
+//! # Matching
+//! A task is known by its gateway serial and the `bid` of its `ota_create`
+//! ([`TaskKey`]): the reply and every `ota_progress` event of the task carry that `bid`,
+//! each event with a `tid` of its own.
+//!
+//! - **Replies.** A `services_reply` counts when its `bid` is the task's and its `tid`
+//!   is that of *any* attempt of the task, not only the latest. DJI's reference server
+//!   accepts the latest attempt only; but a retry is sent because a reply was slow, and
+//!   a slow reply to the first attempt proves the dock took the task, while the dock may
+//!   well answer the retry with `312014` (already updating). A reply with a `tid` of no
+//!   attempt is [`Ignored::UnmatchedReply`]; a second reply after the task was accepted
+//!   is [`Ignored::ExtraReply`].
+//! - **Events before the reply.** An event of a task still waiting for its reply means
+//!   the dock took it (the reply was lost or is late): the task is accepted
+//!   ([`Change::Accepted`] with `by_event`), and no more retries are sent.
+//! - **Duplicates.** An event whose `tid` was already seen for its task (MQTT QoS 1
+//!   delivers twice, a dock resends) is [`Ignored::Duplicate`] and not answered again.
+//!   The last [`TrackerConfig::seen_events_per_task`] event ids of each task are kept.
+//! - **Order.** An event older than the last one applied (an earlier dock `timestamp`,
+//!   or the same timestamp with a lower percent in the same step) is
+//!   [`Ignored::OutOfOrder`]: progress never goes backwards. A final status is never set
+//!   aside for being out of order: it ends the task.
+//! - **Late events.** An event or reply of a task that has ended is [`Ignored::Late`].
+//!   The last [`TrackerConfig::recent_finished`] ended tasks are remembered for this;
+//!   past them, a late message is [`Ignored::Unknown`], like one of a task this tracker
+//!   never started.
+//!
+//! # Replies to events
+//! Every `ota_progress` event with `need_reply` 1 is answered on `events_reply` with
+//! result 0, the event's `tid`, `bid` and method, and `now_ms` as timestamp, as DJI's
+//! server does, whether its task is in flight, ended or unknown (with shared
+//! subscriptions, another server instance may have started it); a duplicate is not
+//! answered twice.
+//!
+//! # Memory
+//! The tracker holds the tasks in flight (at most [`TrackerConfig::max_tasks`]) and the
+//! [`TrackerConfig::recent_finished`] last ended ones, each with at most
+//! [`TrackerConfig::seen_events_per_task`] event ids and its request's attempt ids.
+//! Nothing else grows.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::{
+    Data, Device, Id, Message, OtaCreateReply, OtaProgress, ResultCode, Serial, Step, TaskStatus,
+    ValidationErrors,
+};
+
+/// How a [`Tracker`] waits, retries and remembers.
+///
+/// The default is DJI's reference behaviour: a reply is awaited 3 s, and the request is
+/// sent twice more (new `tid`, same `bid`) before the task fails for lack of a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerConfig {
+    /// How long to wait for the reply to one attempt of `ota_create`, in milliseconds.
+    pub reply_timeout_ms: u64,
+    /// How many times the request is sent again after the first attempt got no reply.
+    pub retries: u32,
+    /// How long an accepted task may go without any event before it ends as
+    /// [`Change::Silent`], in milliseconds; `None` waits forever.
+    pub silence_timeout_ms: Option<u64>,
+    /// Most tasks in flight at once; [`Tracker::start`] refuses more.
+    pub max_tasks: usize,
+    /// How many ended tasks are remembered, to tell a late event from an unknown one.
+    pub recent_finished: usize,
+    /// How many event ids are remembered per task, to recognise duplicates.
+    pub seen_events_per_task: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            reply_timeout_ms: 3_000,
+            retries: 2,
+            silence_timeout_ms: Some(300_000),
+            max_tasks: 65_536,
+            recent_finished: 1_024,
+            seen_events_per_task: 64,
+        }
+    }
+}
+
+/// Which task: the gateway it runs on and the `bid` of its `ota_create`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TaskKey {
+    /// The gateway (dock) serial.
+    pub gateway: Serial,
+    /// The task's business id, shared by its request, reply and events.
+    pub bid: Id,
+}
+
+impl TaskKey {
+    /// The task a message belongs to: its gateway and `bid`.
+    pub fn of(message: &Message) -> Self {
+        Self {
+            gateway: message.sn.clone(),
+            bid: message.bid.clone(),
+        }
+    }
+}
+
+impl fmt::Display for TaskKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bid {}", self.gateway, self.bid)
+    }
+}
+
+/// What happened to a task, as reported by [`Tracker::handle`] and [`Tracker::poll`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// The task concerned (for [`Ignored::Unknown`], the gateway and `bid` of the
+    /// message).
+    pub task: TaskKey,
+    /// What changed.
+    pub change: Change,
+}
+
+/// A change in a task's life. [`Change::is_final`] tells the ones that end it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// No reply came in time: the request was sent again (in the update's `publish`),
+    /// with a new `tid` and the same `bid`.
+    Retried {
+        /// Which attempt this is: 2 for the first retry.
+        attempt: u32,
+        /// The new attempt's `tid`.
+        tid: Id,
+    },
+    /// The dock took the task.
+    Accepted {
+        /// The status the dock gave, usually `in_progress`.
+        status: Option<TaskStatus>,
+        /// True when an event showed it before (or without) a reply.
+        by_event: bool,
+    },
+    /// A progress event was applied.
+    Progress {
+        /// The task's status (not final).
+        status: TaskStatus,
+        /// The event's `result`: usually 0.
+        result: ResultCode,
+        /// The step, when the event named one.
+        step: Option<Step>,
+        /// Percent of the step done, when the event carried it.
+        percent: Option<i64>,
+        /// Download rate in bytes per second, when the event carried it.
+        rate: Option<u64>,
+    },
+    /// The task ended with a final `ota_progress` status (`ok`, `failed`, ...).
+    Finished {
+        /// The final status; only `ok` is a success.
+        status: TaskStatus,
+        /// The event's `result`; `failed` can come with 0.
+        result: ResultCode,
+    },
+    /// The dock refused the task in its reply: a non-zero `result`, or a final status
+    /// other than `ok`.
+    Refused {
+        /// The reply's `result`.
+        result: ResultCode,
+        /// The reply's status, if it gave one.
+        status: Option<TaskStatus>,
+    },
+    /// No reply came to any attempt: the task failed.
+    NoReply {
+        /// How many times the request was sent.
+        attempts: u32,
+    },
+    /// The dock took the task but then sent nothing for
+    /// [`TrackerConfig::silence_timeout_ms`]: the task failed.
+    Silent {
+        /// When the last sign of the task arrived (`now_ms` of its handling).
+        last_heard_ms: u64,
+    },
+    /// A message was set aside; the task, if any, is unchanged.
+    Ignored(Ignored),
+}
+
+impl Change {
+    /// True for the changes that end a task: [`Change::Finished`], [`Change::Refused`],
+    /// [`Change::NoReply`], [`Change::Silent`].
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Change::Finished { .. }
+                | Change::Refused { .. }
+                | Change::NoReply { .. }
+                | Change::Silent { .. }
+        )
+    }
+
+    /// True when the change ends the task successfully: a final `ok`.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Change::Finished { status, .. } if status.is_success())
+    }
+}
+
+/// Why a message did not change its task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    /// An event whose `tid` was already seen for its task.
+    Duplicate {
+        /// The event's `tid`.
+        tid: Id,
+    },
+    /// An event older than the last one applied.
+    OutOfOrder {
+        /// The event's `tid`.
+        tid: Id,
+        /// Its percent, if it had one.
+        percent: Option<i64>,
+    },
+    /// A reply or event of a task that already ended.
+    Late {
+        /// The message's `tid`.
+        tid: Id,
+        /// How the task had ended.
+        ended: Ending,
+    },
+    /// A reply or event of no task in flight and none recently ended.
+    Unknown {
+        /// The message's `tid`.
+        tid: Id,
+    },
+    /// A reply with the task's `bid` but the `tid` of none of its attempts.
+    UnmatchedReply {
+        /// The reply's `tid`.
+        tid: Id,
+    },
+    /// A reply to a task that was already accepted (an answer to a retry, say).
+    ExtraReply {
+        /// The reply's `tid`.
+        tid: Id,
+        /// Its `result`.
+        result: ResultCode,
+    },
+    /// A message the cloud sends rather than receives (`ota_create`, `events_reply`).
+    Outbound,
+}
+
+/// How an ended task ended, as remembered for late messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// A final `ota_progress` status.
+    Finished {
+        /// The final status.
+        status: TaskStatus,
+        /// The event's `result`.
+        result: ResultCode,
+    },
+    /// Refused in the reply.
+    Refused {
+        /// The reply's `result`.
+        result: ResultCode,
+    },
+    /// No reply to any attempt.
+    NoReply,
+    /// No event for too long.
+    Silent,
+    /// Dropped by [`Tracker::forget`].
+    Forgotten,
+}
+
+/// What the caller does after handing the tracker a message or the time: publish
+/// `publish` in order, then act on `updates`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    /// Messages to publish: retries of `ota_create`, replies to events.
+    pub publish: Vec<Message>,
+    /// What happened to which task.
+    pub updates: Vec<Update>,
+}
+
+/// A task just started: publish `request`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    /// The task's key, for matching later updates.
+    pub task: TaskKey,
+    /// The `ota_create` to publish.
+    pub request: Message,
+}
+
+/// Why [`Tracker::start`] refused a task.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StartError {
+    /// The request breaks a rule of the protocol; the dock never sees it.
+    #[error("the ota_create is not valid: {0}")]
+    Invalid(ValidationErrors),
+    /// The message given to [`Tracker::start_request`] is not an `ota_create`.
+    #[error("not an ota_create request")]
+    NotARequest,
+    /// A task with this gateway and `bid` is already in flight.
+    #[error("a task with this gateway and bid is already in flight")]
+    AlreadyInFlight,
+    /// [`TrackerConfig::max_tasks`] tasks are in flight.
+    #[error("{max} tasks are already in flight")]
+    Full {
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// A task's state, as [`Tracker::task`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskState {
+    /// How many times the request was sent.
+    pub attempts: u32,
+    /// True once the dock took the task.
+    pub accepted: bool,
+    /// The last status heard (from the reply or an event).
+    pub status: Option<TaskStatus>,
+    /// The last step heard.
+    pub step: Option<Step>,
+    /// The last percent heard.
+    pub percent: Option<i64>,
+}
+
+/// The cloud side of many upgrades at once, without I/O. See the [module
+/// documentation](self) for how messages are matched.
+///
+/// ```
+/// use dji_cloud_ota::tracker::{Change, Tracker};
+/// use dji_cloud_ota::{Device, Serial, UpgradeType, now_millis};
+///
+/// let mut tracker = Tracker::default();
+/// let device = Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL);
+/// let started = tracker.start(Serial::new("4TADKAQ000002J")?, vec![device], now_millis())?;
+/// let _publish_me = started.request.encode();
+///
+/// // No reply within 3 s: the tracker sends the request again.
+/// let out = tracker.poll(now_millis() + 3_000);
+/// assert_eq!(out.publish.len(), 1);
+/// assert!(matches!(out.updates[0].change, Change::Retried { attempt: 2, .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    config: TrackerConfig,
+    tasks: HashMap<TaskKey, Task>,
+    ended: HashMap<TaskKey, Ended>,
+    ended_order: VecDeque<TaskKey>,
+}
+
+#[derive(Debug, Clone)]
+struct Task {
+    request: Message,
+    attempts: Vec<Id>,
+    phase: Phase,
+    last_heard_ms: u64,
+    status: Option<TaskStatus>,
+    last_event: Option<Position>,
+    seen: VecDeque<Id>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitingReply { deadline_ms: u64 },
+    Accepted,
+}
+
+/// Where the last applied event stood: its dock timestamp, step and percent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Position {
+    timestamp: u64,
+    step: Option<Step>,
+    percent: Option<i64>,
+}
+
+impl Position {
+    fn of(message: &Message, event: &OtaProgress) -> Self {
+        let progress = event.output.progress.as_ref();
+        Self {
+            timestamp: message.timestamp,
+            step: progress.and_then(|p| p.step.clone()),
+            percent: progress.map(|p| p.percent),
+        }
+    }
+
+    /// True when `self` was sent before `last`.
+    fn is_before(&self, last: &Position) -> bool {
+        if self.timestamp != last.timestamp {
+            return self.timestamp < last.timestamp;
+        }
+        match (self.percent, last.percent) {
+            (Some(mine), Some(theirs)) if self.step == last.step => mine < theirs,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Ended {
+    ending: Ending,
+    seen: VecDeque<Id>,
+}
+
+impl Tracker {
+    /// A tracker with `config`.
+    pub fn new(config: TrackerConfig) -> Self {
+        Self {
+            config,
+            tasks: HashMap::new(),
+            ended: HashMap::new(),
+            ended_order: VecDeque::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// Starts a task that upgrades `devices` behind `gateway`: a fresh `ota_create`
+    /// stamped `now_ms`, to publish.
+    ///
+    /// # Errors
+    /// See [`StartError`]: an invalid request, or too many tasks in flight.
+    pub fn start(
+        &mut self,
+        gateway: Serial,
+        devices: Vec<Device>,
+        now_ms: u64,
+    ) -> Result<Started, StartError> {
+        self.start_request(Message::ota_create(gateway, devices), now_ms)
+    }
+
+    /// Starts a task from an `ota_create` the caller built (its own `bid`, say). The
+    /// request is stamped `now_ms` and validated.
+    ///
+    /// # Errors
+    /// See [`StartError`].
+    pub fn start_request(
+        &mut self,
+        mut request: Message,
+        now_ms: u64,
+    ) -> Result<Started, StartError> {
+        if !matches!(request.data, Data::OtaCreate(_)) {
+            return Err(StartError::NotARequest);
+        }
+        request.timestamp = now_ms;
+        request.validate().map_err(StartError::Invalid)?;
+        if self.tasks.len() >= self.config.max_tasks {
+            return Err(StartError::Full {
+                max: self.config.max_tasks,
+            });
+        }
+        let key = TaskKey::of(&request);
+        let Entry::Vacant(slot) = self.tasks.entry(key.clone()) else {
+            return Err(StartError::AlreadyInFlight);
+        };
+        slot.insert(Task {
+            attempts: vec![request.tid.clone()],
+            request: request.clone(),
+            phase: Phase::AwaitingReply {
+                deadline_ms: now_ms.saturating_add(self.config.reply_timeout_ms),
+            },
+            last_heard_ms: now_ms,
+            status: None,
+            last_event: None,
+            seen: VecDeque::new(),
+        });
+        Ok(Started { task: key, request })
+    }
+
+    /// Takes one inbound message (a `services_reply` or an `ota_progress` event of any
+    /// gateway) received at `now_ms`.
+    pub fn handle(&mut self, message: &Message, now_ms: u64) -> Output {
+        let mut out = Output::default();
+        match &message.data {
+            Data::OtaCreateReply(reply) => self.on_reply(message, reply, now_ms, &mut out),
+            Data::OtaProgress(event) => self.on_event(message, event, now_ms, &mut out),
+            Data::OtaCreate(_) | Data::OtaProgressReply(_) => {
+                out.ignore(TaskKey::of(message), Ignored::Outbound);
+            }
+        }
+        out
+    }
+
+    /// Acts on the time: sends the retries that are due and ends the tasks that got no
+    /// reply or went silent. Harmless to call early or often.
+    pub fn poll(&mut self, now_ms: u64) -> Output {
+        let mut out = Output::default();
+        let mut ended = Vec::new();
+        for (key, task) in &mut self.tasks {
+            match task.phase {
+                Phase::AwaitingReply { deadline_ms } if now_ms >= deadline_ms => {
+                    let attempts = len_u32(&task.attempts);
+                    if attempts > self.config.retries {
+                        ended.push((key.clone(), Change::NoReply { attempts }, Ending::NoReply));
+                        continue;
+                    }
+                    let mut retry = task.request.clone();
+                    retry.tid = Id::new_v4();
+                    retry.timestamp = now_ms;
+                    task.attempts.push(retry.tid.clone());
+                    task.phase = Phase::AwaitingReply {
+                        deadline_ms: now_ms.saturating_add(self.config.reply_timeout_ms),
+                    };
+                    out.updates.push(Update {
+                        task: key.clone(),
+                        change: Change::Retried {
+                            attempt: attempts + 1,
+                            tid: retry.tid.clone(),
+                        },
+                    });
+                    out.publish.push(retry);
+                }
+                Phase::Accepted => {
+                    let silent = self
+                        .config
+                        .silence_timeout_ms
+                        .is_some_and(|t| now_ms >= task.last_heard_ms.saturating_add(t));
+                    if silent {
+                        let change = Change::Silent {
+                            last_heard_ms: task.last_heard_ms,
+                        };
+                        ended.push((key.clone(), change, Ending::Silent));
+                    }
+                }
+                Phase::AwaitingReply { .. } => {}
+            }
+        }
+        for (key, change, ending) in ended {
+            self.conclude(key, change, ending, &mut out);
+        }
+        out
+    }
+
+    /// When [`Tracker::poll`] next has something to do, if ever: the earliest retry or
+    /// time-out of the tasks in flight.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.tasks
+            .values()
+            .filter_map(|task| match task.phase {
+                Phase::AwaitingReply { deadline_ms } => Some(deadline_ms),
+                Phase::Accepted => self
+                    .config
+                    .silence_timeout_ms
+                    .map(|t| task.last_heard_ms.saturating_add(t)),
+            })
+            .min()
+    }
+
+    /// How many tasks are in flight.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// True when no task is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// How many ended tasks are remembered (at most [`TrackerConfig::recent_finished`]).
+    pub fn remembered(&self) -> usize {
+        self.ended.len()
+    }
+
+    /// The state of a task in flight.
+    pub fn task(&self, key: &TaskKey) -> Option<TaskState> {
+        self.tasks.get(key).map(|task| {
+            let last = task.last_event.as_ref();
+            TaskState {
+                attempts: len_u32(&task.attempts),
+                accepted: task.phase == Phase::Accepted,
+                status: task.status.clone(),
+                step: last.and_then(|p| p.step.clone()),
+                percent: last.and_then(|p| p.percent),
+            }
+        })
+    }
+
+    /// How a recently ended task ended.
+    pub fn ending(&self, key: &TaskKey) -> Option<&Ending> {
+        self.ended.get(key).map(|e| &e.ending)
+    }
+
+    /// Stops tracking a task in flight (the caller gave up on it); its late messages are
+    /// then reported as such. False if no such task was in flight.
+    pub fn forget(&mut self, key: &TaskKey) -> bool {
+        let known = self.tasks.contains_key(key);
+        if known {
+            self.end(key, Ending::Forgotten);
+        }
+        known
+    }
+
+    fn on_reply(
+        &mut self,
+        message: &Message,
+        reply: &OtaCreateReply,
+        now_ms: u64,
+        out: &mut Output,
+    ) {
+        let key = TaskKey::of(message);
+        let tid = message.tid.clone();
+        let Some(task) = self.tasks.get_mut(&key) else {
+            let ignored = match self.ended.get(&key) {
+                Some(ended) => Ignored::Late {
+                    tid,
+                    ended: ended.ending.clone(),
+                },
+                None => Ignored::Unknown { tid },
+            };
+            out.ignore(key, ignored);
+            return;
+        };
+        if !task.attempts.contains(&tid) {
+            out.ignore(key, Ignored::UnmatchedReply { tid });
+            return;
+        }
+        if task.phase == Phase::Accepted {
+            let result = reply.result;
+            out.ignore(key, Ignored::ExtraReply { tid, result });
+            return;
+        }
+        task.last_heard_ms = now_ms;
+        let status = reply.output.as_ref().map(|o| o.status.clone());
+        let refused = !reply.result.is_success()
+            || status
+                .as_ref()
+                .is_some_and(|s| s.is_final() && !s.is_success());
+        if refused {
+            let result = reply.result;
+            let change = Change::Refused { result, status };
+            self.conclude(key, change, Ending::Refused { result }, out);
+        } else if let Some(status) = status.clone().filter(TaskStatus::is_final) {
+            self.finished(key, status, reply.result, out);
+        } else {
+            task.phase = Phase::Accepted;
+            task.status.clone_from(&status);
+            out.updates.push(Update {
+                task: key,
+                change: Change::Accepted {
+                    status,
+                    by_event: false,
+                },
+            });
+        }
+    }
+
+    fn on_event(&mut self, message: &Message, event: &OtaProgress, now_ms: u64, out: &mut Output) {
+        let key = TaskKey::of(message);
+        let tid = message.tid.clone();
+        let window = self.config.seen_events_per_task;
+        let Some(task) = self.tasks.get_mut(&key) else {
+            let ignored = match self.ended.get_mut(&key) {
+                Some(ended) if ended.seen.contains(&tid) => Ignored::Duplicate { tid },
+                Some(ended) => {
+                    remember(&mut ended.seen, tid.clone(), window);
+                    Ignored::Late {
+                        tid,
+                        ended: ended.ending.clone(),
+                    }
+                }
+                None => Ignored::Unknown { tid },
+            };
+            if !matches!(ignored, Ignored::Duplicate { .. }) {
+                out.answer(message, now_ms);
+            }
+            out.ignore(key, ignored);
+            return;
+        };
+        if task.seen.contains(&tid) {
+            out.ignore(key, Ignored::Duplicate { tid });
+            return;
+        }
+        remember(&mut task.seen, tid.clone(), window);
+        out.answer(message, now_ms);
+        task.last_heard_ms = now_ms;
+        let status = event.output.status.clone();
+        let result = event.result;
+        if status.is_final() {
+            self.finished(key, status, result, out);
+            return;
+        }
+        if task.phase != Phase::Accepted {
+            task.phase = Phase::Accepted;
+            out.updates.push(Update {
+                task: key.clone(),
+                change: Change::Accepted {
+                    status: Some(status.clone()),
+                    by_event: true,
+                },
+            });
+        }
+        let position = Position::of(message, event);
+        if task
+            .last_event
+            .as_ref()
+            .is_some_and(|last| position.is_before(last))
+        {
+            let percent = position.percent;
+            out.ignore(key, Ignored::OutOfOrder { tid, percent });
+            return;
+        }
+        task.status = Some(status.clone());
+        task.last_event = Some(position.clone());
+        out.updates.push(Update {
+            task: key,
+            change: Change::Progress {
+                status,
+                result,
+                step: position.step,
+                percent: position.percent,
+                rate: event.output.ext.as_ref().and_then(|e| e.rate),
+            },
+        });
+    }
+
+    /// Ends a task with a final status.
+    fn finished(
+        &mut self,
+        task: TaskKey,
+        status: TaskStatus,
+        result: ResultCode,
+        out: &mut Output,
+    ) {
+        let ending = Ending::Finished {
+            status: status.clone(),
+            result,
+        };
+        self.conclude(task, Change::Finished { status, result }, ending, out);
+    }
+
+    /// Ends a task and reports how.
+    fn conclude(&mut self, task: TaskKey, change: Change, ending: Ending, out: &mut Output) {
+        self.end(&task, ending);
+        out.updates.push(Update { task, change });
+    }
+
+    /// Moves a task from the tasks in flight to the bounded set of ended ones.
+    fn end(&mut self, key: &TaskKey, ending: Ending) {
+        let seen = self.tasks.remove(key).map(|t| t.seen).unwrap_or_default();
+        if self.config.recent_finished == 0 {
+            return;
+        }
+        if let Some(known) = self.ended.get_mut(key) {
+            // A bid reused after its task ended: keep its place in the order.
+            *known = Ended { ending, seen };
+            return;
+        }
+        while self.ended_order.len() >= self.config.recent_finished {
+            if let Some(oldest) = self.ended_order.pop_front() {
+                self.ended.remove(&oldest);
+            }
+        }
+        self.ended_order.push_back(key.clone());
+        self.ended.insert(key.clone(), Ended { ending, seen });
+    }
+}
+
+impl Output {
+    fn ignore(&mut self, task: TaskKey, ignored: Ignored) {
+        self.updates.push(Update {
+            task,
+            change: Change::Ignored(ignored),
+        });
+    }
+
+    fn answer(&mut self, event: &Message, now_ms: u64) {
+        if let Some(mut reply) = event.reply_to_event(ResultCode::SUCCESS) {
+            reply.timestamp = now_ms;
+            self.publish.push(reply);
+        }
+    }
+}
+
+fn remember(seen: &mut VecDeque<Id>, tid: Id, window: usize) {
+    if window == 0 {
+        return;
+    }
+    while seen.len() >= window {
+        seen.pop_front();
+    }
+    seen.push_back(tid);
+}
+
+fn len_u32<T>(items: &[T]) -> u32 {
+    u32::try_from(items.len()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,548 @@
+//! The cloud and the dock as separate processes (the `ota-cloud`, `ota-dock` and
+//! `ota-load` examples) talking through a real MQTT broker.
+//!
+//! The broker's address comes from `OTA_TEST_BROKER` (`.ci/run` starts Mosquitto on
+//! 127.0.0.1:18830 and sets it, with `OTA_TEST_AUTH_*` for a listener that wants a
+//! password and `OTA_TEST_TLS_*` for one with TLS). Without it the tests say so and
+//! pass; under CI (`CI` set) a missing broker is a failure.
+//!
+//! The examples are built by `cargo test` itself; run alone, this file needs
+//! `cargo build --examples` first. Every process a test starts is killed when the test
+//! ends, however it ends.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// The load runs subscribe to every gateway's events and answer them all: they run
+/// alone; the other tests share the broker.
+static BROKER: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    BROKER.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    BROKER.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The broker named by `var`, or `None` (with a note) when it is not set.
+fn broker_from(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(address) if !address.is_empty() => Some(address),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{var} is not set: .ci/run starts Mosquitto and sets it")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (.ci/run starts Mosquitto and sets it)");
+            None
+        }
+    }
+}
+
+fn broker() -> Option<String> {
+    broker_from("OTA_TEST_BROKER")
+}
+
+/// A gateway serial of its own for each test, so that tests can share the broker.
+fn gateway(test: &str) -> String {
+    format!("T{}{}", test.to_uppercase(), std::process::id())
+}
+
+/// The path of a built example, next to this test's own binary.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --examples` (plain `cargo test` builds it)",
+        path.display()
+    );
+    path
+}
+
+/// A running example: its output lines as they come, killed when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Proc {
+    fn start(name: &'static str, args: &[&str]) -> Self {
+        Self::start_with(name, args, &[])
+    }
+
+    fn start_with(name: &'static str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(example(name));
+        command
+            .args(args)
+            .env_remove("OTA_MQTT_USERNAME")
+            .env_remove("OTA_MQTT_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let (tx, lines) = channel();
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Self {
+            name,
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line starting with `prefix`.
+    fn wait_for(&mut self, prefix: &str, within: Duration) -> String {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(line) = self.seen.iter().find(|l| l.starts_with(prefix)) {
+                return line.clone();
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
+                    "{}: no line starting with {prefix:?} within {within:?}; output:\n{}",
+                    self.name,
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to exit; its status and every line it wrote.
+    fn finish(mut self, within: Duration) -> (ExitStatus, Vec<String>) {
+        let end = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(line);
+                }
+                panic!(
+                    "{} did not exit within {within:?}; output:\n{}",
+                    self.name,
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The reader threads end with the pipes.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        (status, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `key=value` pairs of the `summary` line.
+fn summary(lines: &[String]) -> Vec<(String, String)> {
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("summary "))
+        .unwrap_or_else(|| panic!("no summary line in:\n{}", lines.join("\n")));
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn field(pairs: &[(String, String)], key: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no {key} in {pairs:?}"))
+}
+
+fn number(pairs: &[(String, String)], key: &str) -> u64 {
+    field(pairs, key).parse().unwrap()
+}
+
+const FAST_DOCK: &[&str] = &["--interval-ms", "50"];
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Starts a dock on `gateway` and waits until it listens.
+fn dock(broker: &str, gateway: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut args = vec!["--broker", broker, "--gateway", gateway];
+    args.extend_from_slice(FAST_DOCK);
+    args.extend_from_slice(extra);
+    let mut dock = Proc::start_with("ota-dock", &args, env);
+    dock.wait_for("1 dock(s) ready", LIMIT);
+    dock
+}
+
+fn cloud(broker: &str, gateway: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut args = vec![
+        "--broker",
+        broker,
+        "--gateway",
+        gateway,
+        "--timeout-secs",
+        "60",
+    ];
+    args.extend_from_slice(extra);
+    Proc::start_with("ota-cloud", &args, env)
+}
+
+#[test]
+fn a_normal_upgrade_ends_ok_with_every_event_answered_once() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("normal");
+    let dock = dock(&broker, &sn, &["--once", "--need-reply", "every"], &[]);
+    let (status, cloud_out) = cloud(&broker, &sn, &[], &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", cloud_out.join("\n"));
+    let c = summary(&cloud_out);
+    assert_eq!(field(&c, "status"), "ok");
+    assert!(
+        cloud_out
+            .iter()
+            .any(|l| l.starts_with("progress upgrade_firmware 100%"))
+    );
+    assert_eq!((number(&c, "events"), number(&c, "replies_sent")), (23, 23));
+    let (status, dock_out) = dock.finish(LIMIT);
+    assert!(status.success());
+    let d = summary(&dock_out);
+    assert_eq!(
+        (number(&d, "tasks_ended"), number(&d, "events_sent")),
+        (1, 23)
+    );
+    assert_eq!(
+        number(&d, "replies_received"),
+        number(&d, "replies_expected")
+    );
+    assert_eq!(
+        number(&d, "replies_duplicated") + number(&d, "replies_unexpected"),
+        0
+    );
+}
+
+#[test]
+fn an_event_that_asks_for_a_reply_gets_it_on_events_reply() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("needreply");
+    let dock = dock(&broker, &sn, &["--once", "--need-reply", "final"], &[]);
+    let (status, cloud_out) = cloud(&broker, &sn, &[], &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", cloud_out.join("\n"));
+    assert_eq!(number(&summary(&cloud_out), "replies_sent"), 1);
+    // The dock counts what arrives on its events_reply topic, by tid.
+    let d = summary(&dock.finish(LIMIT).1);
+    assert_eq!(
+        (
+            number(&d, "replies_expected"),
+            number(&d, "replies_received")
+        ),
+        (1, 1)
+    );
+}
+
+#[test]
+fn a_rejected_upgrade_ends_with_the_docks_code() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("rejected");
+    let dock = dock(&broker, &sn, &["--once", "--reject", "312015"], &[]);
+    let (status, out) = cloud(&broker, &sn, &[], &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(1), "{}", out.join("\n"));
+    assert!(
+        out.iter()
+            .any(|l| l.contains("refused") && l.contains("312015")),
+        "{}",
+        out.join("\n")
+    );
+    assert_eq!(field(&summary(&out), "status"), "failed");
+    drop(dock);
+}
+
+#[test]
+fn a_dock_that_never_replies_gets_two_retries_then_the_task_fails() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("silent");
+    let dock = dock(
+        &broker,
+        &sn,
+        &["--no-reply", "--exit-after-ms", "4000"],
+        &[],
+    );
+    let started = Instant::now();
+    let (status, out) = cloud(&broker, &sn, &["--reply-timeout-ms", "400"], &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(3), "{}", out.join("\n"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_200),
+        "three waits of 400 ms"
+    );
+    assert!(
+        out.iter()
+            .any(|l| l == "no reply to ota_create after 3 attempts"),
+        "{}",
+        out.join("\n")
+    );
+    assert_eq!(number(&summary(&out), "retries"), 2);
+    let d = summary(&dock.finish(LIMIT).1);
+    // Three requests: new tid each time, the same bid.
+    let seen = ["requests", "request_tids", "request_bids"].map(|k| number(&d, k));
+    assert_eq!(seen, [3, 3, 1]);
+    assert_eq!(number(&d, "replies_sent"), 0);
+}
+
+#[test]
+fn a_dock_that_goes_silent_mid_upgrade_fails_the_task() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("quiet");
+    let dock = dock(&broker, &sn, &["--silent-at", "download:30"], &[]);
+    let extra = ["--silence-timeout-ms", "800"];
+    let (status, out) = cloud(&broker, &sn, &extra, &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(3), "{}", out.join("\n"));
+    assert!(out.iter().any(|l| l.starts_with("the dock went silent")));
+    drop(dock);
+}
+
+#[test]
+fn a_failure_at_a_percent_ends_the_task_failed_with_its_code() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("failing");
+    let dock = dock(
+        &broker,
+        &sn,
+        &["--once", "--fail-at", "60", "--fail-code", "312028"],
+        &[],
+    );
+    let (status, out) = cloud(&broker, &sn, &[], &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(1), "{}", out.join("\n"));
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("upgrade ended: failed, result 312028"))
+    );
+    drop(dock);
+}
+
+#[test]
+fn duplicate_and_late_events_are_set_aside_and_never_answered_twice() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("dupes");
+    let flags = [
+        "--once",
+        "--need-reply",
+        "every",
+        "--duplicate-events",
+        "--late-event",
+    ];
+    let dock = dock(&broker, &sn, &flags, &[]);
+    let (status, out) = cloud(&broker, &sn, &["--linger-ms", "1500"], &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    let c = summary(&out);
+    // 22 progress events and the final one, each sent twice, but for the one held back.
+    assert_eq!(number(&c, "events"), 45);
+    assert_eq!((number(&c, "duplicates"), number(&c, "late")), (22, 1));
+    assert_eq!(number(&c, "replies_sent"), 23);
+    let d = summary(&dock.finish(LIMIT).1);
+    assert_eq!(
+        (
+            number(&d, "replies_expected"),
+            number(&d, "replies_received")
+        ),
+        (23, 23)
+    );
+    assert_eq!(number(&d, "replies_duplicated"), 0);
+}
+
+#[test]
+fn docks_and_clouds_log_in_with_a_password_that_is_never_printed() {
+    let Some(broker) = broker_from("OTA_TEST_AUTH_BROKER") else {
+        return;
+    };
+    let user = std::env::var("OTA_TEST_AUTH_USER").unwrap();
+    let password_file = std::env::var("OTA_TEST_AUTH_PASSWORD_FILE").unwrap();
+    let password = std::fs::read_to_string(&password_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let _broker = shared();
+    let sn = gateway("auth");
+    let login = [
+        "--username",
+        user.as_str(),
+        "--password-file",
+        password_file.as_str(),
+    ];
+    let mut dock_flags = vec!["--once"];
+    dock_flags.extend_from_slice(&login);
+    let dock = dock(&broker, &sn, &dock_flags, &[]);
+    // The cloud takes its password from the environment.
+    let env = [
+        ("OTA_MQTT_USERNAME", user.as_str()),
+        ("OTA_MQTT_PASSWORD", password.as_str()),
+    ];
+    let (status, out) = cloud(&broker, &sn, &[], &env).finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    let (_, dock_out) = dock.finish(LIMIT);
+    for line in out.iter().chain(&dock_out) {
+        assert!(
+            !line.contains(&password),
+            "the password was printed: {line}"
+        );
+    }
+
+    let wrong = [
+        ("OTA_MQTT_USERNAME", user.as_str()),
+        ("OTA_MQTT_PASSWORD", "not-the-password"),
+    ];
+    let (status, out) = cloud(&broker, &sn, &[], &wrong).finish(LIMIT);
+    assert_eq!(status.code(), Some(4), "{}", out.join("\n"));
+    assert!(
+        out.iter().any(|l| l.contains("refused the login")),
+        "{}",
+        out.join("\n")
+    );
+    assert!(out.iter().all(|l| !l.contains("not-the-password")));
+}
+
+#[test]
+fn an_upgrade_runs_over_tls() {
+    let Some(broker) = broker_from("OTA_TEST_TLS_BROKER") else {
+        return;
+    };
+    let ca = std::env::var("OTA_TEST_TLS_CA").unwrap();
+    let _broker = shared();
+    let sn = gateway("tls");
+    let dock = dock(&broker, &sn, &["--once", "--ca", &ca], &[]);
+    let (status, out) = cloud(&broker, &sn, &["--ca", &ca], &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    assert!(out.iter().any(|l| l.ends_with("over TLS")));
+    drop(dock);
+}
+
+#[test]
+fn a_gateway_serial_that_is_not_topic_safe_is_refused() {
+    for bad in ["a/b", "4TADK+", "#", ""] {
+        for name in ["ota-cloud", "ota-dock"] {
+            let proc = Proc::start(name, &["--broker", "127.0.0.1:9", "--gateway", bad]);
+            let (status, out) = proc.finish(LIMIT);
+            assert_eq!(status.code(), Some(2), "{name} {bad:?}: {}", out.join("\n"));
+            assert!(
+                out.iter()
+                    .any(|l| l.contains("not a usable gateway serial")),
+                "{}",
+                out.join("\n")
+            );
+        }
+    }
+}
+
+/// One cloud process and `docks` simulated docks through the broker; the figures.
+fn load(docks: usize) {
+    let Some(broker) = broker() else { return };
+    let _broker = exclusive();
+    let count = docks.to_string();
+    let prefix = format!("L{}X", std::process::id());
+    let common = [
+        "--broker",
+        broker.as_str(),
+        "--docks",
+        count.as_str(),
+        "--prefix",
+        prefix.as_str(),
+    ];
+    let mut dock_args = vec!["--role", "docks"];
+    dock_args.extend_from_slice(&common);
+    let mut docks_proc = Proc::start("ota-load", &dock_args);
+    docks_proc.wait_for("ready ", LIMIT);
+    let mut cloud_args = vec!["--role", "cloud"];
+    cloud_args.extend_from_slice(&common);
+    let limit = Duration::from_secs(600);
+    let (status, out) = Proc::start("ota-load", &cloud_args).finish(limit);
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    let c = summary(&out);
+    let (_, dock_out) = docks_proc.finish(limit);
+    let d = summary(&dock_out);
+    eprintln!("cloud: {c:?}\ndocks: {d:?}");
+    let n = docks as u64;
+    assert_eq!(
+        (number(&c, "ended"), number(&c, "ok")),
+        (n, n),
+        "every task reached ok"
+    );
+    assert_eq!(number(&d, "tasks_ended"), n);
+    // No event lost: every event a dock sent reached the cloud once.
+    assert_eq!(
+        number(&c, "events") - number(&c, "duplicates"),
+        number(&d, "events_sent")
+    );
+    // None answered twice, none left unanswered.
+    assert_eq!(
+        number(&d, "replies_received"),
+        number(&d, "replies_expected")
+    );
+    assert_eq!(
+        number(&d, "replies_duplicated") + number(&d, "replies_unexpected"),
+        0
+    );
+    assert_eq!(number(&c, "unknown"), 0);
+    // Bounded memory: at most the tasks in flight, and the remembered ones are capped.
+    assert!(number(&c, "remembered") <= 1_024);
+}
+
+#[test]
+fn fifty_docks_upgrade_at_once_against_one_cloud() {
+    let docks = std::env::var("OTA_LOAD_DOCKS")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    load(docks.unwrap_or(50));
+}
+
+/// The full load run: `cargo test --release --test broker -- --ignored thousand`.
+#[test]
+#[ignore = "the full load run; CI runs fifty_docks_upgrade_at_once_against_one_cloud"]
+fn a_thousand_docks_upgrade_at_once_against_one_cloud() {
+    load(1_000);
+}
