@@ -252,12 +252,37 @@ impl Message {
     /// keys in a fixed order (`tid`, `bid`, `timestamp`, `method`, `gateway`,
     /// `need_reply`, `data`), `need_reply` as `0`/`1`, numbers as JSON numbers.
     pub fn encode(&self) -> Encoded {
-        let mut payload = Vec::with_capacity(256);
+        let mut payload = Vec::with_capacity(self.encoded_len_estimate());
         self.encode_payload_into(&mut payload);
         Encoded {
-            topic: self.topic().to_string(),
+            topic: self.topic().to_text(),
             payload,
         }
+    }
+
+    /// Enough bytes for the canonical payload of almost any message, so that `encode`
+    /// allocates it once: the envelope's keys and ids, plus the text of `data`.
+    fn encoded_len_estimate(&self) -> usize {
+        const ENVELOPE: usize = 192;
+        const DEVICE_KEYS_AND_NUMBERS: usize = 160;
+        let text = |t: &Option<CompactString>| t.as_ref().map_or(0, |t| t.len());
+        let data = match &self.data {
+            Data::OtaCreate(create) => create
+                .devices
+                .iter()
+                .map(|d| {
+                    DEVICE_KEYS_AND_NUMBERS
+                        + d.sn.len()
+                        + d.product_version.len()
+                        + text(&d.file_url)
+                        + text(&d.md5)
+                        + text(&d.file_name)
+                })
+                .sum(),
+            Data::OtaProgress(event) => 192 + text(&event.output.sub_status),
+            Data::OtaCreateReply(_) | Data::OtaProgressReply(_) => 64,
+        };
+        ENVELOPE + text(&self.gateway) + data
     }
 
     /// Appends the canonical payload to `out`, for callers that reuse one buffer.

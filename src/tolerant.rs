@@ -49,14 +49,24 @@ fn parse_decimal<T: WireInt>(text: &str) -> Option<T> {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() {
         return None;
     }
+    // One pass: accumulate the magnitude, refusing any non-digit and any overflow.
+    let mut magnitude: u64 = 0;
+    for b in digits.bytes() {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        magnitude = magnitude.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
     if negative {
-        // `-0` is zero; i64::MIN has no positive counterpart, so parse with the sign.
-        text.parse::<i64>().ok().and_then(T::from_i64)
+        // `-0` is zero; i64::MIN's magnitude is one more than i64::MAX.
+        let value = 0i64.checked_sub_unsigned(magnitude)?;
+        T::from_i64(value)
     } else {
-        digits.parse::<u64>().ok().and_then(T::from_u64)
+        T::from_u64(magnitude)
     }
 }
 

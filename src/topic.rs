@@ -241,9 +241,24 @@ impl Topic {
     }
 }
 
+impl Topic {
+    /// The pieces of the topic's text: `thing/product/`, the serial, `/`, the kind.
+    fn pieces(&self) -> [&str; 4] {
+        [THING_PREFIX, self.sn.as_str(), "/", self.kind.suffix()]
+    }
+
+    /// The topic's text in one allocation of the right size (what `to_string` gives).
+    pub(crate) fn to_text(&self) -> String {
+        let pieces = self.pieces();
+        let mut text = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+        pieces.iter().for_each(|p| text.push_str(p));
+        text
+    }
+}
+
 impl fmt::Display for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{THING_PREFIX}{}/{}", self.sn, self.kind.suffix())
+        self.pieces().iter().try_for_each(|p| f.write_str(p))
     }
 }
 

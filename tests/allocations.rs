@@ -134,3 +134,13 @@ fn validating_a_valid_message_allocates_nothing() {
         assert_eq!(count, 0, "{kind}/{name}");
     }
 }
+
+#[test]
+fn encode_allocates_the_topic_and_the_payload_once_each() {
+    for (kind, name, bytes) in common::all_ota_fixtures() {
+        let message = decode(&topic(kind), &bytes).unwrap();
+        let (count, encoded) = allocations(|| message.encode());
+        assert!(!encoded.payload.is_empty());
+        assert_eq!(count, 2, "{kind}/{name}");
+    }
+}
