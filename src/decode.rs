@@ -234,7 +234,7 @@ fn decode_data(kind: TopicKind, json: &str) -> Result<Data, serde_json::Error> {
 
 /// The error for a payload whose envelope could not be read.
 fn envelope_error(text: &str, error: &serde_json::Error) -> DecodeError {
-    if let Some(syntax) = syntax_error(text, error) {
+    if let Some(syntax) = syntax_error(text) {
         return syntax;
     }
     let path = error_path::<WireEnvelope<&RawValue>>(text);
@@ -282,23 +282,22 @@ fn data_error(
     }))
 }
 
-/// A syntax error for `error`, or for the payload as a whole when `error` is about data
-/// but the payload also breaks JSON syntax further on (serde stops at the first
-/// problem, and a missing field is noticed before trailing garbage).
-fn syntax_error(text: &str, error: &serde_json::Error) -> Option<DecodeError> {
-    let syntax = |e: &serde_json::Error| DecodeError::Syntax {
-        line: e.line(),
-        column: e.column(),
-        message: message_of(e),
-    };
-    if error.is_data() {
-        serde_json::from_str::<IgnoredAny>(text)
-            .err()
-            .map(|e| syntax(&e))
-    } else {
-        // Syntax and end-of-input errors; a `&str` source has no I/O errors.
-        Some(syntax(error))
-    }
+/// A syntax error when the payload breaks JSON syntax, wherever `error` was found.
+///
+/// serde stops at the first problem: a missing field is noticed before trailing
+/// garbage, so the payload is checked as a whole. Reading typed values is also stricter
+/// than the grammar: a lone UTF-16 surrogate (`"\ud800"`) in a string read as text, or a
+/// number beyond the range of `f64` (`1e400`), fails the typed read of well-formed JSON,
+/// and is then a data error at its path, as it is inside `data`.
+fn syntax_error(text: &str) -> Option<DecodeError> {
+    // Only on the error path; a `&str` source has no I/O errors.
+    serde_json::from_str::<IgnoredAny>(text)
+        .err()
+        .map(|e| DecodeError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: message_of(&e),
+        })
 }
 
 fn join_path(head: &str, tail: &str) -> String {
@@ -311,10 +310,21 @@ fn join_path(head: &str, tail: &str) -> String {
 
 /// serde_json's message without its trailing ` at line L column C`, which the error
 /// carries in fields of its own.
+///
+/// serde_json calls a lone surrogate in a string read as text an `unexpected end of hex
+/// escape` (`"\ud800"`) or a `lone leading surrogate in hex escape` (`"\udc00"`); the
+/// message says what that means.
 fn message_of(error: &serde_json::Error) -> String {
     let full = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
-    full.strip_suffix(&suffix).unwrap_or(&full).to_owned()
+    let message = full.strip_suffix(&suffix).unwrap_or(&full);
+    if message.ends_with("hex escape") {
+        format!(
+            "lone UTF-16 surrogate: a \\u escape of half a surrogate pair is not text ({message})"
+        )
+    } else {
+        message.to_owned()
+    }
 }
 
 /// 1-based line and column (in bytes) of byte `offset`.

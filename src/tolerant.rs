@@ -18,6 +18,17 @@ pub(crate) trait WireInt: Sized + Copy {
     const EXPECTING: &'static str;
     fn from_u64(v: u64) -> Option<Self>;
     fn from_i64(v: i64) -> Option<Self>;
+    /// True when the whole number `v` lies in the type's range.
+    fn holds(v: f64) -> bool;
+}
+
+/// Why a decimal string is not an integer of the expected type.
+#[derive(Debug, PartialEq)]
+enum NotDecimal {
+    /// Not an optional `-` and digits.
+    Malformed,
+    /// Digits, but a value beyond the type's range.
+    OutOfRange,
 }
 
 impl WireInt for u64 {
@@ -28,6 +39,9 @@ impl WireInt for u64 {
     }
     fn from_i64(v: i64) -> Option<Self> {
         u64::try_from(v).ok()
+    }
+    fn holds(v: f64) -> bool {
+        (0.0..18_446_744_073_709_551_616.0).contains(&v)
     }
 }
 
@@ -40,34 +54,46 @@ impl WireInt for i64 {
     fn from_i64(v: i64) -> Option<Self> {
         Some(v)
     }
+    fn holds(v: f64) -> bool {
+        (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v)
+    }
 }
 
 /// Parses a decimal string: an optional `-` then ASCII digits, nothing else (no `+`,
 /// no spaces, no exponent). JavaScript peers send numbers this way.
-fn parse_decimal<T: WireInt>(text: &str) -> Option<T> {
+fn parse_decimal<T: WireInt>(text: &str) -> Result<T, NotDecimal> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
     };
     if digits.is_empty() {
-        return None;
+        return Err(NotDecimal::Malformed);
     }
-    // One pass: accumulate the magnitude, refusing any non-digit and any overflow.
-    let mut magnitude: u64 = 0;
+    // One pass: accumulate the magnitude and refuse any non-digit; an overflow is kept
+    // until every byte is known to be a digit, so that `99999999999999999999x` is
+    // malformed rather than out of range.
+    let mut magnitude: Option<u64> = Some(0);
     for b in digits.bytes() {
         let digit = b.wrapping_sub(b'0');
         if digit > 9 {
-            return None;
+            return Err(NotDecimal::Malformed);
         }
-        magnitude = magnitude.checked_mul(10)?.checked_add(u64::from(digit))?;
+        magnitude = magnitude.and_then(|m| m.checked_mul(10)?.checked_add(u64::from(digit)));
     }
-    if negative {
+    let magnitude = magnitude.ok_or(NotDecimal::OutOfRange)?;
+    let value = if negative {
         // `-0` is zero; i64::MIN's magnitude is one more than i64::MAX.
-        let value = 0i64.checked_sub_unsigned(magnitude)?;
-        T::from_i64(value)
+        0i64.checked_sub_unsigned(magnitude).and_then(T::from_i64)
     } else {
         T::from_u64(magnitude)
-    }
+    };
+    value.ok_or(NotDecimal::OutOfRange)
+}
+
+/// The error for a value that is an integer but does not fit the field's type: never
+/// wrapped, truncated or saturated.
+fn out_of_range<E: de::Error>(value: impl fmt::Display, expecting: &str) -> E {
+    E::custom(format_args!("{value} out of range: expected {expecting}"))
 }
 
 struct IntVisitor<T>(PhantomData<T>);
@@ -80,20 +106,29 @@ impl<T: WireInt> Visitor<'_> for IntVisitor<T> {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
-        T::from_u64(v).ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+        T::from_u64(v).ok_or_else(|| out_of_range(de::Unexpected::Unsigned(v), T::EXPECTING))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
-        T::from_i64(v).ok_or_else(|| E::invalid_value(de::Unexpected::Signed(v), &self))
+        T::from_i64(v).ok_or_else(|| out_of_range(de::Unexpected::Signed(v), T::EXPECTING))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
-        // serde_json hands over integers too large for 64 bits, and `-0`, as floats.
-        Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        // serde_json hands over as floats the numbers written with a fraction or an
+        // exponent, `-0`, and the integers too large for 64 bits. A whole number outside
+        // the type's range is out of range; anything else is not written as an integer.
+        if v.is_finite() && v.fract() == 0.0 && !T::holds(v) {
+            Err(out_of_range(format_args!("number `{v:e}`"), T::EXPECTING))
+        } else {
+            Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        }
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        parse_decimal(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+        parse_decimal(v).map_err(|e| match e {
+            NotDecimal::OutOfRange => out_of_range(de::Unexpected::Str(v), T::EXPECTING),
+            NotDecimal::Malformed => E::invalid_value(de::Unexpected::Str(v), &self),
+        })
     }
 }
 
@@ -183,17 +218,29 @@ mod tests {
 
     #[test]
     fn decimal_strings_are_strict() {
-        assert_eq!(
-            parse_decimal::<u64>("1654070968655"),
-            Some(1_654_070_968_655)
-        );
-        assert_eq!(parse_decimal::<i64>("-312015"), Some(-312_015));
-        assert_eq!(parse_decimal::<i64>("-0"), Some(0));
-        assert_eq!(parse_decimal::<i64>("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_decimal::<u64>("1654070968655"), Ok(1_654_070_968_655));
+        assert_eq!(parse_decimal::<i64>("-312015"), Ok(-312_015));
+        assert_eq!(parse_decimal::<i64>("-0"), Ok(0));
+        assert_eq!(parse_decimal::<i64>("-9223372036854775808"), Ok(i64::MIN));
         for bad in ["", "-", "+1", " 1", "1 ", "1e3", "0x10", "1.0", "--1"] {
-            assert_eq!(parse_decimal::<i64>(bad), None, "{bad:?}");
+            assert_eq!(
+                parse_decimal::<i64>(bad),
+                Err(NotDecimal::Malformed),
+                "{bad:?}"
+            );
         }
-        assert_eq!(parse_decimal::<u64>("-1"), None);
-        assert_eq!(parse_decimal::<u64>("18446744073709551616"), None);
+        assert_eq!(parse_decimal::<u64>("-1"), Err(NotDecimal::OutOfRange));
+        assert_eq!(
+            parse_decimal::<u64>("18446744073709551616"),
+            Err(NotDecimal::OutOfRange)
+        );
+        assert_eq!(
+            parse_decimal::<i64>("-9223372036854775809"),
+            Err(NotDecimal::OutOfRange)
+        );
+        assert_eq!(
+            parse_decimal::<u64>("99999999999999999999x"),
+            Err(NotDecimal::Malformed)
+        );
     }
 }
