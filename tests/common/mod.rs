@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the fixtures and the gateway they concern.
 #![allow(dead_code)]
 
+pub mod edit;
+
 use std::path::{Path, PathBuf};
 
 use dji_cloud_ota::{Message, TopicKind, decode};
