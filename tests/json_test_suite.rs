@@ -19,8 +19,8 @@ use common::topic;
 use dji_cloud_ota::{DecodeError, Message, TopicKind, decode};
 
 fn suite() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata/JSONTestSuite/test_parsing");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/JSONTestSuite/test_parsing");
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {
@@ -32,7 +32,12 @@ fn suite() -> Vec<(String, Vec<u8>)> {
         .collect();
     files.sort();
     // The suite as published: 95 y_, 188 n_, 35 i_ files.
-    assert!(files.len() >= 300, "only {} files in {}", files.len(), dir.display());
+    assert!(
+        files.len() >= 300,
+        "only {} files in {}",
+        files.len(),
+        dir.display()
+    );
     files
 }
 
@@ -82,8 +87,17 @@ fn every_file_of_the_json_test_suite_ends_in_its_expected_kind_of_result() {
     for ((class, found), n) in &counts {
         println!("  {class}_  {found:<12} {n}");
     }
-    assert!(wrong.is_empty(), "{} unexpected:\n{}", wrong.len(), wrong.join("\n"));
-    let n_files: usize = counts.iter().filter(|((c, _), _)| *c == 'n').map(|(_, n)| n).sum();
+    assert!(
+        wrong.is_empty(),
+        "{} unexpected:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    let n_files: usize = counts
+        .iter()
+        .filter(|((c, _), _)| *c == 'n')
+        .map(|(_, n)| n)
+        .sum();
     assert!(n_files >= 180, "{n_files} n_ files");
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod edit;
+pub mod strategies;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,25 @@
+//! Whatever decodes re-encodes, on the same topic, to a payload that decodes to the same
+//! message and encodes to itself again.
+#![no_main]
+
+use dji_cloud_ota::decode;
+use dji_cloud_ota_fuzz::topic_and_payload;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let (topic, payload) = topic_and_payload(data);
+    let Ok(message) = decode(&topic, payload) else {
+        return;
+    };
+    let encoded = message.encode();
+    assert_eq!(encoded.topic, topic);
+    let again = match decode(&encoded.topic, &encoded.payload) {
+        Ok(again) => again,
+        Err(e) => panic!(
+            "canonical form does not decode: {e}\n{}",
+            String::from_utf8_lossy(&encoded.payload)
+        ),
+    };
+    assert_eq!(again, message);
+    assert_eq!(again.encode(), encoded);
+});
