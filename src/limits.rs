@@ -12,7 +12,7 @@
 //!
 //! | input | result |
 //! |---|---|
-//! | a payload longer than [`MAX_PAYLOAD_BYTES`] (default 2 MiB) | [`DecodeError::TooLarge`], before anything else is done with the payload: nothing proportional to its size is allocated |
+//! | a payload longer than [`MAX_PAYLOAD_BYTES`] (default 2 MiB) | [`DecodeError::TooLarge`], once the topic is read and before anything is done with the payload: nothing proportional to its size is allocated |
 //! | bytes that are not UTF-8, anywhere in the payload (in an unknown field too) | [`DecodeError::InvalidUtf8`] with the offset, line and column of the first bad byte |
 //! | bytes that are not JSON, anywhere in the payload (after the message's end too) | [`DecodeError::Syntax`] with line and column |
 //! | nesting depth | no limit of its own, and none needed: see below |
