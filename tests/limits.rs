@@ -72,6 +72,28 @@ fn data_error(topic: &str, payload: &[u8]) -> DataError {
     }
 }
 
+/// Asserts that `plain` with the value at `path` replaced by `raw` is a data error at
+/// `path` whose message contains `says`.
+fn assert_refused_at(kind: TopicKind, plain: &Value, path: &str, raw: &str, says: &str) {
+    let payload = with_raw(plain, path, raw);
+    let e = data_error(&topic(kind), payload.as_bytes());
+    assert_eq!(e.path, path, "{raw} at {path}");
+    assert!(e.message.contains(says), "{raw} at {path}: {}", e.message);
+}
+
+/// Asserts that the `hms` fixture with the value at `path` replaced by `raw` is still
+/// just not OTA: its data is not read.
+fn assert_hms_unread(path: &str, raw: &str) {
+    let payload = with_raw(&parse(&fixture("not_ota", "events_hms")), path, raw);
+    assert_eq!(
+        decode(&topic(TopicKind::Events), payload.as_bytes()),
+        Err(DecodeError::NotOta {
+            method: Some("hms".into())
+        }),
+        "{raw} at {path}"
+    );
+}
+
 /// The canonical fixture of `kind` as a JSON value.
 fn canonical(kind: TopicKind) -> Value {
     parse(&fixture(kind.suffix(), "canonical"))
@@ -230,15 +252,8 @@ fn deep_nesting_that_is_skipped_is_read_without_recursion() {
         }
     }
     // The data of a non-OTA message is not read at all.
-    let hms = parse(&fixture("not_ota", "events_hms"));
     for value in &deep {
-        let payload = with_raw(&hms, "data", value);
-        assert_eq!(
-            decode(&topic(TopicKind::Events), payload.as_bytes()),
-            Err(DecodeError::NotOta {
-                method: Some("hms".into())
-            })
-        );
+        assert_hms_unread("data", value);
     }
 }
 
@@ -372,14 +387,7 @@ fn an_integer_beyond_its_type_is_out_of_range_never_wrapped_or_truncated() {
         } else {
             &signed[..]
         } {
-            let payload = with_raw(&plain, path, raw);
-            let e = data_error(&topic(kind), payload.as_bytes());
-            assert_eq!(e.path, path, "{raw} at {path}");
-            assert!(
-                e.message.contains("out of range"),
-                "{raw} at {path}: {}",
-                e.message
-            );
+            assert_refused_at(kind, &plain, path, raw, "out of range");
         }
     }
 }
@@ -431,10 +439,7 @@ fn a_number_that_is_not_an_integer_is_refused_not_rounded() {
             r#""1.0""#,
             r#""1e3""#,
         ] {
-            let payload = with_raw(&plain, path, raw);
-            let e = data_error(&topic(kind), payload.as_bytes());
-            assert_eq!(e.path, path, "{raw} at {path}");
-            assert!(e.message.contains("invalid value"), "{raw}: {}", e.message);
+            assert_refused_at(kind, &plain, path, raw, "invalid value");
         }
     }
 }
@@ -735,14 +740,7 @@ fn a_lone_surrogate_in_a_field_the_crate_reads_is_a_data_error_at_its_path() {
     ));
     for (kind, plain, path) in fields {
         for raw in LONE_SURROGATES {
-            let payload = with_raw(&plain, path, raw);
-            let e = data_error(&topic(kind), payload.as_bytes());
-            assert_eq!(e.path, path, "{raw} at {path}");
-            assert!(
-                e.message.starts_with("lone UTF-16 surrogate"),
-                "{raw} at {path}: {}",
-                e.message
-            );
+            assert_refused_at(kind, &plain, path, raw, "lone UTF-16 surrogate");
         }
     }
 }
@@ -784,15 +782,8 @@ fn a_lone_surrogate_where_nothing_is_read_is_skipped() {
             }
         }
     }
-    let hms = parse(&fixture("not_ota", "events_hms"));
     for raw in LONE_SURROGATES {
-        let payload = with_raw(&hms, "data.list[0].code", raw);
-        assert_eq!(
-            decode(&topic(TopicKind::Events), payload.as_bytes()),
-            Err(DecodeError::NotOta {
-                method: Some("hms".into())
-            })
-        );
+        assert_hms_unread("data.list[0].code", raw);
     }
 }
 
