@@ -78,11 +78,11 @@ fn texts(message: &Message) -> Vec<String> {
     match &message.data {
         Data::OtaCreate(create) => {
             for d in &create.devices {
-                out.extend([d.sn.clone(), d.product_version.clone()]);
+                out.extend([d.sn.to_string(), d.product_version.to_string()]);
                 out.extend(
                     [&d.file_url, &d.md5, &d.file_name]
                         .into_iter()
-                        .map(|t| t.clone().unwrap_or_default()),
+                        .map(|t| t.as_deref().unwrap_or_default().to_owned()),
                 );
             }
         }

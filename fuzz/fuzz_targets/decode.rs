@@ -1,9 +1,11 @@
 //! `decode` on any topic and payload: it returns, never panics, and its error says what
-//! the limits module promises.
+//! the limits module promises. Its readings agree: the fast path gives up or returns
+//! what the full decoder returns, and the full decoder's one-pass and two-pass readings
+//! give the same answer.
 #![no_main]
 
 use dji_cloud_ota::limits::MAX_PAYLOAD_BYTES;
-use dji_cloud_ota::{DecodeError, Topic, TopicError, decode};
+use dji_cloud_ota::{DecodeError, Topic, TopicError, decode, paths};
 use dji_cloud_ota_fuzz::topic_and_payload;
 use libfuzzer_sys::fuzz_target;
 
@@ -31,5 +33,16 @@ fuzz_target!(|data: &[u8]| {
             "{result:?}"
         ),
         Ok(_) => {}
+    }
+
+    let full = paths::tolerant(&topic, payload);
+    assert_eq!(result, full, "decode and the full decoder disagree");
+    assert_eq!(
+        paths::two_pass(&topic, payload),
+        full,
+        "one pass and two passes disagree"
+    );
+    if let Some(fast) = paths::fast(&topic, payload) {
+        assert_eq!(Ok(fast), full, "the fast path disagrees");
     }
 });

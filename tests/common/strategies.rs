@@ -94,12 +94,12 @@ pub fn device() -> impl Strategy<Value = Device> {
     )
         .prop_map(
             |((sn, product_version, file_url, md5), (file_size, file_name, upgrade))| Device {
-                sn,
-                product_version,
-                file_url,
-                md5,
+                sn: sn.into(),
+                product_version: product_version.into(),
+                file_url: file_url.map(Into::into),
+                md5: md5.map(Into::into),
                 file_size,
-                file_name,
+                file_name: file_name.map(Into::into),
                 firmware_upgrade_type: upgrade,
             },
         )
