@@ -143,14 +143,18 @@ fn ota_topic_and_text<'a>(topic: &str, payload: &'a [u8]) -> Result<(Topic, &'a 
             max: MAX_PAYLOAD_BYTES,
         });
     }
-    let text = std::str::from_utf8(payload).map_err(|e| {
-        let (line, column) = line_column(payload, e.valid_up_to());
-        DecodeError::InvalidUtf8 {
-            offset: e.valid_up_to(),
-            line,
-            column,
-        }
-    })?;
+    let text = match simdutf8::basic::from_utf8(payload) {
+        Ok(text) => text,
+        // The fast check says only that the payload is not UTF-8; std's says where.
+        Err(_) => std::str::from_utf8(payload).map_err(|e| {
+            let (line, column) = line_column(payload, e.valid_up_to());
+            DecodeError::InvalidUtf8 {
+                offset: e.valid_up_to(),
+                line,
+                column,
+            }
+        })?,
+    };
     Ok((topic, text))
 }
 

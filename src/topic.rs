@@ -76,10 +76,15 @@ pub fn check_serial(serial: &str) -> Result<(), TopicError> {
     if serial.is_empty() {
         return Err(TopicError::EmptySerial);
     }
-    match serial.chars().find(|c| UNSAFE_IN_SERIAL.contains(c)) {
+    // Every unsafe character is ASCII, and in UTF-8 an ASCII byte is always that
+    // character, so a byte scan finds the first one.
+    match serial
+        .bytes()
+        .find(|&b| b.is_ascii() && UNSAFE_IN_SERIAL.contains(&char::from(b)))
+    {
         Some(found) => Err(TopicError::UnsafeSerial {
             serial: serial.into(),
-            found,
+            found: char::from(found),
         }),
         None => Ok(()),
     }
