@@ -168,30 +168,36 @@ fn ota_topic_and_text<'a>(topic: &str, payload: &'a [u8]) -> Result<(Topic, &'a 
 /// every payload the first accepts.
 fn decode_tolerant(topic: Topic, text: &str, other_method: bool) -> Result<Message, DecodeError> {
     if !other_method {
-        let envelope = match topic.kind {
-            TopicKind::Services => envelope_with::<OtaCreate>(text, Data::OtaCreate),
-            TopicKind::ServicesReply => envelope_with::<OtaCreateReply>(text, Data::OtaCreateReply),
-            TopicKind::Events => envelope_with::<OtaProgress>(text, Data::OtaProgress),
-            TopicKind::EventsReply => envelope_with::<EventsReply>(text, Data::OtaProgressReply),
-        };
-        if let Some(envelope) = envelope {
-            if let Some(name) = &envelope.method {
-                check_method(name, topic.kind)?;
+        let read = match topic.kind {
+            TopicKind::Services => one_pass::<OtaCreate>(&topic, text, Data::OtaCreate),
+            TopicKind::ServicesReply => {
+                one_pass::<OtaCreateReply>(&topic, text, Data::OtaCreateReply)
             }
-            return Ok(envelope.into_message(topic.sn));
+            TopicKind::Events => one_pass::<OtaProgress>(&topic, text, Data::OtaProgress),
+            TopicKind::EventsReply => one_pass::<EventsReply>(&topic, text, Data::OtaProgressReply),
+        };
+        if let Some(result) = read {
+            return result;
         }
     }
     two_pass(topic, text)
 }
 
-/// The envelope with `data` read as `T`, in one pass; `None` on any error.
-fn envelope_with<'a, T: Deserialize<'a>>(
+/// The message with `data` read as `T` in the same pass as the envelope; `None` on any
+/// error, for [`two_pass`] to explain.
+#[inline]
+fn one_pass<'a, T: Deserialize<'a>>(
+    topic: &Topic,
     text: &'a str,
     wrap: fn(T) -> Data,
-) -> Option<WireEnvelope<Data>> {
-    from_json_object::<WireEnvelope<T>>(text)
-        .ok()
-        .map(|envelope| envelope.map_data(wrap))
+) -> Option<Result<Message, DecodeError>> {
+    let envelope = from_json_object::<WireEnvelope<T>>(text).ok()?;
+    if let Some(name) = &envelope.method {
+        if let Err(e) = check_method(name, topic.kind) {
+            return Some(Err(e));
+        }
+    }
+    Some(Ok(envelope.map_data(wrap).into_message(topic.sn.clone())))
 }
 
 /// Whether an envelope's `method` lets its `data` be read as the topic's message.
