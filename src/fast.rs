@@ -16,6 +16,7 @@
 
 use compact_str::CompactString;
 
+use crate::json_string::plain_len;
 use crate::message::{Data, Message, Method};
 use crate::{
     Device, EventsReply, Id, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress, Progress,
@@ -247,51 +248,6 @@ struct Cursor<'a> {
     at: usize,
 }
 
-/// How many bytes of `bytes` come before the first one that ends the plain part of a JSON
-/// string (see [`STRING_STOP`]), eight at a time.
-#[inline]
-fn plain_len(bytes: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// A word with the high bit set in (at least) the lowest byte that is zero; bytes
-    /// above it may be flagged too, below it never.
-    const fn zero_bytes(word: u64) -> u64 {
-        word.wrapping_sub(ONES) & !word & HIGHS
-    }
-    let mut at = 0;
-    for chunk in bytes.chunks_exact(8) {
-        let word = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
-        let stops = zero_bytes(word ^ (ONES * u64::from(b'"')))
-            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
-            // Bytes below 0x20: zero after clearing the low five bits, unless the high bit is set.
-            | zero_bytes(word & (ONES * 0xe0));
-        if stops != 0 {
-            return at + (stops.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    at + bytes[at..]
-        .iter()
-        .position(|&b| STRING_STOP[usize::from(b)])
-        .unwrap_or(bytes.len() - at)
-}
-
-/// The bytes that end the plain part of a JSON string: the closing quote, the start of an
-/// escape, and the control characters JSON does not allow in a string.
-const STRING_STOP: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
 impl<'a> Cursor<'a> {
     /// Skips JSON whitespace and returns the next byte without taking it.
     #[inline]
@@ -412,39 +368,5 @@ impl<'a> Cursor<'a> {
 
     fn result(&mut self) -> Option<ResultCode> {
         self.i64().map(ResultCode)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The byte-at-a-time answer that `plain_len` must give.
-    fn plain_len_slow(bytes: &[u8]) -> usize {
-        bytes
-            .iter()
-            .position(|&b| STRING_STOP[usize::from(b)])
-            .unwrap_or(bytes.len())
-    }
-
-    #[test]
-    fn plain_len_finds_the_first_stop_byte_at_every_position() {
-        for len in 0..24 {
-            for at in 0..=len {
-                for stop in (0..=255u8).filter(|&b| STRING_STOP[usize::from(b)]) {
-                    for filler in [b'a', 0x7f, 0x80, 0xff, b'!', b'#', b'['] {
-                        let mut bytes = vec![filler; len];
-                        if at < len {
-                            bytes[at] = stop;
-                        }
-                        // A second stop after the first must not matter.
-                        if at + 3 < len {
-                            bytes[at + 3] = b'"';
-                        }
-                        assert_eq!(plain_len(&bytes), plain_len_slow(&bytes), "{bytes:?}");
-                    }
-                }
-            }
-        }
     }
 }

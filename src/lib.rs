@@ -9,6 +9,8 @@ mod fast;
 mod id;
 #[cfg(feature = "schemars")]
 pub mod json_schema;
+mod json_string;
+mod json_writer;
 pub mod limits;
 mod message;
 mod object;

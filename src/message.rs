@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use compact_str::CompactString;
 use serde::{Serialize, Serializer};
 
+use crate::json_writer;
 use crate::{
     Device, EventsReply, Id, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress, ResultCode,
     Serial, TaskStatus, Topic, TopicKind, tolerant,
@@ -287,7 +288,24 @@ impl Message {
 
     /// Appends the canonical payload to `out`, for callers that reuse one buffer.
     pub fn encode_payload_into(&self, out: &mut Vec<u8>) {
-        let envelope = CanonicalEnvelope {
+        // Every type here is made of what the writer writes (no floats, maps or
+        // tuple variants), and writing to a Vec cannot fail.
+        if let Err(e) = json_writer::write(&self.canonical(), out) {
+            unreachable!("writing an OTA message cannot fail: {e}");
+        }
+    }
+
+    /// The canonical payload as `serde_json` writes it: the reference that the crate's
+    /// own writer must match byte for byte, for tests and fuzz targets. Not part of the
+    /// stable API.
+    #[doc(hidden)]
+    pub fn encode_payload_with_serde_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.canonical()).expect("an OTA message serializes")
+    }
+
+    /// The envelope in its canonical form, borrowing from `self`.
+    fn canonical(&self) -> CanonicalEnvelope<'_, Data> {
+        CanonicalEnvelope {
             tid: &self.tid,
             bid: &self.bid,
             timestamp: self.timestamp,
@@ -295,11 +313,6 @@ impl Message {
             gateway: &self.gateway,
             need_reply: &self.need_reply,
             data: &self.data,
-        };
-        // Writing to a Vec cannot fail, and every type here serializes without error
-        // (no maps with non-string keys, no floats).
-        if let Err(e) = serde_json::to_writer(out, &envelope) {
-            unreachable!("serializing an OTA message cannot fail: {e}");
         }
     }
 }

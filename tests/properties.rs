@@ -321,6 +321,14 @@ proptest! {
     }
 
     #[test]
+    fn the_writer_writes_what_serde_json_writes(m in message()) {
+        prop_assert_eq!(
+            String::from_utf8(m.encode().payload).unwrap(),
+            String::from_utf8(m.encode_payload_with_serde_json()).unwrap()
+        );
+    }
+
+    #[test]
     fn every_tolerated_spelling_decodes_to_the_same_message(m in message(), q in quirks()) {
         let kind = m.topic().kind;
         let encoded = m.encode();

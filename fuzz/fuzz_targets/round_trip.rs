@@ -1,5 +1,6 @@
 //! Whatever decodes re-encodes, on the same topic, to a payload that decodes to the same
-//! message and encodes to itself again.
+//! message and encodes to itself again; the crate's writer and serde_json write the same
+//! bytes.
 #![no_main]
 
 use dji_cloud_ota::decode;
@@ -13,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let encoded = message.encode();
     assert_eq!(encoded.topic, topic);
+    assert_eq!(encoded.payload, message.encode_payload_with_serde_json());
     let again = match decode(&encoded.topic, &encoded.payload) {
         Ok(again) => again,
         Err(e) => panic!(
