@@ -17,6 +17,7 @@ use crate::fast;
 use crate::limits::MAX_PAYLOAD_BYTES;
 use crate::message::{Data, Message, Method};
 use crate::object::{self, error_path, from_json_object};
+use crate::plain_json;
 use crate::{
     EventsReply, Id, OtaCreate, OtaCreateReply, OtaProgress, Serial, Topic, TopicError, TopicKind,
     tolerant,
@@ -185,13 +186,13 @@ fn decode_tolerant(topic: Topic, text: &str, other_method: bool) -> Result<Messa
 
 /// The message with `data` read as `T` in the same pass as the envelope; `None` on any
 /// error, for [`two_pass`] to explain.
-#[inline]
+#[inline(never)]
 fn one_pass<'a, T: Deserialize<'a>>(
     topic: &Topic,
     text: &'a str,
     wrap: fn(T) -> Data,
 ) -> Option<Result<Message, DecodeError>> {
-    let envelope = from_json_object::<WireEnvelope<T>>(text).ok()?;
+    let envelope = plain_json::from_str::<WireEnvelope<T>>(text)?;
     if let Some(name) = &envelope.method {
         if let Err(e) = check_method(name, topic.kind) {
             return Some(Err(e));
@@ -215,6 +216,8 @@ fn check_method(name: &str, kind: TopicKind) -> Result<(), DecodeError> {
 }
 
 /// The envelope first, `data` kept raw; then the method decides; then `data`.
+#[cold]
+#[inline(never)]
 fn two_pass(topic: Topic, text: &str) -> Result<Message, DecodeError> {
     let envelope: WireEnvelope<&RawValue> =
         from_json_object(text).map_err(|e| envelope_error(text, &e))?;

@@ -16,11 +16,11 @@
 
 use compact_str::CompactString;
 
-use crate::json_string::plain_len;
+use crate::cursor::Cursor;
 use crate::message::{Data, Message, Method};
 use crate::{
-    Device, EventsReply, Id, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress, Progress,
-    ProgressExt, ProgressOutput, ResultCode, Serial, Step, TaskStatus, TopicKind, UpgradeType,
+    Device, EventsReply, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress, Progress,
+    ProgressExt, ProgressOutput, Serial, Step, TaskStatus, TopicKind, UpgradeType,
 };
 
 /// Why the fast path gave the payload to the full decoder.
@@ -43,11 +43,7 @@ fn read_message(
     text: &str,
     other_method: &mut bool,
 ) -> Option<Message> {
-    let mut c = Cursor {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-    };
+    let mut c = Cursor::new(text);
     let expected = Method::of_topic(kind).as_str().as_bytes();
     let mut tid = None;
     let mut bid = None;
@@ -238,135 +234,5 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
             *slot = Some(value);
             Some(())
         }
-    }
-}
-
-/// A position in the payload.
-struct Cursor<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    /// Skips JSON whitespace and returns the next byte without taking it.
-    #[inline]
-    fn peek(&mut self) -> Option<u8> {
-        while let Some(&b) = self.bytes.get(self.at) {
-            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-                return Some(b);
-            }
-            self.at += 1;
-        }
-        None
-    }
-
-    #[inline]
-    fn eat(&mut self, expected: u8) -> Option<()> {
-        (self.peek()? == expected).then(|| self.at += 1)
-    }
-
-    /// Only whitespace is left.
-    fn end(&mut self) -> Option<()> {
-        self.peek().is_none().then_some(())
-    }
-
-    /// An object: calls `field` with each key, positioned at its value.
-    #[inline]
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.str()?.as_bytes();
-            self.eat(b':')?;
-            field(self, key)?;
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    /// An array: calls `item` positioned at each element.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        if self.peek()? == b']' {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            item(self)?;
-            match self.peek()? {
-                b',' => self.at += 1,
-                b']' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    /// A string without escapes or control characters.
-    #[inline]
-    fn str(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let start = self.at;
-        let end = start + plain_len(&self.bytes[start..]);
-        if self.bytes.get(end) != Some(&b'"') {
-            return None;
-        }
-        self.at = end + 1;
-        // Both ends are at an ASCII quote, so on character boundaries of valid UTF-8.
-        self.text.get(start..end)
-    }
-
-    fn text(&mut self) -> Option<CompactString> {
-        self.str().map(CompactString::new)
-    }
-
-    fn id(&mut self) -> Option<Id> {
-        self.str().map(Id::from_text)
-    }
-
-    /// A non-negative integer in JSON's own form: no sign, no leading zero, no fraction
-    /// or exponent, at most `u64::MAX`.
-    #[inline]
-    fn u64(&mut self) -> Option<u64> {
-        let first = self.peek()?;
-        if !first.is_ascii_digit() {
-            return None;
-        }
-        self.at += 1;
-        let mut value = u64::from(first - b'0');
-        while let Some(&b) = self.bytes.get(self.at) {
-            if !b.is_ascii_digit() {
-                break;
-            }
-            if value == 0 {
-                return None; // a leading zero: not JSON, left to the full decoder's error
-            }
-            value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-            self.at += 1;
-        }
-        match self.bytes.get(self.at) {
-            Some(b'.' | b'e' | b'E') => None,
-            _ => Some(value),
-        }
-    }
-
-    fn i64(&mut self) -> Option<i64> {
-        self.u64().and_then(|v| i64::try_from(v).ok())
-    }
-
-    fn result(&mut self) -> Option<ResultCode> {
-        self.i64().map(ResultCode)
     }
 }

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cursor;
 mod decode;
 pub mod dock;
 mod error;
@@ -17,6 +18,7 @@ mod object;
 mod open_enum;
 mod ota_create;
 mod ota_progress;
+mod plain_json;
 mod result_code;
 mod status;
 mod tolerant;

@@ -35,6 +35,18 @@ pub const OTHER_THING_SUFFIXES: &[&str] = &[
 /// NUL (forbidden in MQTT topics).
 pub(crate) const UNSAFE_IN_SERIAL: [char; 4] = ['/', '+', '#', '\0'];
 
+/// [`UNSAFE_IN_SERIAL`] as a table of bytes (all of them are ASCII).
+const UNSAFE_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < UNSAFE_IN_SERIAL.len() {
+        assert!(UNSAFE_IN_SERIAL[i].is_ascii());
+        table[UNSAFE_IN_SERIAL[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// A gateway serial number that is safe to put in a topic.
 ///
 /// It is not empty and holds none of `/` (the MQTT level separator), `+` and `#` (the
@@ -78,10 +90,7 @@ pub fn check_serial(serial: &str) -> Result<(), TopicError> {
     }
     // Every unsafe character is ASCII, and in UTF-8 an ASCII byte is always that
     // character, so a byte scan finds the first one.
-    match serial
-        .bytes()
-        .find(|&b| b.is_ascii() && UNSAFE_IN_SERIAL.contains(&char::from(b)))
-    {
+    match serial.bytes().find(|&b| UNSAFE_BYTE[usize::from(b)]) {
         Some(found) => Err(TopicError::UnsafeSerial {
             serial: serial.into(),
             found: char::from(found),
@@ -226,10 +235,11 @@ impl Topic {
         };
         // The serial is everything before the last level; a serial with a `/` is refused
         // below rather than read as a topic of another shape.
-        let Some((serial, suffix)) = rest.rsplit_once('/') else {
-            return Err(TopicError::Unrecognised);
-        };
-        if let Some(kind) = TopicKind::from_suffix(suffix) {
+        let ota = TopicKind::ALL.into_iter().find_map(|kind| {
+            let serial = rest.strip_suffix(kind.suffix())?.strip_suffix('/')?;
+            Some((serial, kind))
+        });
+        if let Some((serial, kind)) = ota {
             check_serial(serial)?;
             return Ok(Self::new(Serial(CompactString::new(serial)), kind));
         }

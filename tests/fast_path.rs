@@ -247,3 +247,74 @@ fn edge_cases() {
         same_answer(&t, payload.as_bytes());
     }
 }
+
+/// What the full decoder's first reading (plain JSON under the types' serde impls) meets
+/// besides the fast path's shape: values of unknown keys of every kind, numbers and
+/// literals on the edge of JSON's grammar, whitespace, and the quirks, alone and
+/// together. It reads or gives up; serde_json's reading decides, and both must agree.
+#[test]
+fn plain_json_edge_cases() {
+    let events = topic(TopicKind::Events);
+    let event = |extra: &str, percent: &str| {
+        format!(
+            r#"{{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc","bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp:":"1700000000000",{extra}"data":{{"result":"0","output":{{"stauts":"in_progress","progress":{{"percent":{percent},"current_step":"download_firmware"}}}}}}}}"#
+        )
+    };
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let deep_objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+    let unknown_values = [
+        "{}".to_owned(),
+        "[]".into(),
+        r#"{"a":[1,{"b":null}],"c":"d"}"#.into(),
+        "[1,2,]".into(),
+        r#"{"a":1,}"#.into(),
+        "[1 2]".into(),
+        r#"{"a" 1}"#.into(),
+        r#"{1:2}"#.into(),
+        "1.5".into(),
+        "-1e3".into(),
+        "-0".into(),
+        "-".into(),
+        "- 1".into(),
+        "-01".into(),
+        "-9223372036854775808".into(),
+        "-9223372036854775809".into(),
+        "18446744073709551616".into(),
+        r#""\u00e9\n""#.into(),
+        r#""\ud800""#.into(),
+        "true".into(),
+        "tru".into(),
+        "truex".into(),
+        "nul".into(),
+        "False".into(),
+        deep(31),
+        deep(33),
+        deep(200),
+        deep_objects(40),
+    ];
+    for value in &unknown_values {
+        for extra in [
+            format!(r#""x":{value},"#),
+            format!(r#""x" : {value} ,"#),
+            format!("\"x\":\n\t{value}\r\n,"),
+        ] {
+            same_answer(&events, event(&extra, "42").as_bytes());
+        }
+    }
+    for percent in [
+        "\"42\"", "42", "-0", "\"-0\"", "- 1", "-1", "\"-1\"", "null", "1.0", "\" 42\"",
+    ] {
+        same_answer(&events, event("", percent).as_bytes());
+    }
+    // Keys the plain reader cannot read as text, and whitespace around every token.
+    for extra in [r#""\u0078":1,"#, r#""x\"":1,"#, r#""":1,"#, "\"\u{e9}\":1,"] {
+        same_answer(&events, event(extra, "42").as_bytes());
+    }
+    let spaced = event("", "42")
+        .replace("\":", "\" : ")
+        .replace(',', " ,\n ")
+        .replace('{', "{ ");
+    let quirky = decode(&events, event("", "42").as_bytes()).unwrap();
+    assert_eq!(decode(&events, spaced.as_bytes()), Ok(quirky));
+    same_answer(&events, spaced.as_bytes());
+}
