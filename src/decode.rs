@@ -2,10 +2,12 @@
 //!
 //! In order: the topic (a non-OTA topic ends here, its payload unread), the size limit,
 //! UTF-8, then the fast path (`crate::fast`) for a message in the common canonical
-//! shape. Any other payload goes to the full tolerant decoder: the envelope with `data`
-//! kept as a raw slice, the method (a non-OTA method ends here), and last `data` as the
-//! type the topic calls for. A failed decode is read again, only then, to find the
-//! error's JSON path.
+//! shape. Any other payload goes to the full tolerant decoder: the types' serde impls,
+//! which hold every tolerated spelling, read first on plain JSON (`crate::plain_json`)
+//! in one pass, and where that gives up on serde_json, the envelope with `data` kept as
+//! a raw slice, the method (a non-OTA method ends here), and last `data` as the type the
+//! topic calls for. A failed decode is read again, only then, to find the error's JSON
+//! path.
 
 use compact_str::CompactString;
 use serde::Deserialize;
@@ -161,10 +163,10 @@ fn ota_topic_and_text<'a>(topic: &str, payload: &'a [u8]) -> Result<(Topic, &'a 
 
 /// The full decoder: every tolerated spelling, every error with its position.
 ///
-/// It reads the payload once with `data` taken straight as the topic's message, which is
-/// what almost every payload that reaches it is, unless the fast path saw that the
-/// payload names another method (`other_method`). Where that read fails or is skipped,
-/// [`two_pass`] gives the answer: it reads the envelope with `data` as a raw slice,
+/// It reads the payload once, with the plain JSON reader, with `data` taken straight as
+/// the topic's message, which is what almost every payload that reaches it is, unless
+/// the fast path saw that the payload names another method (`other_method`). Where that
+/// read gives up or is skipped, [`two_pass`] on serde_json gives the answer: it reads the envelope with `data` as a raw slice,
 /// decides by the method, and only then reads `data`. Both give the same message for
 /// every payload the first accepts.
 fn decode_tolerant(topic: Topic, text: &str, other_method: bool) -> Result<Message, DecodeError> {
@@ -184,8 +186,8 @@ fn decode_tolerant(topic: Topic, text: &str, other_method: bool) -> Result<Messa
     two_pass(topic, text)
 }
 
-/// The message with `data` read as `T` in the same pass as the envelope; `None` on any
-/// error, for [`two_pass`] to explain.
+/// The message with `data` read as `T` in the same pass as the envelope, by the plain
+/// JSON reader; `None` where it gives up, for [`two_pass`] to read or explain.
 #[inline(never)]
 fn one_pass<'a, T: Deserialize<'a>>(
     topic: &Topic,
