@@ -165,8 +165,9 @@ fn ota_topic_and_text<'a>(topic: &str, payload: &'a [u8]) -> Result<(Topic, &'a 
 ///
 /// It reads the payload once, with the plain JSON reader, with `data` taken straight as
 /// the topic's message, which is what almost every payload that reaches it is, unless
-/// the fast path saw that the payload names another method (`other_method`). Where that
-/// read gives up or is skipped, [`two_pass`] on serde_json gives the answer: it reads the envelope with `data` as a raw slice,
+/// the fast path saw that the payload names another method (`other_method`): then the
+/// envelope alone is read, `data` skipped, to refuse it. Where either read gives up,
+/// [`two_pass`] on serde_json gives the answer: it reads the envelope with `data` as a raw slice,
 /// decides by the method, and only then reads `data`. Both give the same message for
 /// every payload the first accepts.
 fn decode_tolerant(topic: Topic, text: &str, other_method: bool) -> Result<Message, DecodeError> {
@@ -182,8 +183,20 @@ fn decode_tolerant(topic: Topic, text: &str, other_method: bool) -> Result<Messa
         if let Some(result) = read {
             return result;
         }
+    } else if let Some(refusal) = other_method_refusal(topic.kind, text) {
+        return Err(refusal);
     }
     two_pass(topic, text)
+}
+
+/// The `NotOta` or `WrongTopic` error for a payload that names a method other than the
+/// topic's, read in one pass with `data` skipped: most messages on `events` and
+/// `services` are not OTA, and are told apart this way without serde_json's slower
+/// reading. `None` where the plain reader gives up, for [`two_pass`] to answer.
+#[inline(never)]
+fn other_method_refusal(kind: TopicKind, text: &str) -> Option<DecodeError> {
+    let envelope = plain_json::from_str::<WireEnvelope<IgnoredAny>>(text)?;
+    check_method(envelope.method.as_deref()?, kind).err()
 }
 
 /// The message with `data` read as `T` in the same pass as the envelope, by the plain

@@ -103,6 +103,12 @@ const MUTATED: &[(TopicKind, &str)] = &[
     (TopicKind::EventsReply, "string_timestamp"),
 ];
 
+/// Fixtures of other methods on OTA topics (`tests/fixtures/not_ota/`), mutated too.
+const NOT_OTA_MUTATED: &[(TopicKind, &str)] = &[
+    (TopicKind::Events, "events_hms"),
+    (TopicKind::Services, "services_flighttask_prepare"),
+];
+
 #[test]
 fn every_fixture_on_every_topic() {
     for (_, _, bytes) in all_ota_fixtures() {
@@ -116,8 +122,14 @@ fn every_fixture_on_every_topic() {
 fn every_single_byte_change_of_fixtures_of_every_shape() {
     let mut fast = 0;
     let mut total = 0;
-    for &(kind, name) in MUTATED {
-        let bytes = common::fixture(kind.suffix(), name);
+    let ota = MUTATED
+        .iter()
+        .map(|&(kind, name)| (kind, common::fixture(kind.suffix(), name)));
+    // Messages of other methods on OTA topics, which the fast path sees and refuses.
+    let other = NOT_OTA_MUTATED
+        .iter()
+        .map(|&(kind, name)| (kind, common::fixture("not_ota", name)));
+    for (kind, bytes) in ota.chain(other) {
         let topic = topic(kind);
         for at in 0..bytes.len() {
             for &b in MUTATIONS.iter().chain(NON_ASCII) {
