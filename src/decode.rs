@@ -167,9 +167,9 @@ fn ota_topic_and_text<'a>(topic: &str, payload: &'a [u8]) -> Result<(Topic, &'a 
 /// the topic's message, which is what almost every payload that reaches it is, unless
 /// the fast path saw that the payload names another method (`other_method`): then the
 /// envelope alone is read, `data` skipped, to refuse it. Where either read gives up,
-/// [`two_pass`] on serde_json gives the answer: it reads the envelope with `data` as a raw slice,
-/// decides by the method, and only then reads `data`. Both give the same message for
-/// every payload the first accepts.
+/// [`two_pass`] on serde_json gives the answer: it reads the envelope with `data` as a
+/// raw slice, decides by the method, and only then reads `data`. Both give the same
+/// answer for every payload the first reading accepts.
 fn decode_tolerant(topic: Topic, text: &str, other_method: bool) -> Result<Message, DecodeError> {
     if !other_method {
         let read = match topic.kind {
