@@ -112,6 +112,24 @@ fn a_non_ota_topic_is_dismissed_without_allocating() {
     assert_eq!(count, 0);
 }
 
+#[test]
+fn an_event_with_every_quirk_allocates_nothing_either() {
+    // `"timestamp:"`, `stauts`, `current_step`, integers as strings, `null`s, no
+    // `method`: the fast path leaves it to the full decoder, which reads it in one pass.
+    let (topic, payload) = (topic(TopicKind::Events), fixture("events", "every_quirk"));
+    let (count, message) = allocations(|| decode(&topic, &payload));
+    assert!(message.is_ok());
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn a_message_of_another_method_is_refused_without_allocating() {
+    let (topic, payload) = (topic(TopicKind::Events), fixture("not_ota", "events_hms"));
+    let (count, result) = allocations(|| decode(&topic, &payload));
+    assert!(result.unwrap_err().is_not_ota());
+    assert_eq!(count, 0);
+}
+
 /// The seed's `"timestamp:"` key written as `"timestamp"`.
 fn without_timestamp_colon(payload: Vec<u8>) -> Vec<u8> {
     String::from_utf8(payload)
