@@ -13,13 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use dji_cloud_ota::json_schema::is_stated;
-use dji_cloud_ota::limits::{
-    MAX_DEVICES, MAX_PERCENT, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
-};
 use dji_cloud_ota::{
-    CompactString, Data, DecodeError, Device, EventsReply, Id, Message, Method, OtaCreate,
-    OtaCreateOutput, OtaCreateReply, OtaProgress, Progress, ProgressExt, ProgressOutput,
-    ResultCode, Serial, Step, TaskStatus, Topic, TopicKind, UpgradeType, Uuid, decode,
+    Data, DecodeError, Device, Message, Method, OtaCreate, OtaCreateOutput, OtaCreateReply,
+    ResultCode, Serial, TaskStatus, Topic, TopicKind, UpgradeType, decode,
 };
 use jsonschema::Validator;
 use jsonschema::paths::LocationSegment;
@@ -31,6 +27,7 @@ mod common;
 #[path = "../examples/gen-schemas.rs"]
 mod gen_schemas;
 
+use common::strategies::{Values, devices, message};
 use common::{GATEWAY, all_ota_fixtures, fixtures_dir, topic};
 
 const SCHEMAS: &str = "schemas";
@@ -421,66 +418,7 @@ fn schema_and_validate_agree_on_every_character() {
     }
 }
 
-// ---- generated messages -------------------------------------------------------------------
-
-// Each strategy takes `valid`: with it, only values `validate()` accepts (boundaries
-// included); without, mostly those and sometimes one that breaks a rule.
-
-/// `good` when `valid`; otherwise `good` three times in four, else one of `bad`.
-fn sometimes_bad<T: std::fmt::Debug + 'static>(
-    valid: bool,
-    good: impl Strategy<Value = T> + 'static,
-    bad: Vec<BoxedStrategy<T>>,
-) -> BoxedStrategy<T> {
-    if valid {
-        good.boxed()
-    } else {
-        prop_oneof![3 => good, 1 => prop::strategy::Union::new(bad)].boxed()
-    }
-}
-
-/// `count` times `unit`: a text of exactly `count` characters, more bytes than that.
-fn long(unit: &str, count: usize) -> String {
-    unit.repeat(count)
-}
-
-fn serial(valid: bool) -> BoxedStrategy<String> {
-    let good = prop_oneof![
-        8 => "[0-9A-Z]{14,20}",
-        1 => "[\\PC&&[^/+#]]{1,12}",
-        1 => Just(long("\u{e9}", MAX_TEXT_CHARS)),
-    ];
-    let bad = vec![
-        Just(String::new()).boxed(),
-        "[0-9A-Z]{0,6}[/+#\u{0}][0-9A-Z]{0,6}".boxed(),
-        Just(long("\u{e9}", MAX_TEXT_CHARS + 1)).boxed(),
-    ];
-    sometimes_bad(valid, good, bad)
-}
-
-fn id(valid: bool) -> BoxedStrategy<Id> {
-    let text = |t: String| t.parse::<Id>().unwrap();
-    let good = prop_oneof![
-        4 => any::<u128>().prop_map(|n| Id::from(Uuid::from_u128(n))),
-        1 => any::<u128>().prop_map(move |n| {
-            text(Uuid::from_u128(n).hyphenated().to_string().to_uppercase())
-        }),
-    ];
-    let bad = vec![
-        Just(text("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx".into())).boxed(),
-        "[0-9a-fA-Fx-]{30,40}".prop_map(text).boxed(),
-        any::<u128>()
-            .prop_map(move |n| text(Uuid::from_u128(n).simple().to_string()))
-            .boxed(),
-        any::<u128>()
-            .prop_map(move |n| text(Uuid::from_u128(n).braced().to_string()))
-            .boxed(),
-        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n"
-            .prop_map(text)
-            .boxed(),
-    ];
-    sometimes_bad(valid, good, bad)
-}
+// ---- generated messages (strategies in `tests/common/strategies.rs`) -----------------
 
 /// Text made of pieces that come near the rules' edges: digits and dots, hex, the
 /// characters a serial cannot hold, URL schemes, whitespace and control characters of
@@ -498,262 +436,12 @@ fn tricky_text() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
 }
 
-fn timestamp(valid: bool) -> BoxedStrategy<u64> {
-    let good = prop_oneof![
-        Just(MIN_TIMESTAMP_MS),
-        Just(MAX_TIMESTAMP_MS),
-        MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS,
-    ];
-    let bad = vec![
-        Just(MIN_TIMESTAMP_MS - 1).boxed(),
-        Just(MAX_TIMESTAMP_MS + 1).boxed(),
-        any::<u64>().boxed(),
-    ];
-    sometimes_bad(valid, good, bad)
-}
-
-fn version(valid: bool) -> BoxedStrategy<String> {
-    let good = prop_oneof![
-        "[0-9]{1,3}(\\.[0-9]{1,4}){1,3}",
-        Just(format!("1.{}", "0".repeat(MAX_TEXT_CHARS - 2))),
-    ];
-    let bad = vec![
-        "[0-9.a-z]{0,8}".boxed(),
-        "[0-9]{1,2}\\.[0-9]{1,2}\n".boxed(),
-        Just(format!("1.{}", "0".repeat(MAX_TEXT_CHARS - 1))).boxed(),
-    ];
-    sometimes_bad(valid, good, bad)
-}
-
-fn url(valid: bool) -> BoxedStrategy<String> {
-    let good = prop_oneof![
-        "(http|https|HTTPS|Http)://[a-z0-9.-]{1,20}(/[A-Za-z0-9_.%?=&-]{0,20}){0,3}",
-        Just(format!("https://{}", "a".repeat(MAX_TEXT_CHARS - 8))),
-    ];
-    let bad = vec![
-        "(ftp|http|https|)(://|:/|//)[a-z/]{0,6}".boxed(),
-        "https://[a-z]{1,5}[ \t\n\u{0}\u{7f}\u{85}\u{a0}\u{1680}\u{2028}\u{3000}\u{feff}\u{200b}][a-z]{0,5}"
-            .boxed(),
-        Just(format!("https://{}", "a".repeat(MAX_TEXT_CHARS - 7))).boxed(),
-    ];
-    sometimes_bad(valid, good, bad)
-}
-
-fn md5(valid: bool) -> BoxedStrategy<String> {
-    let bad = vec!["[0-9a-gx]{0,40}".boxed(), "[0-9a-f]{32}\n".boxed()];
-    sometimes_bad(valid, "[0-9a-fA-F]{32}", bad)
-}
-
-fn text(valid: bool) -> BoxedStrategy<String> {
-    let good = prop_oneof![
-        4 => "[a-z0-9_.]{1,20}",
-        1 => Just(long("\u{1F600}", MAX_TEXT_CHARS)),
-    ];
-    let bad = vec![
-        Just(String::new()).boxed(),
-        Just(long("\u{1F600}", MAX_TEXT_CHARS + 1)).boxed(),
-    ];
-    sometimes_bad(valid, good, bad)
-}
-
-fn file_size(valid: bool) -> BoxedStrategy<u64> {
-    sometimes_bad(valid, 1..=u64::MAX, vec![Just(0).boxed()])
-}
-
-/// `file_url`, `md5`, `file_size`, `file_name`: all or none when `valid`, any of them
-/// otherwise.
-fn package(valid: bool) -> BoxedStrategy<[Option<Value>; 4]> {
-    let whole = (url(valid), md5(valid), file_size(valid), text(valid)).prop_map(
-        |(url, md5, size, name)| {
-            [
-                Some(url.into()),
-                Some(md5.into()),
-                Some(size.into()),
-                Some(name.into()),
-            ]
-        },
-    );
-    if valid {
-        return prop_oneof![Just([None, None, None, None]), whole].boxed();
-    }
-    (whole, any::<[bool; 4]>())
-        .prop_map(|(mut fields, keep)| {
-            for (field, keep) in fields.iter_mut().zip(keep) {
-                if !keep {
-                    *field = None;
-                }
-            }
-            fields
-        })
-        .boxed()
-}
-
-/// A known value of an open enum, or (not `valid`) sometimes an unknown one.
-fn open_enum<T: Clone + std::fmt::Debug + 'static>(
-    valid: bool,
-    known: &'static [T],
-    unknown: impl Strategy<Value = T> + 'static,
-) -> BoxedStrategy<T> {
-    sometimes_bad(valid, prop::sample::select(known), vec![unknown.boxed()])
-}
-
-fn upgrade_type(valid: bool) -> BoxedStrategy<UpgradeType> {
-    open_enum(
-        valid,
-        UpgradeType::KNOWN,
-        any::<i64>().prop_map(UpgradeType),
-    )
-}
-
-fn task_status(valid: bool) -> BoxedStrategy<TaskStatus> {
-    let unknown = "[a-z_]{0,12}".prop_map(|t| TaskStatus::from(t.as_str()));
-    open_enum(valid, TaskStatus::KNOWN, unknown)
-}
-
-fn step(valid: bool) -> BoxedStrategy<Step> {
-    open_enum(
-        valid,
-        Step::KNOWN,
-        "[a-z_]{0,12}".prop_map(|t| Step::from(t.as_str())),
-    )
-}
-
-fn device(valid: bool) -> impl Strategy<Value = Device> {
-    (
-        serial(valid),
-        version(valid),
-        package(valid),
-        upgrade_type(valid),
-    )
-        .prop_map(|(sn, version, [url, md5, size, name], upgrade)| {
-            let mut device = Device::new(sn, version, upgrade);
-            device.file_url = url.map(|v| v.as_str().unwrap().into());
-            device.md5 = md5.map(|v| v.as_str().unwrap().into());
-            device.file_size = size.map(|v| v.as_u64().unwrap());
-            device.file_name = name.map(|v| v.as_str().unwrap().into());
-            device
-        })
-}
-
-fn devices(valid: bool) -> BoxedStrategy<Vec<Device>> {
-    if valid {
-        prop::collection::vec(device(true), 1..=MAX_DEVICES)
-            .prop_filter("distinct serials", |d| d.len() < 2 || d[0].sn != d[1].sn)
-            .boxed()
-    } else {
-        prop::collection::vec(device(false), 0..=MAX_DEVICES + 1).boxed()
-    }
-}
-
-fn percent(valid: bool) -> BoxedStrategy<i64> {
-    let good = prop_oneof![Just(0), Just(MAX_PERCENT), 0..=MAX_PERCENT];
-    let bad = vec![
-        Just(-1i64).boxed(),
-        Just(MAX_PERCENT + 1).boxed(),
-        any::<i64>().boxed(),
-    ];
-    sometimes_bad(valid, good, bad)
-}
-
-fn result_code() -> impl Strategy<Value = ResultCode> {
-    prop_oneof![
-        Just(ResultCode::SUCCESS),
-        prop::sample::select(ResultCode::documented().map(|(c, _)| c).collect::<Vec<_>>()),
-        any::<i64>().prop_map(ResultCode),
-    ]
-}
-
-fn sub_status(valid: bool) -> BoxedStrategy<CompactString> {
-    let good = prop_oneof![
-        Just(CompactString::new("DOWNLOAD_FAILED")),
-        Just(CompactString::new("")),
-        Just(CompactString::new(long("\u{e9}", MAX_TEXT_CHARS))),
-    ];
-    let bad = vec![Just(CompactString::new(long("\u{e9}", MAX_TEXT_CHARS + 1))).boxed()];
-    sometimes_bad(valid, good, bad)
-}
-
-fn progress_event(valid: bool) -> impl Strategy<Value = OtaProgress> {
-    let progress = (
-        percent(valid),
-        prop::option::of(step(valid)),
-        prop::option::of(any::<i64>()),
-    )
-        .prop_map(|(percent, step, step_result)| Progress {
-            percent,
-            step,
-            step_result,
-        });
-    (
-        result_code(),
-        task_status(valid),
-        prop::option::of(progress),
-        prop::option::of(prop::option::of(any::<u64>())),
-        prop::option::of(sub_status(valid)),
-    )
-        .prop_map(|(result, status, progress, ext, sub_status)| OtaProgress {
-            result,
-            output: ProgressOutput {
-                status,
-                progress,
-                ext: ext.map(|rate| ProgressExt { rate }),
-                sub_status,
-            },
-        })
-}
-
-fn data(valid: bool) -> impl Strategy<Value = Data> {
-    prop_oneof![
-        devices(valid).prop_map(|devices| Data::OtaCreate(OtaCreate { devices })),
-        (result_code(), prop::option::of(task_status(valid))).prop_map(|(result, status)| {
-            Data::OtaCreateReply(OtaCreateReply {
-                result,
-                output: status.map(|status| OtaCreateOutput { status }),
-            })
-        }),
-        progress_event(valid).prop_map(Data::OtaProgress),
-        result_code().prop_map(|result| Data::OtaProgressReply(EventsReply { result })),
-    ]
-}
-
-/// A message of any kind. With `valid`, one `validate()` accepts; without, one that may
-/// break any rule, the stated ones and the others.
-fn message(valid: bool) -> impl Strategy<Value = Message> {
-    let gateway = if valid {
-        prop_oneof![Just(None), Just(Some(None))].boxed()
-    } else {
-        prop::option::of(prop::option::of(serial(false))).boxed()
-    };
-    (
-        serial(true).prop_filter_map("a topic-safe serial", |s| Serial::new(&s).ok()),
-        id(valid),
-        id(valid),
-        timestamp(valid),
-        gateway,
-        prop::option::of(any::<bool>()),
-        data(valid),
-    )
-        .prop_map(|(sn, tid, bid, timestamp, gateway, need_reply, data)| {
-            // `Some(None)`: the gateway field names the topic's own gateway.
-            let gateway = gateway.map(|g| CompactString::new(g.unwrap_or_else(|| sn.to_string())));
-            Message {
-                sn,
-                tid,
-                bid,
-                timestamp,
-                gateway,
-                need_reply,
-                data,
-            }
-        })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// What the crate writes for a valid message validates against its schema.
     #[test]
-    fn valid_messages_validate_against_their_schema(message in message(true)) {
+    fn valid_messages_validate_against_their_schema(message in message(Values::Valid)) {
         prop_assert_eq!(message.validate(), Ok(()));
         let kind = message.topic().kind;
         let errors = schema_error_paths(kind, &canonical_value(&message));
@@ -762,7 +450,7 @@ proptest! {
 
     /// On any message, the schema errs exactly where `validate()` reports a stated rule.
     #[test]
-    fn schema_and_validate_agree_on_any_message(message in message(false)) {
+    fn schema_and_validate_agree_on_any_message(message in message(Values::SometimesInvalid)) {
         let kind = message.topic().kind;
         prop_assert_eq!(
             schema_error_paths(kind, &canonical_value(&message)),
@@ -778,7 +466,7 @@ proptest! {
     /// agree, field by field (the rules on serials, versions, URLs, MD5s, ids, lengths).
     #[test]
     fn schema_and_validate_agree_on_every_text_field(
-        devices in devices(true),
+        devices in devices(Values::Valid),
         field in 0..8usize,
         text in tricky_text(),
     ) {
