@@ -1,6 +1,6 @@
 //! JSON strings, byte by byte: which bytes end a plain run of string text, and how the
-//! writer escapes them. The one place both the fast reader (`crate::fast`) and the
-//! writer (`crate::json_writer`) take this from.
+//! writer escapes them. The one place both the readers (through `crate::cursor`) and
+//! the writer (`crate::json_writer`) take this from.
 
 /// How many bytes of `bytes` come before the first one that ends the plain part of a JSON
 /// string, eight at a time: the closing quote, the start of an escape, or a control

@@ -28,13 +28,14 @@ pub(crate) fn write<T: Serialize + ?Sized>(
     value.serialize(Writer { out })
 }
 
-/// A value this writer does not write: the crate's types have none.
+/// A value this writer does not write (the crate's types have none), or an error a
+/// type's own `Serialize` raised.
 #[derive(Debug)]
 pub(crate) struct Unsupported(String);
 
 impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the canonical JSON writer does not write {}", self.0)
+        f.write_str(&self.0)
     }
 }
 
@@ -47,7 +48,9 @@ impl ser::Error for Unsupported {
 }
 
 fn unsupported<T>(what: &str) -> Result<T, Unsupported> {
-    Err(Unsupported(what.to_owned()))
+    Err(Unsupported(format!(
+        "the canonical JSON writer does not write {what}"
+    )))
 }
 
 struct Writer<'a> {

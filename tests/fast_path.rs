@@ -330,3 +330,37 @@ fn plain_json_edge_cases() {
     assert_eq!(decode(&events, spaced.as_bytes()), Ok(quirky));
     same_answer(&events, spaced.as_bytes());
 }
+
+/// Messages of another method on an OTA topic, which the fast path sees and leaves to
+/// the full decoder's refusal: its plain reading of the envelope must give serde_json's
+/// answer (`NotOta`, `WrongTopic`, or an error in the envelope) on every variant.
+#[test]
+fn other_methods_are_refused_as_serde_json_refuses_them() {
+    let events = topic(TopicKind::Events);
+    let hms = String::from_utf8(common::fixture("not_ota", "events_hms")).unwrap();
+    let method = r#""method":"hms""#;
+    assert!(hms.contains(method));
+    let variants = [
+        hms.clone(),
+        hms.replace(method, r#""method":"hms","method":"hms""#),
+        hms.replace(method, r#""method":"hms","method":null"#),
+        hms.replace(method, r#""method":"hms","method":"ota_progress""#),
+        hms.replace(method, r#""method":"ota_create""#),
+        hms.replace(method, r#""method":"hms","timestamp":"x""#),
+        hms.replace(method, r#""method":"hms","tid":1"#),
+        hms.replace(r#""list":"#, r#""note":"a\nb","list":"#),
+        hms.replace(r#""list":"#, r#""note":"\ud800","list":"#),
+        hms.replace(r#""list":"#, r#""n":1.5e3,"list":"#),
+        hms.replace(r#""data":{"#, r#""data":[{"#)
+            .replace("}}}", "}]}}"),
+        hms.replace(r#""data":{"#, r#""data":"#)
+            .replace("}}}", "}}"),
+        format!("{hms} x"),
+        hms[..hms.len() - 1].to_owned(),
+    ];
+    for payload in &variants {
+        same_answer(&events, payload.as_bytes());
+    }
+    let refused = decode(&events, hms.as_bytes()).unwrap_err();
+    assert!(refused.is_not_ota(), "{refused:?}");
+}
