@@ -85,6 +85,17 @@ impl Compound<'_> {
     }
 }
 
+/// The integer methods: decimal digits, as serde_json writes them.
+macro_rules! integers {
+    ($($method:ident: $t:ty),*) => {
+        $(
+            fn $method(self, v: $t) -> Result<(), Unsupported> {
+                self.integer(v)
+            }
+        )*
+    };
+}
+
 impl<'a> ser::Serializer for Writer<'a> {
     type Ok = ();
     type Error = Unsupported;
@@ -100,45 +111,18 @@ impl<'a> ser::Serializer for Writer<'a> {
         self.raw(if v { b"true" } else { b"false" })
     }
 
-    fn serialize_i8(self, v: i8) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_i128(self, v: i128) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
-
-    fn serialize_u128(self, v: u128) -> Result<(), Unsupported> {
-        self.integer(v)
-    }
+    integers!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128
+    );
 
     fn serialize_f32(self, _: f32) -> Result<(), Unsupported> {
         unsupported("a float")

@@ -89,37 +89,37 @@ impl<'de> Reader<'de> {
         Ok(())
     }
 
-    fn map<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, GaveUp> {
-        self.c.eat(b'{').ok_or(GaveUp)?;
+    /// An object or array: `open`, the items the visitor reads, and `close`, which it
+    /// must have read up to.
+    fn items<T>(
+        &mut self,
+        open: u8,
+        close: u8,
+        visit: impl FnOnce(&mut Items<'_, 'de>) -> Result<T, GaveUp>,
+    ) -> Result<T, GaveUp> {
+        self.c.eat(open).ok_or(GaveUp)?;
         self.enter()?;
-        let mut entries = Entries {
+        let mut items = Items {
             r: self,
+            close,
             first: true,
             done: false,
         };
-        let value = visitor.visit_map(&mut entries)?;
-        // The visitor reads every entry; one that stops early leaves the map to serde_json.
-        if !entries.done {
+        let value = visit(&mut items)?;
+        // The visitor reads every item; one that stops early leaves the value to serde_json.
+        if !items.done {
             return Err(GaveUp);
         }
         self.depth -= 1;
         Ok(value)
     }
 
+    fn map<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, GaveUp> {
+        self.items(b'{', b'}', |entries| visitor.visit_map(entries))
+    }
+
     fn seq<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, GaveUp> {
-        self.c.eat(b'[').ok_or(GaveUp)?;
-        self.enter()?;
-        let mut elements = Elements {
-            r: self,
-            first: true,
-            done: false,
-        };
-        let value = visitor.visit_seq(&mut elements)?;
-        if !elements.done {
-            return Err(GaveUp);
-        }
-        self.depth -= 1;
-        Ok(value)
+        self.items(b'[', b']', |elements| visitor.visit_seq(elements))
     }
 
     /// An integer in JSON's own form: `-` only before a digit, no leading zero, no
@@ -319,32 +319,45 @@ impl<'de> Deserializer<'de> for &mut Reader<'de> {
     integers!(deserialize_i8 deserialize_i16 deserialize_i32 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64);
 }
 
-/// The entries of an object being read.
-struct Entries<'r, 'de> {
+/// The entries of an object or the elements of an array, being read.
+struct Items<'r, 'de> {
     r: &'r mut Reader<'de>,
+    close: u8,
     first: bool,
     done: bool,
 }
 
-impl<'de> MapAccess<'de> for &mut Entries<'_, 'de> {
-    type Error = GaveUp;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, GaveUp> {
+impl Items<'_, '_> {
+    /// Past the comma before the next item, if there is one; `false` past the closing
+    /// bracket.
+    fn next(&mut self) -> Result<bool, GaveUp> {
         let c = &mut self.r.c;
         match c.peek().ok_or(GaveUp)? {
-            b'}' => {
+            b if b == self.close => {
                 c.at += 1;
                 self.done = true;
-                return Ok(None);
+                return Ok(false);
             }
             b',' if !self.first => c.at += 1,
             _ if self.first => {}
             _ => return Err(GaveUp),
         }
         self.first = false;
+        Ok(true)
+    }
+}
+
+impl<'de> MapAccess<'de> for &mut Items<'_, 'de> {
+    type Error = GaveUp;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, GaveUp> {
+        if !self.next()? {
+            return Ok(None);
+        }
+        let c = &mut self.r.c;
         if c.peek() != Some(b'"') {
             return Err(GaveUp);
         }
@@ -359,32 +372,16 @@ impl<'de> MapAccess<'de> for &mut Entries<'_, 'de> {
     }
 }
 
-/// The elements of an array being read.
-struct Elements<'r, 'de> {
-    r: &'r mut Reader<'de>,
-    first: bool,
-    done: bool,
-}
-
-impl<'de> SeqAccess<'de> for &mut Elements<'_, 'de> {
+impl<'de> SeqAccess<'de> for &mut Items<'_, 'de> {
     type Error = GaveUp;
 
     fn next_element_seed<S: DeserializeSeed<'de>>(
         &mut self,
         seed: S,
     ) -> Result<Option<S::Value>, GaveUp> {
-        let c = &mut self.r.c;
-        match c.peek().ok_or(GaveUp)? {
-            b']' => {
-                c.at += 1;
-                self.done = true;
-                return Ok(None);
-            }
-            b',' if !self.first => c.at += 1,
-            _ if self.first => {}
-            _ => return Err(GaveUp),
+        if !self.next()? {
+            return Ok(None);
         }
-        self.first = false;
         seed.deserialize(&mut *self.r).map(Some)
     }
 }
