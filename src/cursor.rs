@@ -3,10 +3,7 @@
 //! read it answers `None` to, for the caller to hand the payload to serde_json. The fast
 //! path (`crate::fast`) and the plain serde reader (`crate::plain_json`) both read with it.
 
-use compact_str::CompactString;
-
 use crate::json_string::plain_len;
-use crate::{Id, ResultCode};
 
 /// A position in the payload.
 pub(crate) struct Cursor<'a> {
@@ -107,14 +104,6 @@ impl<'a> Cursor<'a> {
         self.text.get(start..end)
     }
 
-    pub(crate) fn text(&mut self) -> Option<CompactString> {
-        self.str().map(CompactString::new)
-    }
-
-    pub(crate) fn id(&mut self) -> Option<Id> {
-        self.str().map(Id::from_text)
-    }
-
     /// A non-negative integer in JSON's own form: no sign, no leading zero, no fraction
     /// or exponent, at most `u64::MAX`.
     #[inline]
@@ -139,13 +128,5 @@ impl<'a> Cursor<'a> {
             Some(b'.' | b'e' | b'E') => None,
             _ => Some(value),
         }
-    }
-
-    pub(crate) fn i64(&mut self) -> Option<i64> {
-        self.u64().and_then(|v| i64::try_from(v).ok())
-    }
-
-    pub(crate) fn result(&mut self) -> Option<ResultCode> {
-        self.i64().map(ResultCode)
     }
 }

@@ -19,8 +19,8 @@ use compact_str::CompactString;
 use crate::cursor::Cursor;
 use crate::message::{Data, Message, Method};
 use crate::{
-    Device, EventsReply, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress, Progress,
-    ProgressExt, ProgressOutput, Serial, Step, TaskStatus, TopicKind, UpgradeType,
+    Device, EventsReply, Id, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress, Progress,
+    ProgressExt, ProgressOutput, ResultCode, Serial, Step, TaskStatus, TopicKind, UpgradeType,
 };
 
 /// Why the fast path gave the payload to the full decoder.
@@ -234,5 +234,25 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
             *slot = Some(value);
             Some(())
         }
+    }
+}
+
+/// The protocol's values as the fast path reads them: text, ids and signed integers
+/// from the plain tokens, by the same conversions the serde impls use.
+impl Cursor<'_> {
+    fn text(&mut self) -> Option<CompactString> {
+        self.str().map(CompactString::new)
+    }
+
+    fn id(&mut self) -> Option<Id> {
+        self.str().map(Id::from_text)
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        self.u64().and_then(|v| i64::try_from(v).ok())
+    }
+
+    fn result(&mut self) -> Option<ResultCode> {
+        self.i64().map(ResultCode)
     }
 }
