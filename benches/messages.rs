@@ -76,17 +76,26 @@ fn messages(c: &mut Criterion) {
         TopicKind::Services,
         &pretty(&create),
     );
+    let create_reply = fixture(TopicKind::ServicesReply, "canonical");
     message_group(
         c,
         "ota_create_reply",
         TopicKind::ServicesReply,
-        &fixture(TopicKind::ServicesReply, "canonical"),
+        &create_reply,
     );
     message_group(
         c,
-        "events_reply",
+        "ota_create_reply_pretty",
+        TopicKind::ServicesReply,
+        &pretty(&create_reply),
+    );
+    let events_reply = fixture(TopicKind::EventsReply, "canonical");
+    message_group(c, "events_reply", TopicKind::EventsReply, &events_reply);
+    message_group(
+        c,
+        "events_reply_pretty",
         TopicKind::EventsReply,
-        &fixture(TopicKind::EventsReply, "canonical"),
+        &pretty(&events_reply),
     );
 }
 
