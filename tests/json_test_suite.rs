@@ -1,5 +1,5 @@
 //! The public JSON test suite (JSONTestSuite's `test_parsing`, kept in
-//! `../shared/testdata`) through `decode`, on each of the four OTA topics:
+//! `tests/data/JSONTestSuite`) through `decode`, on each of the four OTA topics:
 //!
 //! - `n_` files are not JSON: every one is a syntax error (`Syntax` or `InvalidUtf8`);
 //! - `y_` files are JSON but no OTA message: each ends in a clean data or not-OTA error
@@ -19,8 +19,7 @@ use common::topic;
 use dji_cloud_ota::{DecodeError, Message, TopicKind, decode};
 
 fn suite() -> Vec<(String, Vec<u8>)> {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/JSONTestSuite/test_parsing");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/JSONTestSuite/test_parsing");
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {

@@ -1,4 +1,4 @@
-//! The Big List of Naughty Strings (`../shared/testdata/naughty-strings/blns.json`): each
+//! The Big List of Naughty Strings (`tests/data/naughty-strings/blns.json`): each
 //! string stands in every text field of every message kind, and survives encode and
 //! decode exactly; the topic builder refuses exactly the strings that cannot stand in a
 //! topic level.
@@ -15,8 +15,7 @@ use dji_cloud_ota::{
 };
 
 fn naughty_strings() -> Vec<String> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/naughty-strings/blns.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/naughty-strings/blns.json");
     let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let strings: Vec<String> = serde_json::from_slice(&text).expect("blns.json is a JSON array");
     assert!(strings.len() >= 500, "only {} strings", strings.len());
