@@ -2,40 +2,30 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod cursor;
-mod decode;
-pub mod dock;
-mod error;
-mod fast;
-mod id;
-#[cfg(feature = "schemars")]
-pub mod json_schema;
-mod json_string;
-mod json_writer;
-pub mod limits;
-mod message;
-mod object;
-mod open_enum;
-mod ota_create;
-mod ota_progress;
-mod plain_json;
-mod result_code;
-mod status;
-mod tolerant;
-mod topic;
-pub mod tracker;
-mod validate;
+// Four layers, each importing only from the layers above it in this list:
+// - `rules`: what the protocol allows, below everything: limits, the tolerated spellings
+//   (one serde helper per quirk), objects-only reading, validation's problems and
+//   checks, and the schema fragments that state the same rules;
+// - `model`: the messages and their parts, with their serde (which names `rules`), their
+//   builders, canonical encoding and validation; `Payload` binds each message to its
+//   method, topic and reply;
+// - `wire`: bytes to messages (`decode`, its errors) and the JSON Schemas of the wire
+//   format;
+// - `task`: the cloud's task tracker and the simulated dock, without I/O.
+mod model;
+mod rules;
+mod task;
+mod wire;
 
-pub use compact_str::CompactString;
-pub use decode::{decode, paths};
-pub use error::{DataError, DecodeError};
-pub use id::Id;
-pub use message::{Data, Encoded, Message, Method, now_millis};
-pub use open_enum::Unknown;
-pub use ota_create::{Device, OtaCreate, OtaCreateOutput, OtaCreateReply, UpgradeType};
-pub use ota_progress::{EventsReply, OtaProgress, Progress, ProgressExt, ProgressOutput, Step};
-pub use result_code::ResultCode;
-pub use status::TaskStatus;
-pub use topic::{OTHER_THING_SUFFIXES, Serial, Topic, TopicError, TopicKind, check_serial};
-pub use uuid::Uuid;
-pub use validate::{Problem, ValidationErrors, Violation};
+pub use model::{
+    Data, Device, Encoded, EventsReply, Id, Message, Method, OTHER_THING_SUFFIXES, OtaCreate,
+    OtaCreateOutput, OtaCreateReply, OtaProgress, Payload, Progress, ProgressExt, ProgressOutput,
+    ResultCode, Serial, Step, TaskStatus, Text, Topic, TopicKind, UnknownMethod, UnknownValue,
+    UpgradeType, now_millis,
+};
+pub use rules::check::{Problem, TopicError, ValidationErrors, Violation, check_serial};
+pub use rules::limits;
+pub use task::{dock, tracker};
+#[cfg(feature = "schemars")]
+pub use wire::json_schema;
+pub use wire::{DataError, DecodeError, decode};

@@ -1,16 +1,27 @@
-//! The decoder's tolerance for number and flag spellings, one helper per quirk.
+//! The tolerated spellings of values, one helper per quirk.
 //!
 //! Each helper reads every spelling that real peers or the published documentation
-//! use; the matching serializer writes the one canonical spelling. Key-name quirks
-//! (`"timestamp:"`, `stauts`, `current_step`) are `serde(alias)` attributes on the
-//! fields they concern, and `null` for an absent optional field is read by
-//! `Option`'s own deserializer or by the `opt_*` helpers here.
+//! use; the matching serializer writes the one canonical spelling:
+//!
+//! | quirk | who writes it | helper |
+//! |---|---|---|
+//! | an integer as a decimal string (`"1654070968655"`) | JavaScript peers, the `events_reply` example | [`int`], [`opt_int`] |
+//! | an integer as an integral float (`10.0`, `1e1`, `-0`) | Python's `json.dumps` of a float | [`int`], [`opt_int`] |
+//! | `need_reply` as `true`/`false` or `"0"`/`"1"` | Java (Jackson) and JavaScript peers | [`opt_flag`] |
+//! | `null` for an absent field | Java (Jackson) peers | `Option`'s own deserializer, [`opt_int`], [`opt_flag`] |
+//!
+//! Key-name quirks are `serde(alias)` attributes on the fields they concern:
+//! `"timestamp:"` (the envelope, `model/message.rs`), `stauts` and `current_step`
+//! (`model/ota_progress.rs`). The step's numeric codes (`1`, `2`, from DJI's Java SDK)
+//! are values of `Step` and read by it (`model/ota_progress.rs`).
 
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Serializer;
 use serde::de::{self, Deserializer, Visitor};
+
+use crate::rules::limits::MAX_INTEGRAL_FLOAT;
 
 /// An integer type that the wire may carry as a JSON number or a decimal string.
 pub(crate) trait WireInt: Sized + Copy {
@@ -20,6 +31,8 @@ pub(crate) trait WireInt: Sized + Copy {
     fn from_i64(v: i64) -> Option<Self>;
     /// True when the whole number `v` lies in the type's range.
     fn holds(v: f64) -> bool;
+    /// The whole number `v`, which [`Self::holds`] and the float limit allow.
+    fn from_f64(v: f64) -> Self;
 }
 
 /// Why a decimal string is not an integer of the expected type.
@@ -43,6 +56,11 @@ impl WireInt for u64 {
     fn holds(v: f64) -> bool {
         (0.0..18_446_744_073_709_551_616.0).contains(&v)
     }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn from_f64(v: f64) -> Self {
+        // Whole, non-negative (`-0` is 0) and at most 2^53: exact.
+        v as u64
+    }
 }
 
 impl WireInt for i64 {
@@ -57,6 +75,11 @@ impl WireInt for i64 {
     fn holds(v: f64) -> bool {
         // Open at both ends: serde_json rounds `-9223372036854775809` to -2^63.
         v > -9_223_372_036_854_775_808.0 && v < 9_223_372_036_854_775_808.0
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    fn from_f64(v: f64) -> Self {
+        // Whole and at most 2^53 in magnitude: exact.
+        v as i64
     }
 }
 
@@ -116,12 +139,16 @@ impl<T: WireInt> Visitor<'_> for IntVisitor<T> {
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
         // serde_json hands over as floats the numbers written with a fraction or an
-        // exponent, `-0`, and the integers too large for 64 bits. A whole number outside
-        // the type's range is out of range; anything else is not written as an integer.
-        if v.is_finite() && v.fract() == 0.0 && !T::holds(v) {
-            Err(out_of_range(format_args!("number `{v:e}`"), T::EXPECTING))
-        } else {
+        // exponent, `-0`, and the integers too large for 64 bits. A whole one is that
+        // integer (Python writes `10.0`), up to the float limit, where floats stop
+        // holding every integer; beyond it, or outside the type's range, it is out of
+        // range. A fraction is not an integer.
+        if !v.is_finite() || v.fract() != 0.0 {
             Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        } else if T::holds(v) && v.abs() <= MAX_INTEGRAL_FLOAT {
+            Ok(T::from_f64(v))
+        } else {
+            Err(out_of_range(format_args!("number `{v:e}`"), T::EXPECTING))
         }
     }
 
@@ -158,6 +185,24 @@ pub(crate) fn opt_int<'de, D: Deserializer<'de>, T: WireInt>(d: D) -> Result<Opt
         }
     }
     d.deserialize_option(OptVisitor(PhantomData))
+}
+
+/// An integer read by [`int`], for `next_value` where no field attribute applies.
+pub(crate) struct Int<T>(pub(crate) T);
+
+impl<'de, T: WireInt> serde::Deserialize<'de> for Int<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        int(d).map(Int)
+    }
+}
+
+/// A flag read by [`opt_flag`], for `next_value` where no field attribute applies.
+pub(crate) struct OptFlag(pub(crate) Option<bool>);
+
+impl<'de> serde::Deserialize<'de> for OptFlag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_flag(d).map(OptFlag)
+    }
 }
 
 /// `need_reply`: `0`/`1` as the protocol says, `true`/`false` as Java (Jackson) peers

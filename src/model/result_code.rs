@@ -17,7 +17,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// let busy = ResultCode(312015);
 /// assert_eq!(busy.module(), Some(12));
 /// assert_eq!(busy.description(), Some("the dock is busy"));
-/// assert_eq!(busy.to_string(), "312015 (the dock is busy)");
+/// assert_eq!(busy.to_string(), "312015");
+/// assert_eq!("312015".parse(), Ok(busy));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResultCode(pub i64);
@@ -99,12 +100,19 @@ impl ResultCode {
     }
 }
 
+/// The wire value: `312015`. [`ResultCode::description`] says what it means.
 impl fmt::Display for ResultCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.description() {
-            Some(text) => write!(f, "{} ({text})", self.0),
-            None => write!(f, "{}", self.0),
-        }
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// The code written in decimal, documented or not.
+impl std::str::FromStr for ResultCode {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse().map(Self)
     }
 }
 
@@ -122,7 +130,7 @@ impl Serialize for ResultCode {
 
 impl<'de> Deserialize<'de> for ResultCode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::tolerant::int(d).map(ResultCode)
+        crate::rules::spelling::int(d).map(ResultCode)
     }
 }
 
@@ -134,7 +142,7 @@ impl schemars::JsonSchema for ResultCode {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let known = std::iter::once((ResultCode::SUCCESS, "success")).chain(Self::documented());
-        crate::json_schema::open_enum(
+        crate::rules::schema_part::open_enum(
             "`result`: `0` on success, otherwise an error code. A device error code has six \
              digits `ABCDEF`: `A` is the source (3 or 5 the device, 4 or 6 DJI Pilot 2), \
              `BC` the module (12 is firmware) and `DEF` the error. The firmware codes DJI \

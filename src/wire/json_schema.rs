@@ -29,19 +29,13 @@ use std::fmt::Write as _;
 
 use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{JsonSchema, Schema};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::limits::{
-    MAX_PERCENT, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MD5_HEX_DIGITS, MIN_TIMESTAMP_MS,
-};
-use crate::message::CanonicalEnvelope;
-use crate::topic::{THING_PREFIX, UNSAFE_IN_SERIAL};
-use crate::validate::is_forbidden_in_url;
-use crate::{
-    EventsReply, Method, OtaCreate, OtaCreateReply, OtaProgress, Problem, TopicKind, Violation,
-};
+use crate::model::payload::{Payload, SchemaPayloadFn, with_schema_payload};
+use crate::model::{CanonicalEnvelope, THING_PREFIX, TopicKind};
+use crate::rules::check::{Problem, Violation};
 
 /// The JSON Schema of the message that travels on `kind`'s topic, in canonical form.
 ///
@@ -51,22 +45,20 @@ use crate::{
 /// (`OtaProgressMessage`); its `description` says which contract it is, which other
 /// spellings the decoder reads, and which rules only `validate()` checks.
 pub fn message_schema(kind: TopicKind) -> Schema {
-    match kind {
-        TopicKind::Services => schema_of::<OtaCreate>(kind),
-        TopicKind::ServicesReply => schema_of::<OtaCreateReply>(kind),
-        TopicKind::Events => schema_of::<OtaProgress>(kind),
-        TopicKind::EventsReply => schema_of::<EventsReply>(kind),
+    struct SchemaOf;
+    impl SchemaPayloadFn for SchemaOf {
+        type Output = Schema;
+        fn call<P: Payload + JsonSchema>(self) -> Schema {
+            schema_of::<P>()
+        }
     }
+    with_schema_payload(kind, SchemaOf)
 }
 
 /// The file name of `kind`'s schema: method, topic suffix, `.schema.json`
 /// (`ota_create.services.schema.json`).
 pub fn file_name(kind: TopicKind) -> String {
-    format!(
-        "{}.{}.schema.json",
-        Method::of_topic(kind).as_str(),
-        kind.suffix()
-    )
+    format!("{}.{}.schema.json", kind.method().as_str(), kind.suffix())
 }
 
 /// Who sends the messages of a topic.
@@ -123,7 +115,7 @@ pub fn index() -> Vec<IndexEntry> {
         .into_iter()
         .map(|kind| IndexEntry {
             topic: format!("{THING_PREFIX}{{sn}}/{}", kind.suffix()),
-            method: Method::of_topic(kind).as_str(),
+            method: kind.method().as_str(),
             direction: Direction::of_topic(kind),
             schema: file_name(kind),
             kind,
@@ -146,8 +138,8 @@ pub fn files() -> Vec<(String, String)> {
     files
 }
 
-fn schema_of<D: JsonSchema + 'static>(kind: TopicKind) -> Schema {
-    let method = Method::of_topic(kind);
+fn schema_of<D: Payload + JsonSchema>() -> Schema {
+    let (kind, method) = (D::TOPIC, D::METHOD);
     let generator = SchemaSettings::draft2020_12()
         .for_serialize()
         .with_transform(RecursiveTransform(drop_integer_width))
@@ -261,7 +253,7 @@ fn refuse_other_key_spellings(schema: &mut Schema) -> Vec<String> {
 /// The other spellings the decoder reads, for every topic.
 const TOLERATED_EVERYWHERE: &[&str] = &[
     "a missing `method` (the English documentation): the topic and the shape of `data` decide",
-    "integers as decimal strings (`\"1654070968655\"`, `\"0\"`) in every integer field",
+    "integers as decimal strings (`\"1654070968655\"`, `\"0\"`) or as integral floats (`10.0`, `1e1`, `-0`, as Python writes them) in every integer field",
     "`need_reply` as `true`/`false` or `\"0\"`/`\"1\"`",
     "`null` for an absent optional field (Java peers)",
     "`tid` and `bid` that are not UUIDs (placeholders such as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx`): kept verbatim, refused by `validate()`",
@@ -288,7 +280,7 @@ fn unstated_rules(kind: TopicKind) -> &'static [&'static str] {
 }
 
 fn describe_message(kind: TopicKind, other_keys: &[String]) -> String {
-    let method = Method::of_topic(kind);
+    let method = kind.method();
     let sender = match Direction::of_topic(kind) {
         Direction::CloudToDock => "the cloud server to the dock",
         Direction::DockToCloud => "the dock to the cloud server",
@@ -346,208 +338,6 @@ pub fn is_stated(violation: &Violation) -> bool {
                 | Problem::DuplicateDevice { .. }
                 | Problem::UnknownValue { .. }
         )
-}
-
-// ---- Schemas of single values, used by the derives (`schema_with`) and the hand-written
-// `JsonSchema` impls. Each states one rule of `validate()`, from the same constant.
-
-/// A topic-safe serial (`gateway`, `devices[].sn`): not empty, none of `/`, `+`, `#`
-/// and NUL, at most [`MAX_TEXT_CHARS`] characters.
-pub(crate) fn serial(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": MAX_TEXT_CHARS,
-        "pattern": format!("^[^{}]*$", class_body(|c| UNSAFE_IN_SERIAL.contains(&c))),
-    })
-}
-
-/// Text that must not be empty, at most [`MAX_TEXT_CHARS`] characters.
-pub(crate) fn text(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS })
-}
-
-/// Text of at most [`MAX_TEXT_CHARS`] characters, possibly empty.
-pub(crate) fn short_text(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "string", "maxLength": MAX_TEXT_CHARS })
-}
-
-/// `product_version`: at least two dot-separated groups of ASCII digits.
-pub(crate) fn version(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "string",
-        "maxLength": MAX_TEXT_CHARS,
-        "pattern": "^[0-9]+(\\.[0-9]+)+$",
-    })
-}
-
-/// `file_url`: `http://` or `https://` (any case), a host, no whitespace or control
-/// characters anywhere. The second condition is a `not` rather than part of one anchored
-/// pattern so that it holds in every regex dialect (in Python, `$` also matches before a
-/// final line feed).
-pub(crate) fn http_url(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "string",
-        "maxLength": MAX_TEXT_CHARS,
-        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/]",
-        "not": { "pattern": format!("[{}]", class_body(is_forbidden_in_url)) },
-    })
-}
-
-/// `md5`: [`MD5_HEX_DIGITS`] hex digits, either case.
-pub(crate) fn md5(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "string",
-        "minLength": MD5_HEX_DIGITS,
-        "maxLength": MD5_HEX_DIGITS,
-        "pattern": format!("^[0-9a-fA-F]{{{MD5_HEX_DIGITS}}}$"),
-    })
-}
-
-/// `file_size`: bytes, not zero.
-pub(crate) fn file_size(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "integer", "minimum": 1 })
-}
-
-/// `percent`: 0 to [`MAX_PERCENT`].
-pub(crate) fn percent(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "integer", "minimum": 0, "maximum": MAX_PERCENT })
-}
-
-/// `timestamp`: milliseconds between 2015 and 2100.
-pub(crate) fn timestamp(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "integer",
-        "minimum": MIN_TIMESTAMP_MS,
-        "maximum": MAX_TIMESTAMP_MS,
-    })
-}
-
-/// `need_reply`: `0` or `1`.
-pub(crate) fn flag(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "integer", "enum": [0, 1] })
-}
-
-/// A `tid` or `bid`: a UUID, 8-4-4-4-12 hex digits of either case.
-pub(crate) fn uuid(description: &str) -> Schema {
-    json_schema!({
-        "description": description,
-        "type": "string",
-        "format": "uuid",
-        "minLength": 36,
-        "maxLength": 36,
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-    })
-}
-
-/// An open enum: `anyOf` the known values (each a `const` with its meaning) and any
-/// other value of `base` (`{"type": "string"}` or `{"type": "integer"}`), which `other`
-/// describes.
-///
-/// Validators accept every value of `base`, as the crate's decoder does; code
-/// generators see the known values (Python: a `Literal` union beside `str`/`int`).
-pub(crate) fn open_enum(
-    summary: &str,
-    base: Value,
-    known: impl IntoIterator<Item = (Value, String)>,
-    other: &str,
-) -> Schema {
-    let known: Vec<Value> = known
-        .into_iter()
-        .map(|(value, meaning)| json!({ "const": value, "description": meaning }))
-        .collect();
-    let mut other_value = base.clone();
-    if let Some(other_value) = other_value.as_object_mut() {
-        other_value.insert("description".into(), other.into());
-    }
-    let mut schema = json_schema!({
-        "description": format!(
-            "{summary}\n\nOpen: the values listed are those this version of the crate \
-             knows, with their meaning; any other value is allowed."
-        ),
-        "anyOf": [{ "oneOf": known }, other_value],
-    });
-    if let (Some(schema), Some(base)) = (schema.as_object_mut(), base.as_object()) {
-        for (key, value) in base {
-            schema.insert(key.clone(), value.clone());
-        }
-    }
-    schema
-}
-
-/// What an open enum's schema says of a value that `validate()` refuses.
-pub(crate) const UNKNOWN_REFUSED: &str = "A value this version of the crate does not know: \
-    its decoder keeps it and re-encodes it unchanged; `validate()` refuses it.";
-
-/// `dependentRequired` for an object whose optional properties come all together or not
-/// at all (a device's firmware package: `file_url`, `md5`, `file_size`, `file_name`).
-pub(crate) fn all_or_none_of_optional(schema: &mut Schema) {
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let optional: Vec<String> = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|p| {
-            p.keys()
-                .filter(|k| !required.contains(&k.as_str()))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let dependent: serde_json::Map<String, Value> = optional
-        .iter()
-        .map(|field| {
-            let others: Vec<&String> = optional.iter().filter(|o| *o != field).collect();
-            (field.clone(), json!(others))
-        })
-        .collect();
-    schema.insert("dependentRequired".into(), dependent.into());
-}
-
-/// The inside of a regex character class that matches exactly the characters for which
-/// `pred` holds, as ranges of literal characters (no `\u` escapes, which not every regex
-/// dialect reads).
-fn class_body(pred: impl Fn(char) -> bool) -> String {
-    let mut body = String::new();
-    let mut push = |first: char, last: char| {
-        push_class_char(&mut body, first);
-        if last != first {
-            if u32::from(last) > u32::from(first) + 1 {
-                body.push('-');
-            }
-            push_class_char(&mut body, last);
-        }
-    };
-    let mut run: Option<(char, char)> = None;
-    for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
-        run = match (run, pred(c)) {
-            (Some((first, last)), true) if u32::from(last) + 1 == u32::from(c) => Some((first, c)),
-            (Some((first, last)), true) => {
-                push(first, last);
-                Some((c, c))
-            }
-            (None, true) => Some((c, c)),
-            (Some((first, last)), false) => {
-                push(first, last);
-                None
-            }
-            (None, false) => None,
-        };
-    }
-    if let Some((first, last)) = run {
-        push(first, last);
-    }
-    body
-}
-
-fn push_class_char(body: &mut String, c: char) {
-    if matches!(c, '\\' | ']' | '[' | '^' | '-') {
-        body.push('\\');
-    }
-    body.push(c);
 }
 
 /// Pretty JSON, ASCII only, with a final line feed.
@@ -640,13 +430,6 @@ impl serde_json::ser::Formatter for AsciiPretty {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn class_body_writes_ranges_and_escapes() {
-        assert_eq!(class_body(|c| c.is_ascii_digit()), "0-9");
-        assert_eq!(class_body(|c| matches!(c, 'a' | 'b' | 'd')), "abd");
-        assert_eq!(class_body(|c| matches!(c, '-' | ']')), "\\-\\]");
-    }
 
     #[test]
     fn non_ascii_is_escaped() {

@@ -1,6 +1,6 @@
 //! Task status, shared by the `ota_create` reply and the `ota_progress` event.
 
-use crate::open_enum::open_str_enum;
+use crate::model::open_enum::open_str_enum;
 
 open_str_enum! {
     /// The state of an upgrade task (`output.status`).
@@ -13,8 +13,9 @@ open_str_enum! {
     ///
     /// assert!(TaskStatus::Ok.is_final());
     /// assert!(!TaskStatus::InProgress.is_final());
-    /// let newer = TaskStatus::from("queued");
-    /// assert_eq!((newer.is_known(), newer.as_str()), (false, "queued"));
+    /// let newer: TaskStatus = "queued".parse().unwrap();
+    /// assert_eq!((newer.is_known(), newer.to_string()), (false, "queued".to_owned()));
+    /// assert_eq!("ok".parse(), Ok(TaskStatus::Ok));
     /// ```
     pub enum TaskStatus {
         /// Sent to the device.

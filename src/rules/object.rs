@@ -170,27 +170,3 @@ where
     }
     d.deserialize_seq(SeqVisitor(PhantomData))
 }
-
-/// Reads `T` from `json`, whose top level must be an object, and nothing after it.
-pub(crate) fn from_json_object<'de, T: Deserialize<'de>>(
-    json: &'de str,
-) -> Result<T, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let value = T::deserialize(MapOnly(&mut de))?;
-    de.end()?;
-    Ok(value)
-}
-
-/// The JSON path at which `json` fails to decode as `T` (`output.status`, `devices[1]`,
-/// `.` for the top level), or an empty string if it does not fail.
-pub(crate) fn error_path<'de, T: Deserialize<'de>>(json: &'de str) -> String {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let mut track = serde_path_to_error::Track::new();
-    let result = T::deserialize(MapOnly(serde_path_to_error::Deserializer::new(
-        &mut de, &mut track,
-    )));
-    match result {
-        Ok(_) => String::new(),
-        Err(_) => track.path().to_string(),
-    }
-}

@@ -1,9 +1,9 @@
 //! Decoding errors.
 
-use compact_str::CompactString;
 use thiserror::Error;
 
-use crate::{Id, Method, TopicError, TopicKind};
+use crate::model::{Id, Method, Text, TopicKind};
+use crate::rules::check::TopicError;
 
 /// Why [`crate::decode`] did not return a message.
 ///
@@ -23,7 +23,7 @@ pub enum DecodeError {
     #[error("not an OTA message{}", .method.as_ref().map(|m| format!(" (method {m:?})")).unwrap_or_default())]
     NotOta {
         /// The payload's method, when the topic carries methods and it has one.
-        method: Option<CompactString>,
+        method: Option<Text>,
     },
     /// An OTA method on a topic that does not carry it, such as `ota_progress` on
     /// `services`.

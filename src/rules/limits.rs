@@ -16,6 +16,7 @@
 //! | bytes that are not UTF-8, anywhere in the payload (in an unknown field too) | [`DecodeError::InvalidUtf8`] with the offset, line and column of the first bad byte |
 //! | bytes that are not JSON, anywhere in the payload (after the message's end too) | [`DecodeError::Syntax`] with line and column |
 //! | nesting depth | no limit of its own, and none needed: see below |
+//! | an integer written as a JSON float (`10.0`, `1e1`, `-0`), as Python's `json.dumps` writes it | read as that integer when it is whole and at most [`MAX_INTEGRAL_FLOAT`] in magnitude; a fraction (`10.5`) is [`DecodeError::Data`] at the field's path (`invalid value: floating point`), a larger float is `out of range` |
 //! | an integer beyond its field's type (`timestamp`, `file_size` and `rate` are `u64`; `percent`, `result`, `step_result` and `firmware_upgrade_type` are `i64`), as a number (`18446744073709551616`, `1e400`, `-1` for a `u64`) or a decimal string (`"18446744073709551616"`) | [`DecodeError::Data`] at the field's path, its message saying `out of range` |
 //! | a key twice in one object, or two spellings of one key (`status` beside `stauts`, `timestamp` beside `"timestamp:"`, `step_key` beside `current_step`) | [`DecodeError::Data`] at the object's path: `duplicate field` and the key's canonical name |
 //! | a lone UTF-16 surrogate (`"\ud800"`, `"\udc00"`) in a string the crate reads: an id, `method`, `gateway`, any text or enum field, or any object key | [`DecodeError::Data`] at its path, its message saying `lone UTF-16 surrogate`: such an escape is valid JSON grammar but not text |
@@ -48,6 +49,15 @@
 //! [`DecodeError::Syntax`]: crate::DecodeError::Syntax
 //! [`DecodeError::Data`]: crate::DecodeError::Data
 //! [`DecodeError::NotOta`]: crate::DecodeError::NotOta
+
+/// The characters a topic-safe serial cannot hold: the MQTT level separator `/`, the
+/// wildcards `+` and `#`, and NUL (forbidden in MQTT topics).
+pub const UNSAFE_IN_SERIAL: [char; 4] = ['/', '+', '#', '\0'];
+
+/// Largest whole number an integer field accepts written as a JSON float (`1e3`,
+/// `10.0`): 2^53. Beyond it a float no longer holds every integer, so the value read
+/// might not be the value written.
+pub const MAX_INTEGRAL_FLOAT: f64 = 9_007_199_254_740_992.0;
 
 /// Most devices in one `ota_create` (the aircraft and its dock).
 pub const MAX_DEVICES: usize = 2;

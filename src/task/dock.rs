@@ -34,11 +34,11 @@
 
 use std::collections::HashMap;
 
-use crate::limits::MAX_PERCENT;
-use crate::{
+use crate::model::{
     Data, Id, Message, OtaProgress, Progress, ProgressExt, ProgressOutput, ResultCode, Serial,
     Step, TaskStatus,
 };
+use crate::rules::limits::MAX_PERCENT;
 
 /// `312014`: what a dock answers to a second task while it is upgrading.
 pub const BUSY: ResultCode = ResultCode(312014);

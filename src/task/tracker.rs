@@ -55,10 +55,12 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::{
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
     Data, Device, Id, Message, OtaCreateReply, OtaProgress, ResultCode, Serial, Step, TaskStatus,
-    ValidationErrors,
 };
+use crate::rules::check::ValidationErrors;
 
 /// How a [`Tracker`] waits, retries and remembers.
 ///
@@ -95,7 +97,7 @@ impl Default for TrackerConfig {
 }
 
 /// Which task: the gateway it runs on and the `bid` of its `ota_create`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TaskKey {
     /// The gateway (dock) serial.
     pub gateway: Serial,

@@ -4,11 +4,16 @@
 //! serial number of the gateway (the dock). A [`Serial`] is checked when it is made, so a
 //! topic built from one can never contain an MQTT wildcard or a level separator.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use compact_str::CompactString;
-use thiserror::Error;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::model::payload::{Payload, PayloadFn, with_payload};
+use crate::model::{Method, Text};
+use crate::rules::check::{TopicError, check_serial};
 
 /// The prefix every device topic of the DJI Cloud API shares.
 pub(crate) const THING_PREFIX: &str = "thing/product/";
@@ -31,22 +36,6 @@ pub const OTHER_THING_SUFFIXES: &[&str] = &[
     "drc/down",
 ];
 
-/// The characters a serial cannot hold: the MQTT level separator, the two wildcards and
-/// NUL (forbidden in MQTT topics).
-pub(crate) const UNSAFE_IN_SERIAL: [char; 4] = ['/', '+', '#', '\0'];
-
-/// [`UNSAFE_IN_SERIAL`] as a table of bytes (all of them are ASCII).
-const UNSAFE_BYTE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < UNSAFE_IN_SERIAL.len() {
-        assert!(UNSAFE_IN_SERIAL[i].is_ascii());
-        table[UNSAFE_IN_SERIAL[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
-
 /// A gateway serial number that is safe to put in a topic.
 ///
 /// It is not empty and holds none of `/` (the MQTT level separator), `+` and `#` (the
@@ -61,8 +50,11 @@ const UNSAFE_BYTE: [bool; 256] = {
 /// assert_eq!(Serial::new(""), Err(TopicError::EmptySerial));
 /// # Ok::<(), TopicError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Serial(CompactString);
+///
+/// It is a map key: `Ord`, and `Hash` and `Borrow<str>` as `str`, so a map of serials
+/// is looked up by `&str`; in serde it is a string, checked when read.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Serial(Text);
 
 impl Serial {
     /// Checks `serial` and keeps it.
@@ -71,31 +63,12 @@ impl Serial {
     /// [`TopicError::EmptySerial`] or [`TopicError::UnsafeSerial`].
     pub fn new(serial: &str) -> Result<Self, TopicError> {
         check_serial(serial)?;
-        Ok(Self(CompactString::new(serial)))
+        Ok(Self(Text::new(serial)))
     }
 
     /// The serial as text.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// Why `serial` cannot stand in a topic, if it cannot.
-///
-/// This is the one rule for topic-safe serials: [`Serial::new`], topic parsing and
-/// validation all use it.
-pub fn check_serial(serial: &str) -> Result<(), TopicError> {
-    if serial.is_empty() {
-        return Err(TopicError::EmptySerial);
-    }
-    // Every unsafe character is ASCII, and in UTF-8 an ASCII byte is always that
-    // character, so a byte scan finds the first one.
-    match serial.bytes().find(|&b| UNSAFE_BYTE[usize::from(b)]) {
-        Some(found) => Err(TopicError::UnsafeSerial {
-            serial: serial.into(),
-            found: char::from(found),
-        }),
-        None => Ok(()),
     }
 }
 
@@ -119,6 +92,47 @@ impl FromStr for Serial {
     }
 }
 
+impl Hash for Serial {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl Borrow<str> for Serial {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl TryFrom<String> for Serial {
+    type Error = TopicError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        check_serial(&s)?;
+        Ok(Self(Text::from(s)))
+    }
+}
+
+impl From<Serial> for Text {
+    fn from(serial: Serial) -> Self {
+        serial.0
+    }
+}
+
+impl Serialize for Serial {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Serial {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Text::deserialize(d)?;
+        check_serial(&text).map_err(serde::de::Error::custom)?;
+        Ok(Self(text))
+    }
+}
+
 impl TryFrom<&str> for Serial {
     type Error = TopicError;
 
@@ -134,7 +148,16 @@ impl AsRef<str> for Serial {
 }
 
 /// Which of the four OTA topics of a gateway a message travels on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// ```
+/// use dji_cloud_ota::{Method, TopicKind};
+///
+/// assert_eq!(TopicKind::EventsReply.to_string(), "events_reply");
+/// assert_eq!("services_reply".parse(), Ok(TopicKind::ServicesReply));
+/// assert_eq!(TopicKind::ServicesReply.method(), Method::OtaCreate);
+/// assert_eq!(TopicKind::Events.reply(), Some(TopicKind::EventsReply));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TopicKind {
     /// `thing/product/{sn}/services`: cloud to dock, the `ota_create` request.
     Services,
@@ -167,18 +190,28 @@ impl TopicKind {
         }
     }
 
-    /// The kind whose last level is `suffix`.
-    pub fn from_suffix(suffix: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.suffix() == suffix)
+    /// The OTA method that travels on this topic: each OTA topic carries exactly one.
+    pub fn method(self) -> Method {
+        struct MethodOf;
+        impl PayloadFn for MethodOf {
+            type Output = Method;
+            fn call<P: Payload>(self) -> Method {
+                P::METHOD
+            }
+        }
+        with_payload(self, MethodOf)
     }
 
     /// The topic a reply to a message on this topic goes to, if messages here get one.
-    pub const fn reply(self) -> Option<TopicKind> {
-        match self {
-            TopicKind::Services => Some(TopicKind::ServicesReply),
-            TopicKind::Events => Some(TopicKind::EventsReply),
-            TopicKind::ServicesReply | TopicKind::EventsReply => None,
+    pub fn reply(self) -> Option<TopicKind> {
+        struct ReplyOf;
+        impl PayloadFn for ReplyOf {
+            type Output = Option<TopicKind>;
+            fn call<P: Payload>(self) -> Option<TopicKind> {
+                P::REPLY
+            }
         }
+        with_payload(self, ReplyOf)
     }
 
     /// A subscription filter for this kind on every gateway:
@@ -188,9 +221,23 @@ impl TopicKind {
     }
 }
 
+/// The topic's last level: `events_reply`.
 impl fmt::Display for TopicKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.suffix())
+    }
+}
+
+/// The kind whose last level is the text: `services`, `services_reply`, `events` or
+/// `events_reply`.
+impl FromStr for TopicKind {
+    type Err = TopicError;
+
+    fn from_str(suffix: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.suffix() == suffix)
+            .ok_or(TopicError::Unrecognised)
     }
 }
 
@@ -240,8 +287,7 @@ impl Topic {
             Some((serial, kind))
         });
         if let Some((serial, kind)) = ota {
-            check_serial(serial)?;
-            return Ok(Self::new(Serial(CompactString::new(serial)), kind));
+            return Ok(Self::new(Serial::new(serial)?, kind));
         }
         let is_other = OTHER_THING_SUFFIXES.iter().any(|other| {
             rest.strip_suffix(other)
@@ -277,39 +323,25 @@ impl fmt::Display for Topic {
     }
 }
 
+impl Serialize for Topic {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Topic {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Topic::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Topic {
     type Err = TopicError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
-}
-
-/// Why a serial or a topic was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum TopicError {
-    /// The serial is empty.
-    #[error("the gateway serial is empty")]
-    EmptySerial,
-    /// The serial holds a character that would change the topic's meaning.
-    #[error(
-        "the gateway serial {serial:?} holds {found:?}, which cannot stand in an MQTT topic level (`/`, `+`, `#` and NUL are refused)"
-    )]
-    UnsafeSerial {
-        /// The serial as given.
-        serial: String,
-        /// The first offending character.
-        found: char,
-    },
-    /// A topic of the DJI Cloud API that carries no OTA message, such as `osd`.
-    #[error("not an OTA topic (one of the DJI Cloud API's other topics)")]
-    NotOta,
-    /// Not a topic of the DJI Cloud API.
-    #[error(
-        "not a DJI Cloud API topic: expected thing/product/{{sn}}/services, services_reply, events or events_reply"
-    )]
-    Unrecognised,
 }
 
 #[cfg(test)]
@@ -319,7 +351,7 @@ mod tests {
     #[test]
     fn every_kind_round_trips_through_its_suffix() {
         for kind in TopicKind::ALL {
-            assert_eq!(TopicKind::from_suffix(kind.suffix()), Some(kind));
+            assert_eq!(kind.suffix().parse(), Ok(kind));
         }
     }
 

@@ -2,24 +2,34 @@
 
 use std::fmt;
 
-use compact_str::CompactString;
+use crate::model::Text;
 
-/// A value an open enum does not know, kept verbatim so that it re-encodes unchanged.
+/// A value an open enum ([`crate::TaskStatus`], [`crate::Step`]) does not know, kept
+/// verbatim so that it re-encodes unchanged.
 ///
 /// It can only be made by parsing text that matches no known value (`"partially_done"`
 /// is known to [`crate::TaskStatus`], `"queued"` is not), so every value has exactly one
 /// representation and `decode(encode(m)) == m` holds for unknown values too.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Unknown(pub(crate) CompactString);
+///
+/// ```
+/// use dji_cloud_ota::TaskStatus;
+///
+/// let status: TaskStatus = "queued".parse().unwrap();
+/// let TaskStatus::Unknown(value) = &status else { unreachable!() };
+/// assert_eq!(value.as_str(), "queued");
+/// assert_eq!(status.to_string(), "queued");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UnknownValue(pub(crate) Text);
 
-impl Unknown {
+impl UnknownValue {
     /// The value as it came on the wire.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for Unknown {
+impl fmt::Debug for UnknownValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
@@ -30,9 +40,14 @@ impl fmt::Debug for Unknown {
 /// that reads known values without allocating, and (feature `schemars`) a JSON Schema
 /// that lists the known values with their meaning and allows any other string.
 ///
+/// The enum is not `#[non_exhaustive]`: its `Unknown` variant is where values the crate
+/// does not know go, so a match over every variant is possible.
+///
 /// The first doc line is the schema's summary; `schema_note = path;` after the enum names
 /// a `fn(&Self) -> Option<&'static str>` whose note is added to a known value's meaning
-/// in the schema.
+/// in the schema. `codes = [N => Variant, ...];` lists integer codes that peers write for
+/// known values; with it, any other integer is kept as an unknown value of its decimal
+/// text; without it, an integer is refused.
 macro_rules! open_str_enum {
     (
         #[doc = $summary:literal]
@@ -41,15 +56,15 @@ macro_rules! open_str_enum {
             $( $(#[$vmeta:meta])* $variant:ident = $wire:literal => $meaning:literal, )+
         }
         $( schema_note = $note:path; )?
+        $( codes = [$($code:literal => $cvariant:ident),+ $(,)?]; )?
     ) => {
         #[doc = $summary]
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )+
             /// A value this version of the crate does not know; it re-encodes unchanged.
-            Unknown($crate::open_enum::Unknown),
+            Unknown($crate::model::UnknownValue),
         }
 
         impl $name {
@@ -82,7 +97,7 @@ macro_rules! open_str_enum {
             fn from(text: &str) -> Self {
                 match text {
                     $( $wire => $name::$variant, )+
-                    other => $name::Unknown($crate::open_enum::Unknown(other.into())),
+                    other => $name::Unknown($crate::model::UnknownValue(other.into())),
                 }
             }
         }
@@ -106,6 +121,24 @@ macro_rules! open_str_enum {
             }
         }
 
+        impl $name {
+            /// The value of an integer code, if the protocol has codes for this enum:
+            /// `None` when it has none.
+            #[allow(unused_variables)]
+            fn from_code(code: i64) -> Option<Self> {
+                $(
+                    return Some(match code {
+                        $( $code => $name::$cvariant, )+
+                        other => $name::Unknown($crate::model::UnknownValue(
+                            other.to_string().into(),
+                        )),
+                    });
+                )?
+                #[allow(unreachable_code)]
+                None
+            }
+        }
+
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct V;
@@ -117,8 +150,21 @@ macro_rules! open_str_enum {
                     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
                         Ok($name::from(v))
                     }
+                    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<$name, E> {
+                        $name::from_code(v).ok_or_else(|| {
+                            E::invalid_type(serde::de::Unexpected::Signed(v), &self)
+                        })
+                    }
+                    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<$name, E> {
+                        i64::try_from(v)
+                            .ok()
+                            .and_then($name::from_code)
+                            .ok_or_else(|| {
+                                E::invalid_type(serde::de::Unexpected::Unsigned(v), &self)
+                            })
+                    }
                 }
-                d.deserialize_str(V)
+                d.deserialize_any(V)
             }
         }
 
@@ -130,7 +176,7 @@ macro_rules! open_str_enum {
 
             fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 let notes: &[fn(&$name) -> Option<&'static str>] = &[$($note)?];
-                $crate::json_schema::open_enum(
+                $crate::rules::schema_part::open_enum(
                     $summary.trim(),
                     serde_json::json!({ "type": "string" }),
                     Self::KNOWN.iter().map(|value| {
@@ -141,7 +187,7 @@ macro_rules! open_str_enum {
                         };
                         (value.as_str().into(), text)
                     }),
-                    $crate::json_schema::UNKNOWN_REFUSED,
+                    $crate::rules::schema_part::UNKNOWN_REFUSED,
                 )
             }
         }

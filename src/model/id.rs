@@ -1,0 +1,310 @@
+//! Transaction and business ids (`tid`, `bid`).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::model::Text;
+
+/// A `tid` or `bid`.
+///
+/// The protocol says both are UUIDs, and [`crate::Message::validate`] insists on it, but
+/// the published examples use placeholders such as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx`,
+/// so decoding keeps any text. Text of the form `8-4-4-4-12` hex digits is a UUID:
+/// two such ids are equal when they are the same UUID, whatever the case of their hex
+/// digits (UUID text is case-insensitive, RFC 9562), and hash and order alike. Each id
+/// keeps the spelling it was read with, for display, encoding and replies. Other text
+/// is kept verbatim and compared as text.
+///
+/// ```
+/// use dji_cloud_ota::Id;
+///
+/// let lower: Id = "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8d".parse().unwrap();
+/// let upper: Id = "8F4C5A6E-2F1B-4C1A-9C1E-3F2D1A0B9C8D".parse().unwrap();
+/// assert_eq!(lower, upper);
+/// assert_eq!(upper.to_string(), "8F4C5A6E-2F1B-4C1A-9C1E-3F2D1A0B9C8D");
+/// assert_eq!(lower.uuid(), Some(0x8f4c5a6e_2f1b_4c1a_9c1e_3f2d1a0b9c8d));
+/// let placeholder: Id = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx".parse().unwrap();
+/// assert!(!placeholder.is_uuid());
+/// assert_eq!(placeholder.to_string(), "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx");
+/// ```
+#[derive(Clone)]
+pub struct Id(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Uuid { value: u128, spelling: Spelling },
+    Text(Text),
+}
+
+/// How a UUID id was written: the case of its hex letters.
+#[derive(Clone)]
+enum Spelling {
+    Lower,
+    Upper,
+    /// Both cases: kept as written.
+    Mixed(Text),
+}
+
+/// What an id is compared, hashed and ordered by.
+#[derive(PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Identity<'a> {
+    Uuid(u128),
+    Text(&'a str),
+}
+
+impl Id {
+    /// A fresh random (version 4) UUID, written in lower case.
+    pub fn new_v4() -> Self {
+        Self::from_u128(uuid::Uuid::new_v4().as_u128())
+    }
+
+    /// The UUID whose 128 bits are `value`, written in lower case.
+    pub const fn from_u128(value: u128) -> Self {
+        Self(Repr::Uuid {
+            value,
+            spelling: Spelling::Lower,
+        })
+    }
+
+    /// True when the id is a UUID: `8-4-4-4-12` hex digits of either case.
+    pub const fn is_uuid(&self) -> bool {
+        matches!(self.0, Repr::Uuid { .. })
+    }
+
+    /// The UUID's 128 bits, if the id is a UUID.
+    pub const fn uuid(&self) -> Option<u128> {
+        match self.0 {
+            Repr::Uuid { value, .. } => Some(value),
+            Repr::Text(_) => None,
+        }
+    }
+
+    /// Keeps `text` as the id, exactly as written.
+    pub fn from_text(text: &str) -> Self {
+        match parse_uuid(text) {
+            Some((value, spelling)) => Self(Repr::Uuid {
+                value,
+                spelling: match spelling {
+                    Case::Lower => Spelling::Lower,
+                    Case::Upper => Spelling::Upper,
+                    Case::Mixed => Spelling::Mixed(Text::new(text)),
+                },
+            }),
+            None => Self(Repr::Text(Text::new(text))),
+        }
+    }
+
+    fn identity(&self) -> Identity<'_> {
+        match &self.0 {
+            Repr::Uuid { value, .. } => Identity::Uuid(*value),
+            Repr::Text(text) => Identity::Text(text),
+        }
+    }
+
+    /// The id as written, in `buf` when it is a UUID of one case.
+    fn write<'a>(&'a self, buf: &'a mut [u8; 36]) -> &'a str {
+        match &self.0 {
+            Repr::Uuid {
+                spelling: Spelling::Mixed(text),
+                ..
+            }
+            | Repr::Text(text) => text,
+            Repr::Uuid { value, spelling } => {
+                let digits: &[u8; 16] = match spelling {
+                    Spelling::Upper => b"0123456789ABCDEF",
+                    _ => b"0123456789abcdef",
+                };
+                let mut at = 0;
+                for (i, slot) in buf.iter_mut().enumerate() {
+                    if matches!(i, 8 | 13 | 18 | 23) {
+                        *slot = b'-';
+                    } else {
+                        let nibble = (value >> (124 - 4 * at)) & 0xf;
+                        *slot = digits[nibble as usize];
+                        at += 1;
+                    }
+                }
+                // Only ASCII hex digits and hyphens were written.
+                std::str::from_utf8(buf).unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// The case of a UUID's hex letters.
+enum Case {
+    Lower,
+    Upper,
+    Mixed,
+}
+
+/// The UUID written `8-4-4-4-12` in hex digits of either case, and the case it was
+/// written in (digits alone count as lower case).
+fn parse_uuid(text: &str) -> Option<(u128, Case)> {
+    let b: &[u8; 36] = text.as_bytes().try_into().ok()?;
+    let (mut value, mut lower, mut upper) = (0u128, false, false);
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let nibble = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => {
+                lower = true;
+                c - b'a' + 10
+            }
+            b'A'..=b'F' => {
+                upper = true;
+                c - b'A' + 10
+            }
+            _ => return None,
+        };
+        value = (value << 4) | u128::from(nibble);
+    }
+    let case = match (lower, upper) {
+        (true, true) => Case::Mixed,
+        (false, true) => Case::Upper,
+        _ => Case::Lower,
+    };
+    Some((value, case))
+}
+
+impl PartialEq for Id {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for Id {}
+
+impl Hash for Id {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
+    }
+}
+
+/// UUIDs first, by their value; then other ids, by their text.
+impl Ord for Id {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.identity().cmp(&other.identity())
+    }
+}
+
+impl PartialOrd for Id {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::str::FromStr for Id {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::from_text(s))
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.write(&mut [0; 36]))
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.write(&mut [0; 36]), f)
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.write(&mut [0; 36]))
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an id (a UUID string)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
+                Ok(Id::from_text(v))
+            }
+        }
+        deserializer.deserialize_str(IdVisitor)
+    }
+}
+
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Id {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Id".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        crate::rules::schema_part::uuid(
+            "A `tid` or `bid`: a UUID, 8-4-4-4-12 hex digits of either case (the crate \
+             writes the UUIDs it makes in lower case). The protocol requires UUIDs and \
+             `validate()` refuses anything else, as this schema does: `format: uuid` for \
+             code generators and validators that assert formats, and a `pattern` for those \
+             that treat `format` as an annotation (the draft 2020-12 default). The crate's \
+             decoder is more lenient: it keeps any other text verbatim (the published \
+             examples use placeholders such as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx`) and \
+             re-encodes it unchanged.",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_of_either_case_are_one_id_spelled_as_received() {
+        let lower = "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8d";
+        let upper = lower.to_uppercase();
+        let mixed = "8f4c5a6e-2F1B-4c1a-9c1e-3f2d1a0b9c8d";
+        let ids = [lower, upper.as_str(), mixed].map(Id::from_text);
+        for id in &ids {
+            assert_eq!(id, &ids[0]);
+            assert_eq!(id.uuid(), Some(0x8f4c_5a6e_2f1b_4c1a_9c1e_3f2d_1a0b_9c8d));
+        }
+        assert_eq!(ids[0].to_string(), lower);
+        assert_eq!(ids[1].to_string(), upper);
+        assert_eq!(ids[2].to_string(), mixed);
+    }
+
+    #[test]
+    fn other_text_is_kept_and_not_a_uuid() {
+        for text in [
+            "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx",
+            "8f4c5a6e2f1b4c1a9c1e3f2d1a0b9c8d",
+            "8f4c5a6e-2f1b-4c1a-9c1e+3f2d1a0b9c8d",
+            "{8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8d}",
+            "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8g",
+        ] {
+            let id = Id::from_text(text);
+            assert!(!id.is_uuid(), "{text}");
+            assert_eq!(id.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn written_uuids_agree_with_the_uuid_crate() {
+        for value in [0, u128::MAX, 0x8f4c_5a6e_2f1b_4c1a_9c1e_3f2d_1a0b_9c8d] {
+            let text = uuid::Uuid::from_u128(value).hyphenated().to_string();
+            assert_eq!(Id::from_u128(value).to_string(), text);
+            assert_eq!(Id::from_text(&text).uuid(), Some(value));
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Decoding a topic and payload into a [`Message`].
+//!
+//! In order: the topic (a non-OTA topic ends here, its payload unread), the size limit,
+//! UTF-8, then one reading of the payload by serde_json: the envelope, with `data` read
+//! straight as the topic's payload type, in whatever order the keys come; if `method`
+//! comes before `data` and names another message, `data` is skipped instead. Only a
+//! payload that fails is read again, to tell a syntax error from a data error, to find
+//! its method and ids, and to find the JSON path of the error.
+
+use serde::de::IgnoredAny;
+
+use crate::model::payload::{Payload, PayloadFn, with_payload};
+use crate::model::{Message, MethodName, Topic, read_envelope, read_envelope_only};
+use crate::rules::check::TopicError;
+use crate::rules::limits::MAX_PAYLOAD_BYTES;
+use crate::wire::error::{DataError, DecodeError};
+
+/// Decodes the OTA message that `payload` carries on `topic`.
+///
+/// Tolerant: every spelling that real peers and the published documentation use is
+/// read (see the README's table). Unknown keys are ignored, unknown enum values kept.
+/// Nothing is validated here beyond what the types need: call [`Message::validate`].
+///
+/// ```
+/// use dji_cloud_ota::{Data, decode};
+///
+/// let payload = br#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc",
+///   "bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1654070968655,
+///   "method":"ota_progress","data":{"result":0,"output":{"status":"in_progress",
+///   "progress":{"percent":10,"step_key":"download_firmware"}}}}"#;
+/// let message = decode("thing/product/4TADKAQ000002J/events", payload)?;
+/// let Data::OtaProgress(event) = &message.data else { unreachable!() };
+/// assert_eq!(event.output.progress.as_ref().unwrap().percent, 10);
+///
+/// let hms = br#"{"tid":"t","bid":"b","timestamp":1,"method":"hms","data":{"list":[]}}"#;
+/// assert!(decode("thing/product/4TADKAQ000002J/events", hms).unwrap_err().is_not_ota());
+/// # Ok::<(), dji_cloud_ota::DecodeError>(())
+/// ```
+///
+/// # Errors
+/// See [`DecodeError`]: a non-OTA message, a bad topic, a payload over the size limit,
+/// bytes that are not UTF-8 JSON, or JSON that is not the expected message.
+pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
+    let topic = match Topic::parse(topic) {
+        Ok(topic) => topic,
+        Err(TopicError::NotOta) => return Err(DecodeError::NotOta { method: None }),
+        Err(e) => return Err(DecodeError::Topic(e)),
+    };
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::TooLarge {
+            len: payload.len(),
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let text = match simdutf8::basic::from_utf8(payload) {
+        Ok(text) => text,
+        // The fast check says only that the payload is not UTF-8; std's says where.
+        Err(_) => std::str::from_utf8(payload).map_err(|e| {
+            let (line, column) = line_column(payload, e.valid_up_to());
+            DecodeError::InvalidUtf8 {
+                offset: e.valid_up_to(),
+                line,
+                column,
+            }
+        })?,
+    };
+    with_payload(
+        topic.kind,
+        Decode {
+            topic: &topic,
+            text,
+        },
+    )
+}
+
+/// Decoding `text` as the message of `topic`, once its payload type is known.
+struct Decode<'a> {
+    topic: &'a Topic,
+    text: &'a str,
+}
+
+impl PayloadFn for Decode<'_> {
+    type Output = Result<Message, DecodeError>;
+
+    fn call<P: Payload>(self) -> Self::Output {
+        let mut de = serde_json::Deserializer::from_str(self.text);
+        let read = read_envelope::<P, _>(&mut de).and_then(|envelope| {
+            de.end()?;
+            Ok(envelope)
+        });
+        match read {
+            Ok(envelope) => envelope
+                .into_message(self.topic)
+                .map_err(|method| refusal::<P>(method, self.topic)),
+            Err(error) => Err(explain::<P>(self.topic, self.text, &error)),
+        }
+    }
+}
+
+/// The error for a payload whose `method` names another message than `P` (`None`: no
+/// method, and `data` not of `P`'s shape, so some other message).
+fn refusal<P: Payload>(method: Option<MethodName>, topic: &Topic) -> DecodeError {
+    match method {
+        Some(MethodName::Ota(method)) if method != P::METHOD => DecodeError::WrongTopic {
+            method,
+            topic: topic.kind,
+        },
+        Some(MethodName::Other(name)) => DecodeError::NotOta { method: Some(name) },
+        _ => DecodeError::NotOta { method: None },
+    }
+}
+
+/// Why a payload failed to read as `P`'s message, read again to find out: not JSON
+/// (anywhere: serde stops at the first problem, so a missing field can be met before
+/// trailing garbage), a bad envelope, another method, or bad `data`, each error with
+/// its JSON path, line and column.
+#[cold]
+#[inline(never)]
+fn explain<P: Payload>(topic: &Topic, text: &str, error: &serde_json::Error) -> DecodeError {
+    if let Err(syntax) = serde_json::from_str::<IgnoredAny>(text) {
+        return DecodeError::Syntax {
+            line: syntax.line(),
+            column: syntax.column(),
+            message: message_of(&syntax),
+        };
+    }
+    let envelope = match read_envelope_only(&mut serde_json::Deserializer::from_str(text)) {
+        Ok(envelope) => envelope,
+        Err(envelope_error) => {
+            return data_error(
+                error_path(text, |d| read_envelope_only(d).map(drop)),
+                &envelope_error,
+                None,
+            );
+        }
+    };
+    match envelope.method {
+        Some(MethodName::Ota(method)) if method == P::METHOD => data_error(
+            error_path(text, |d| read_envelope::<P, _>(d).map(drop)),
+            error,
+            Some((method, envelope.tid, envelope.bid)),
+        ),
+        method => refusal::<P>(method, topic),
+    }
+}
+
+/// The JSON path at which `read` fails on `text` (`data.output.status`,
+/// `data.devices[1]`, `.` for the top level).
+fn error_path(
+    text: &str,
+    read: impl FnOnce(
+        serde_path_to_error::Deserializer<
+            &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
+        >,
+    ) -> Result<(), serde_json::Error>,
+) -> String {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut track = serde_path_to_error::Track::new();
+    match read(serde_path_to_error::Deserializer::new(&mut de, &mut track)) {
+        Ok(()) => String::new(),
+        Err(_) => track.path().to_string(),
+    }
+}
+
+/// A data error at `path`, with what was known of the envelope.
+fn data_error(
+    path: String,
+    error: &serde_json::Error,
+    envelope: Option<(crate::Method, crate::Id, crate::Id)>,
+) -> DecodeError {
+    let (method, tid, bid) = match envelope {
+        Some((method, tid, bid)) => (Some(method), Some(tid), Some(bid)),
+        None => (None, None, None),
+    };
+    DecodeError::Data(Box::new(DataError {
+        path,
+        line: error.line(),
+        column: error.column(),
+        message: message_of(error),
+        method,
+        tid,
+        bid,
+    }))
+}
+
+/// serde_json's message without its trailing ` at line L column C`, which the error
+/// carries in fields of its own.
+///
+/// serde_json calls a lone surrogate in a string read as text an `unexpected end of hex
+/// escape` (`"\ud800"`) or a `lone leading surrogate in hex escape` (`"\udc00"`); the
+/// message says what that means.
+fn message_of(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full);
+    if message.ends_with("hex escape") {
+        format!(
+            "lone UTF-16 surrogate: a \\u escape of half a surrogate pair is not text ({message})"
+        )
+    } else {
+        message.to_owned()
+    }
+}
+
+/// 1-based line and column (in bytes) of byte `offset`.
+fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, offset - line_start + 1)
+}
