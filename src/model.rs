@@ -18,8 +18,8 @@ mod topic;
 pub use id::Id;
 #[cfg(feature = "schemars")]
 pub(crate) use message::CanonicalEnvelope;
-pub(crate) use message::{MethodName, read_envelope, read_envelope_only};
 pub use message::{Encoded, Message, now_millis};
+pub(crate) use message::{MethodName, read_envelope, read_envelope_only};
 pub use open_enum::UnknownValue;
 pub use ota_create::{Device, OtaCreate, OtaCreateOutput, OtaCreateReply, UpgradeType};
 pub use ota_progress::{EventsReply, OtaProgress, Progress, ProgressExt, ProgressOutput, Step};

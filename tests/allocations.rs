@@ -115,7 +115,7 @@ fn a_non_ota_topic_is_dismissed_without_allocating() {
 #[test]
 fn an_event_with_every_quirk_allocates_nothing_either() {
     // `"timestamp:"`, `stauts`, `current_step`, integers as strings, `null`s, no
-    // `method`: the fast path leaves it to the full decoder, which reads it in one pass.
+    // `method`: every quirk is read in the same single pass.
     let (topic, payload) = (topic(TopicKind::Events), fixture("events", "every_quirk"));
     let (count, message) = allocations(|| decode(&topic, &payload));
     assert!(message.is_ok());
@@ -123,11 +123,15 @@ fn an_event_with_every_quirk_allocates_nothing_either() {
 }
 
 #[test]
-fn a_message_of_another_method_is_refused_without_allocating() {
+fn a_message_of_another_method_is_refused_with_only_serde_jsons_skip_buffer() {
+    // Its `data` is skipped unread. serde_json keeps one byte per open level of a
+    // skipped value in a buffer of its own (it skips without recursion), which it
+    // allocates, and may grow once, for an `hms` list nested three deep; skipping the
+    // payload alone as `IgnoredAny` allocates it too. Nothing else is built.
     let (topic, payload) = (topic(TopicKind::Events), fixture("not_ota", "events_hms"));
     let (count, result) = allocations(|| decode(&topic, &payload));
     assert!(result.unwrap_err().is_not_ota());
-    assert_eq!(count, 0);
+    assert!(count <= 2, "{count} allocations");
 }
 
 /// The seed's `"timestamp:"` key written as `"timestamp"`.

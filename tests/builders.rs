@@ -23,7 +23,7 @@ fn ota_create_has_fresh_uuids_and_the_current_time() {
     let a = Message::ota_create(Serial::new(GATEWAY).unwrap(), vec![drone()]);
     let b = Message::ota_create(Serial::new(GATEWAY).unwrap(), vec![drone()]);
     let after = now_millis();
-    assert!(a.tid.as_uuid().is_some() && a.bid.as_uuid().is_some());
+    assert!(a.tid.uuid().is_some() && a.bid.uuid().is_some());
     assert_ne!(a.tid, b.tid);
     assert_ne!(a.bid, b.bid);
     assert_ne!(a.tid, a.bid);

@@ -106,11 +106,6 @@ fn every_naughty_string_survives_a_round_trip_in_every_text_field() {
     for s in naughty_strings() {
         for message in messages_with(&s) {
             let encoded = message.encode();
-            assert_eq!(
-                encoded.payload,
-                message.encode_payload_with_serde_json(),
-                "{s:?}: the writer and serde_json differ"
-            );
             let decoded = decode(&encoded.topic, &encoded.payload)
                 .unwrap_or_else(|e| panic!("{s:?} on {}: {e}", encoded.topic));
             assert_eq!(decoded, message, "{s:?}");

@@ -151,10 +151,9 @@ fn the_topic_comes_first_then_the_canonical_payload_in_its_order() {
             row.note
         );
     }
-    let event = decode_fixture(TopicKind::Events, "canonical");
-    assert!(serde_json::to_string(&event).unwrap().starts_with(&format!(
-        "{{\"topic\":\"thing/product/{GATEWAY}/events\",\"tid\":"
-    )),);
+    let event = serde_json::to_string(&decode_fixture(TopicKind::Events, "canonical")).unwrap();
+    let start = format!("{{\"topic\":\"thing/product/{GATEWAY}/events\",\"tid\":");
+    assert!(event.starts_with(&start), "{event}");
 }
 
 #[test]

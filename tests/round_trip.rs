@@ -28,11 +28,6 @@ fn every_fixture_round_trips_through_its_canonical_form() {
         let message = decode(&topic(kind), &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let encoded = message.encode();
         assert_eq!(encoded.topic, topic(kind), "{name}");
-        assert_eq!(
-            String::from_utf8_lossy(&encoded.payload),
-            String::from_utf8_lossy(&message.encode_payload_with_serde_json()),
-            "{name}: the writer and serde_json differ"
-        );
         let again = decode(&encoded.topic, &encoded.payload)
             .unwrap_or_else(|e| panic!("{name}: canonical form does not decode: {e}"));
         assert_eq!(again, message, "{name}");

@@ -7,7 +7,7 @@ mod common;
 use common::decode_fixture;
 use dji_cloud_ota::limits::MAX_TEXT_CHARS;
 use dji_cloud_ota::{
-    CompactString, Data, Device, Id, Message, OtaCreateOutput, Problem, Serial, Step, TaskStatus,
+    Data, Device, Id, Message, OtaCreateOutput, Problem, Serial, Step, TaskStatus, Text,
     TopicError, TopicKind, UpgradeType, ValidationErrors,
 };
 
@@ -111,12 +111,12 @@ fn timestamps_must_be_plausible_milliseconds() {
 #[test]
 fn gateway_must_be_safe_and_name_the_topics_gateway() {
     let mut m = valid_event();
-    m.gateway = Some(CompactString::new("OTHERDOCK01"));
+    m.gateway = Some(Text::new("OTHERDOCK01"));
     assert!(matches!(
         only_violation(&m),
         (path, Problem::GatewayMismatch { .. }) if path == "gateway"
     ));
-    m.gateway = Some(CompactString::new(""));
+    m.gateway = Some(Text::new(""));
     let errors = m.validate().unwrap_err();
     assert!(
         errors
@@ -205,7 +205,7 @@ fn text_fields_at_most_10240_characters() {
     devices(&mut m)[0].file_url = Some(format!("https://{over}").into());
     assert_eq!(only_violation(&m).0, "data.devices[0].file_url");
     let mut m = valid_event();
-    output(&mut m).sub_status = Some(CompactString::new(&over));
+    output(&mut m).sub_status = Some(Text::new(&over));
     assert_eq!(only_violation(&m).0, "data.output.sub_status");
 }
 

@@ -213,7 +213,7 @@ fn refused_create_reply_without_output() {
 fn placeholder_ids_are_kept_verbatim() {
     let m = decode_fixture(TopicKind::EventsReply, "string_timestamp");
     assert_eq!(m.tid.to_string(), "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx");
-    assert_eq!(m.tid.as_uuid(), None);
+    assert_eq!(m.tid.uuid(), None);
 }
 
 #[test]

@@ -193,7 +193,7 @@ pub enum Incoming {
     /// Connected (again), and the subscriptions are acknowledged.
     Ready,
     /// An OTA message arrived.
-    Message(Message),
+    Message(Box<Message>),
     /// Something arrived that is not an OTA message of ours: its topic and why.
     Undecodable(String, String),
     /// The connection failed; the driver retries unless `fatal`.
@@ -316,7 +316,7 @@ async fn drive(
                 (pending_subacks == 0).then_some(Incoming::Ready)
             }
             Event::Incoming(Packet::Publish(p)) => Some(match decode(&p.topic, &p.payload) {
-                Ok(message) => Incoming::Message(message),
+                Ok(message) => Incoming::Message(Box::new(message)),
                 Err(e) => Incoming::Undecodable(p.topic.clone(), e.to_string()),
             }),
             Event::Outgoing(rumqttc::Outgoing::Disconnect) => {

@@ -68,7 +68,7 @@ pub struct Progress {
     pub percent: i64,
     /// The current step. Spelled `step_key` in the seed and the documentation up to
     /// v1.11, `current_step` on the current developer site and by DJI's Java SDK (which
-    /// writes it as a number: see [`Step`]); encoded as `step_key`.
+    /// writes it as a number: `1`, `2`); encoded as `step_key`.
     #[serde(
         default,
         rename = "step_key",

@@ -30,7 +30,7 @@ pub struct Text(CompactString);
 
 impl Text {
     /// `text`, copied.
-    pub fn new(text: &str) -> Self {
+    pub fn new(text: impl AsRef<str>) -> Self {
         Self(CompactString::new(text))
     }
 

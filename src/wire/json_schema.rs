@@ -44,7 +44,7 @@ use crate::rules::check::{Problem, Violation};
 /// `TaskStatus`, ...) under `$defs`. Its `title` is a type name for code generators
 /// (`OtaProgressMessage`); its `description` says which contract it is, which other
 /// spellings the decoder reads, and which rules only `validate()` checks.
-pub fn message_schema(kind: TopicKind) -> Schema {
+pub fn message_schema(kind: TopicKind) -> Value {
     struct SchemaOf;
     impl SchemaPayloadFn for SchemaOf {
         type Output = Schema;
@@ -52,7 +52,7 @@ pub fn message_schema(kind: TopicKind) -> Schema {
             schema_of::<P>()
         }
     }
-    with_schema_payload(kind, SchemaOf)
+    with_schema_payload(kind, SchemaOf).to_value()
 }
 
 /// The file name of `kind`'s schema: method, topic suffix, `.schema.json`
@@ -132,7 +132,7 @@ pub fn index() -> Vec<IndexEntry> {
 pub fn files() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = TopicKind::ALL
         .into_iter()
-        .map(|kind| (file_name(kind), to_text(message_schema(kind).as_value())))
+        .map(|kind| (file_name(kind), to_text(&message_schema(kind))))
         .collect();
     files.push(("index.json".to_owned(), to_text(&index())));
     files
@@ -253,11 +253,21 @@ fn refuse_other_key_spellings(schema: &mut Schema) -> Vec<String> {
 /// The other spellings the decoder reads, for every topic.
 const TOLERATED_EVERYWHERE: &[&str] = &[
     "a missing `method` (the English documentation): the topic and the shape of `data` decide",
-    "integers as decimal strings (`\"1654070968655\"`, `\"0\"`) or as integral floats (`10.0`, `1e1`, `-0`, as Python writes them) in every integer field",
+    "integers as decimal strings (`\"1654070968655\"`, `\"0\"`) in every integer field",
     "`need_reply` as `true`/`false` or `\"0\"`/`\"1\"`",
     "`null` for an absent optional field (Java peers)",
     "`tid` and `bid` that are not UUIDs (placeholders such as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx`): kept verbatim, refused by `validate()`",
 ];
+
+/// The other spellings of values the decoder reads on one topic only.
+fn tolerated_values(kind: TopicKind) -> &'static [&'static str] {
+    match kind {
+        TopicKind::Events => &[
+            "the step as a number, as DJI's Java SDK writes it: `1` for `download_firmware`, `2` for `upgrade_firmware`; any other number is kept as an unknown step of its decimal text",
+        ],
+        _ => &[],
+    }
+}
 
 /// The rules `validate()` checks that this schema cannot state, per topic.
 fn unstated_rules(kind: TopicKind) -> &'static [&'static str] {
@@ -304,9 +314,14 @@ fn describe_message(kind: TopicKind, other_keys: &[String]) -> String {
     let tolerated: Vec<&str> = other_keys
         .iter()
         .map(String::as_str)
+        .chain(tolerated_values(kind).iter().copied())
         .chain(TOLERATED_EVERYWHERE.iter().copied())
         .collect();
     push_list(&mut text, &tolerated);
+    text.push_str(
+        "\n\nIntegers written as integral floats (`10.0`, `1e1`, `-0`, as Python writes \
+         them) are integers to JSON Schema and to the decoder alike.",
+    );
     text.push_str(
         "\n\nRules `Message::validate` checks that this schema cannot state (the topic is \
          not part of the payload; JSON Schema cannot compare items by one field):",

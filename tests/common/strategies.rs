@@ -22,15 +22,16 @@ use dji_cloud_ota::limits::{
     MAX_DEVICES, MAX_PERCENT, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
 };
 use dji_cloud_ota::{
-    CompactString, Data, Device, EventsReply, Id, Message, OtaCreate, OtaCreateOutput,
-    OtaCreateReply, OtaProgress, Progress, ProgressExt, ProgressOutput, ResultCode, Serial, Step,
-    TaskStatus, UpgradeType, Uuid,
+    Data, Device, EventsReply, Id, Message, OtaCreate, OtaCreateOutput, OtaCreateReply,
+    OtaProgress, Progress, ProgressExt, ProgressOutput, ResultCode, Serial, Step, TaskStatus, Text,
+    UpgradeType,
 };
 use proptest::collection::vec;
 use proptest::option::of;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
+use uuid::Uuid;
 
 /// Which values a strategy makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +100,7 @@ pub fn serial(values: Values) -> BoxedStrategy<Serial> {
 pub fn id(values: Values) -> BoxedStrategy<Id> {
     let text_id = |t: String| Id::from_text(&t);
     let good = prop_oneof![
-        4 => any::<u128>().prop_map(|n| Id::from(Uuid::from_u128(n))),
+        4 => any::<u128>().prop_map(Id::from_u128),
         1 => any::<u128>().prop_map(move |n| {
             text_id(Uuid::from_u128(n).hyphenated().to_string().to_uppercase())
         }),
@@ -258,14 +259,14 @@ pub fn result_code() -> BoxedStrategy<ResultCode> {
 }
 
 /// A `sub_status`.
-pub fn sub_status(values: Values) -> BoxedStrategy<CompactString> {
+pub fn sub_status(values: Values) -> BoxedStrategy<Text> {
     let good = prop_oneof![
-        Just(CompactString::new("DOWNLOAD_FAILED")),
-        Just(CompactString::new("")),
-        Just(CompactString::new(long("\u{e9}", MAX_TEXT_CHARS))),
+        Just(Text::new("DOWNLOAD_FAILED")),
+        Just(Text::new("")),
+        Just(Text::new(long("\u{e9}", MAX_TEXT_CHARS))),
     ];
-    let bad = vec![Just(CompactString::new(long("\u{e9}", MAX_TEXT_CHARS + 1))).boxed()];
-    field(values, good, bad, text().prop_map(CompactString::from))
+    let bad = vec![Just(Text::new(long("\u{e9}", MAX_TEXT_CHARS + 1))).boxed()];
+    field(values, good, bad, text().prop_map(Text::from))
 }
 
 /// A device's package: `file_url`, `md5`, `file_size`, `file_name`.
@@ -382,7 +383,7 @@ pub fn message(values: Values) -> impl Strategy<Value = Message> {
     )
         .prop_map(|((sn, tid, bid, timestamp), (gateway, need_reply, data))| {
             // `Some(None)`: the gateway field names the topic's own gateway.
-            let gateway = gateway.map(|g| CompactString::new(g.unwrap_or_else(|| sn.to_string())));
+            let gateway = gateway.map(|g| Text::new(g.unwrap_or_else(|| sn.to_string())));
             Message {
                 sn,
                 tid,
