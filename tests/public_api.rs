@@ -857,3 +857,40 @@ fn decoded_fixtures_validate_through_the_public_api() {
             .is_err()
     );
 }
+
+#[test]
+fn a_stored_message_with_a_key_twice_is_refused_as_decode_refuses_it() {
+    let message = decode_fixture(TopicKind::Events, "canonical");
+    let stored = serde_json::to_string(&message).unwrap();
+    let twice = stored.replacen("{\"topic\"", "{\"tid\":\"x\",\"topic\"", 1);
+    let error = serde_json::from_str::<Message>(&twice).unwrap_err();
+    assert!(
+        error.to_string().contains("duplicate field `tid`"),
+        "{error}"
+    );
+    assert!(serde_json::from_str::<Message>("[1,2]").is_err());
+    let without_topic = stored.replacen("\"topic\"", "\"topix\"", 1);
+    let error = serde_json::from_str::<Message>(&without_topic).unwrap_err();
+    assert!(
+        error.to_string().contains("missing field `topic`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn data_alone_is_read_from_objects_only() {
+    let tagged = r#"{"ota_progress":[0,{"status":"ok"}]}"#;
+    assert!(serde_json::from_str::<Data>(tagged).is_err());
+    let tagged = r#"{"ota_progress":{"result":0,"output":{"status":"ok"}}}"#;
+    assert!(serde_json::from_str::<Data>(tagged).is_ok());
+}
+
+#[test]
+fn topic_kinds_are_their_last_level_in_serde() {
+    for kind in TopicKind::ALL {
+        let text = serde_json::to_string(&kind).unwrap();
+        assert_eq!(text, format!("\"{kind}\""));
+        assert_eq!(serde_json::from_str::<TopicKind>(&text).unwrap(), kind);
+    }
+    assert!(serde_json::from_str::<TopicKind>("\"osd\"").is_err());
+}

@@ -257,20 +257,20 @@ fn integral_notations_reach_the_typed_fields() {
 }
 
 #[test]
-fn an_integral_float_is_read_up_to_2_pow_53_and_refused_beyond() {
-    // Up to 2^53 a float holds every integer, so the value read is the value written;
-    // beyond it, it may not be (`9007199254740993.0` reads as ...992), and it is out of
+fn an_integral_float_is_read_below_2_pow_53_and_refused_from_it_on() {
+    // Below 2^53 a float holds every integer, so the value read is the value written;
+    // from 2^53 on it may not be (`9007199254740993.0` reads as 2^53), and it is out of
     // range (limits::MAX_INTEGRAL_FLOAT), even where the field's type would hold it.
     for path in UNSIGNED {
         let (kind, name, _) = INTEGER_FIELDS
             .into_iter()
             .find(|(_, _, p)| *p == path)
             .unwrap();
-        let plain = decode_edited(kind, name, path, "9007199254740992").unwrap();
-        let message = decode_edited(kind, name, path, "9.007199254740992e15")
-            .unwrap_or_else(|e| panic!("2^53 at {path}: {e}"));
+        let plain = decode_edited(kind, name, path, "9007199254740991").unwrap();
+        let message = decode_edited(kind, name, path, "9.007199254740991e15")
+            .unwrap_or_else(|e| panic!("2^53 - 1 at {path}: {e}"));
         assert_eq!(message, plain, "{path}");
-        for raw in ["9007199254740994.0", "1e19"] {
+        for raw in ["9007199254740992.0", "9007199254740993.0", "1e19"] {
             let e = data_error(decode_edited(kind, name, path, raw), raw);
             assert_eq!(e.path, path, "{raw}");
             assert!(e.message.contains("out of range"), "{raw}: {}", e.message);
@@ -566,4 +566,39 @@ fn the_java_sdk_order_fixture_is_the_message_it_means() {
         message
     );
     assert!(message.validate().is_ok(), "{:?}", message.validate());
+}
+
+#[test]
+fn a_step_code_as_an_integral_float_is_the_same_step_and_as_text_is_text() {
+    // Python writes floats. Text is the step's wire name, so "1" is an unknown step
+    // spelled "1", kept as it came.
+    let events = topic(TopicKind::Events);
+    let canonical = decode_fixture(TopicKind::Events, "canonical");
+    for raw in ["1.0", "1e0"] {
+        let message = decode(&events, event_with_step("current_step", raw).as_bytes())
+            .unwrap_or_else(|e| panic!("{raw}: {e}"));
+        assert_eq!(message, canonical, "{raw}");
+    }
+    let text = decode(&events, event_with_step("current_step", "\"1\"").as_bytes()).unwrap();
+    let step = step_of(&text).unwrap();
+    assert!(!step.is_known());
+    assert_eq!(step.to_string(), "1");
+}
+
+#[test]
+fn a_step_code_beyond_64_bits_signed_is_kept_too() {
+    let events = topic(TopicKind::Events);
+    for raw in ["18446744073709551615", "-9223372036854775808"] {
+        let message = decode(&events, event_with_step("current_step", raw).as_bytes())
+            .unwrap_or_else(|e| panic!("{raw}: {e}"));
+        let step = step_of(&message).unwrap();
+        assert!(!step.is_known(), "{raw}");
+        assert_eq!(step.to_string(), raw);
+    }
+    // A fraction is no step code.
+    let e = data_error(
+        decode(&events, event_with_step("current_step", "1.5").as_bytes()),
+        "1.5",
+    );
+    assert_eq!(e.path, "data.output.progress.current_step");
 }

@@ -113,23 +113,12 @@ impl Id {
                 ..
             }
             | Repr::Text(text) => text,
-            Repr::Uuid { value, spelling } => {
-                let digits: &[u8; 16] = match spelling {
-                    Spelling::Upper => b"0123456789ABCDEF",
-                    _ => b"0123456789abcdef",
-                };
-                let mut at = 0;
-                for (i, slot) in buf.iter_mut().enumerate() {
-                    if matches!(i, 8 | 13 | 18 | 23) {
-                        *slot = b'-';
-                    } else {
-                        let nibble = (value >> (124 - 4 * at)) & 0xf;
-                        *slot = digits[nibble as usize];
-                        at += 1;
-                    }
-                }
-                // Only ASCII hex digits and hyphens were written.
-                std::str::from_utf8(buf).unwrap_or_default()
+            Repr::Uuid {
+                value,
+                spelling: Spelling::Upper,
+            } => uuid::Uuid::from_u128(*value).hyphenated().encode_upper(buf),
+            Repr::Uuid { value, .. } => {
+                uuid::Uuid::from_u128(*value).hyphenated().encode_lower(buf)
             }
         }
     }
@@ -142,38 +131,50 @@ enum Case {
     Mixed,
 }
 
+/// Where each byte's two hex digits start in `8-4-4-4-12`.
+const DIGITS_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+/// Flags of [`HEX`]: a lower-case letter, an upper-case letter, not a hex digit.
+const LOWER: u8 = 0x10;
+const UPPER: u8 = 0x20;
+const NOT_HEX: u8 = 0x40;
+
+/// Each byte's value as a hex digit in the low four bits, with [`LOWER`] or [`UPPER`]
+/// for a letter; [`NOT_HEX`] for any other byte.
+const HEX: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8 | if i > 9 { LOWER } else { 0 };
+        table[b"0123456789ABCDEF"[i] as usize] = i as u8 | if i > 9 { UPPER } else { 0 };
+        i += 1;
+    }
+    table
+};
+
 /// The UUID written `8-4-4-4-12` in hex digits of either case, and the case it was
 /// written in (digits alone count as lower case).
 fn parse_uuid(text: &str) -> Option<(u128, Case)> {
     let b: &[u8; 36] = text.as_bytes().try_into().ok()?;
-    let (mut value, mut lower, mut upper) = (0u128, false, false);
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let nibble = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => {
-                lower = true;
-                c - b'a' + 10
-            }
-            b'A'..=b'F' => {
-                upper = true;
-                c - b'A' + 10
-            }
-            _ => return None,
-        };
-        value = (value << 4) | u128::from(nibble);
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return None;
     }
-    let case = match (lower, upper) {
+    let mut bytes = [0u8; 16];
+    let mut seen = 0;
+    for (byte, at) in bytes.iter_mut().zip(DIGITS_AT) {
+        let (high, low) = (HEX[usize::from(b[at])], HEX[usize::from(b[at + 1])]);
+        seen |= high | low;
+        *byte = (high & 0xf) << 4 | (low & 0xf);
+    }
+    if seen & NOT_HEX != 0 {
+        return None;
+    }
+    let case = match (seen & LOWER != 0, seen & UPPER != 0) {
         (true, true) => Case::Mixed,
         (false, true) => Case::Upper,
         _ => Case::Lower,
     };
-    Some((value, case))
+    Some((u128::from_be_bytes(bytes), case))
 }
 
 impl PartialEq for Id {

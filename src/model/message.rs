@@ -1,7 +1,6 @@
 //! The envelope every OTA message shares, around its payload: [`Message`], its builders,
 //! its canonical encoding, its serde and its validation.
 
-use std::io::Cursor;
 use std::marker::PhantomData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -63,7 +62,7 @@ pub struct Message {
 }
 
 /// A message ready to publish: its topic and its JSON payload.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Encoded {
     /// The MQTT topic, such as `thing/product/4TADKAQ000002J/services`.
     pub topic: String,
@@ -120,6 +119,10 @@ pub(crate) struct CanonicalEnvelope<'a, D> {
     /// The payload.
     pub(crate) data: D,
 }
+
+/// The room [`Message::encode`] gives a payload: every message but an `ota_create` with
+/// long addresses fits, so it is written with one allocation.
+const ENCODE_CAPACITY: usize = 1024;
 
 /// Milliseconds since the Unix epoch, now (0 if the clock is before 1970).
 pub fn now_millis() -> u64 {
@@ -200,21 +203,8 @@ impl Message {
     /// keys in a fixed order (`tid`, `bid`, `timestamp`, `method`, `gateway`,
     /// `need_reply`, `data`), `need_reply` as `0`/`1`, numbers as JSON numbers.
     pub fn encode(&self) -> Encoded {
-        // Written first into a buffer on the stack, then copied into a vector of its
-        // exact size: one allocation for any payload that fits, without a size estimate.
-        let mut stack = [0u8; 2048];
-        let mut cursor = Cursor::new(&mut stack[..]);
-        let payload = match serde_json::to_writer(&mut cursor, &self.canonical()) {
-            Ok(()) => {
-                let len = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
-                stack[..len].to_vec()
-            }
-            Err(_) => {
-                let mut payload = Vec::with_capacity(2 * stack.len());
-                self.encode_payload_into(&mut payload);
-                payload
-            }
-        };
+        let mut payload = Vec::with_capacity(ENCODE_CAPACITY);
+        self.encode_payload_into(&mut payload);
         Encoded {
             topic: self.topic().to_text(),
             payload,
@@ -309,20 +299,39 @@ impl Serialize for Message {
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // The topic decides how `data` is read, and may come after it (a database that
-        // sorts keys puts `data` first), so the whole form is read first.
-        let value = serde_json::Value::deserialize(d)?;
-        let topic = value
+        // sorts keys puts `data` first), so the form is read whole first, refusing a
+        // key written twice, as `decode` does.
+        struct Whole;
+        impl<'de> Visitor<'de> for Whole {
+            type Value = serde_json::Map<String, serde_json::Value>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a message: an object with its topic, tid, bid, timestamp and data")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut whole = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = map.next_value()?;
+                    if whole.contains_key(&key) {
+                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                    whole.insert(key, value);
+                }
+                Ok(whole)
+            }
+        }
+        let whole = serde_json::Value::Object(d.deserialize_map(Whole)?);
+        let topic = whole
             .get("topic")
             .ok_or_else(|| de::Error::missing_field("topic"))?;
         let topic = Topic::deserialize(topic).map_err(de::Error::custom)?;
         struct Read<'a> {
             topic: &'a Topic,
-            value: &'a serde_json::Value,
+            whole: &'a serde_json::Value,
         }
         impl PayloadFn for Read<'_> {
             type Output = Result<Message, String>;
             fn call<P: Payload>(self) -> Self::Output {
-                let envelope = read_envelope::<P, _>(self.value)
+                let envelope = read_envelope::<P, _>(self.whole)
                     .map_err(|e: serde_json::Error| e.to_string())?;
                 envelope.into_message(self.topic).map_err(|method| {
                     format!(
@@ -337,7 +346,7 @@ impl<'de> Deserialize<'de> for Message {
             topic.kind,
             Read {
                 topic: &topic,
-                value: &value,
+                whole: &whole,
             },
         )
         .map_err(de::Error::custom)

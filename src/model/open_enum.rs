@@ -29,6 +29,14 @@ impl UnknownValue {
     }
 }
 
+/// Written as the text it came as. It is read only as part of its enum, which decides
+/// whether a value is known.
+impl serde::Serialize for UnknownValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Debug for UnknownValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -46,8 +54,9 @@ impl fmt::Debug for UnknownValue {
 /// The first doc line is the schema's summary; `schema_note = path;` after the enum names
 /// a `fn(&Self) -> Option<&'static str>` whose note is added to a known value's meaning
 /// in the schema. `codes = [N => Variant, ...];` lists integer codes that peers write for
-/// known values; with it, any other integer is kept as an unknown value of its decimal
-/// text; without it, an integer is refused.
+/// known values as JSON numbers; with it, any other integer is kept as an unknown value
+/// of its decimal text; without it, a number is refused. Text is always read as text:
+/// `"1"` is an unknown value, as it was written.
 macro_rules! open_str_enum {
     (
         #[doc = $summary:literal]
@@ -122,20 +131,24 @@ macro_rules! open_str_enum {
         }
 
         impl $name {
-            /// The value of an integer code, if the protocol has codes for this enum:
-            /// `None` when it has none.
-            #[allow(unused_variables)]
-            fn from_code(code: i64) -> Option<Self> {
-                $(
-                    return Some(match code {
-                        $( $code => $name::$cvariant, )+
-                        other => $name::Unknown($crate::model::UnknownValue(
-                            other.to_string().into(),
-                        )),
-                    });
-                )?
-                #[allow(unreachable_code)]
-                None
+            /// The integer codes peers write for known values, if any.
+            const CODES: &'static [(i64, $name)] = &[$($(($code, $name::$cvariant)),+)?];
+
+            /// The value of an integer code: a known one, or an unknown value of its
+            /// decimal text; `None` when this enum has no codes.
+            fn from_code(code: impl Into<i128>) -> Option<Self> {
+                let code = code.into();
+                (!Self::CODES.is_empty()).then(|| {
+                    Self::CODES
+                        .iter()
+                        .find(|(c, _)| i128::from(*c) == code)
+                        .map_or_else(
+                            || $name::Unknown($crate::model::UnknownValue(
+                                $crate::model::Text::from_display(code),
+                            )),
+                            |(_, known)| known.clone(),
+                        )
+                })
             }
         }
 
@@ -145,7 +158,7 @@ macro_rules! open_str_enum {
                 impl serde::de::Visitor<'_> for V {
                     type Value = $name;
                     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str(concat!("a string (", $($wire, " ",)+ "or a newer value)"))
+                        f.write_str(concat!("a string (", $($wire, ", ",)+ "or a newer value)"))
                     }
                     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
                         Ok($name::from(v))
@@ -156,12 +169,19 @@ macro_rules! open_str_enum {
                         })
                     }
                     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<$name, E> {
-                        i64::try_from(v)
-                            .ok()
-                            .and_then($name::from_code)
-                            .ok_or_else(|| {
-                                E::invalid_type(serde::de::Unexpected::Unsigned(v), &self)
-                            })
+                        $name::from_code(v).ok_or_else(|| {
+                            E::invalid_type(serde::de::Unexpected::Unsigned(v), &self)
+                        })
+                    }
+                    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<$name, E> {
+                        // A whole number written as a float (`1.0`) is that code.
+                        let whole = v.fract() == 0.0
+                            && v.abs() <= $crate::rules::limits::MAX_INTEGRAL_FLOAT;
+                        #[allow(clippy::cast_possible_truncation)]
+                        whole
+                            .then(|| $name::from_code(v as i64))
+                            .flatten()
+                            .ok_or_else(|| E::invalid_type(serde::de::Unexpected::Float(v), &self))
                     }
                 }
                 d.deserialize_any(V)

@@ -50,12 +50,24 @@ impl fmt::Display for Method {
 }
 
 /// A method name that is not an OTA method (`hms`, say), from [`Method`]'s `FromStr`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name:?} is not an OTA method (ota_create, ota_progress)")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownMethod {
     /// The name given.
     pub name: String,
 }
+
+impl fmt::Display for UnknownMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} is not an OTA method (", self.name)?;
+        for (i, method) in Method::ALL.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{method}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for UnknownMethod {}
 
 impl FromStr for Method {
     type Err = UnknownMethod;
@@ -76,8 +88,17 @@ impl Serialize for Method {
 
 impl<'de> Deserialize<'de> for Method {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        name.parse().map_err(serde::de::Error::custom)
+        struct NameVisitor;
+        impl serde::de::Visitor<'_> for NameVisitor {
+            type Value = Method;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an OTA method name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Method, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(NameVisitor)
     }
 }
 
@@ -128,7 +149,11 @@ macro_rules! payloads {
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum Data {
-            $( $(#[$doc])* $variant($ty), )+
+            $(
+                $(#[$doc])*
+                #[serde(deserialize_with = "crate::rules::object::object")]
+                $variant($ty),
+            )+
         }
 
         impl Data {

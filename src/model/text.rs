@@ -34,6 +34,11 @@ impl Text {
         Self(CompactString::new(text))
     }
 
+    /// `value` written out, inline when it is short (a number).
+    pub(crate) fn from_display(value: impl fmt::Display) -> Self {
+        Self(compact_str::ToCompactString::to_compact_string(&value))
+    }
+
     /// The text as a `&str`.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -331,8 +331,44 @@ impl Serialize for Topic {
 
 impl<'de> Deserialize<'de> for Topic {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Topic::parse(&text).map_err(serde::de::Error::custom)
+        d.deserialize_str(ParseVisitor::<Topic>::new("an OTA topic"))
+    }
+}
+
+impl Serialize for TopicKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.suffix())
+    }
+}
+
+impl<'de> Deserialize<'de> for TopicKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(ParseVisitor::<TopicKind>::new("an OTA topic's last level"))
+    }
+}
+
+/// Reads a string through `T`'s `FromStr`.
+struct ParseVisitor<T> {
+    expecting: &'static str,
+    parsed: std::marker::PhantomData<T>,
+}
+
+impl<T> ParseVisitor<T> {
+    const fn new(expecting: &'static str) -> Self {
+        Self {
+            expecting,
+            parsed: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: FromStr<Err: fmt::Display>> serde::de::Visitor<'_> for ParseVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        v.parse().map_err(E::custom)
     }
 }
 

@@ -55,9 +55,9 @@
 pub const UNSAFE_IN_SERIAL: [char; 4] = ['/', '+', '#', '\0'];
 
 /// Largest whole number an integer field accepts written as a JSON float (`1e3`,
-/// `10.0`): 2^53. Beyond it a float no longer holds every integer, so the value read
-/// might not be the value written.
-pub const MAX_INTEGRAL_FLOAT: f64 = 9_007_199_254_740_992.0;
+/// `10.0`): 2^53 − 1. From 2^53 on, a float no longer holds every integer, so the value
+/// read might not be the value written (`9007199254740993.0` reads as 2^53).
+pub const MAX_INTEGRAL_FLOAT: f64 = 9_007_199_254_740_991.0;
 
 /// Most devices in one `ota_create` (the aircraft and its dock).
 pub const MAX_DEVICES: usize = 2;

@@ -10,7 +10,7 @@
 use serde::de::IgnoredAny;
 
 use crate::model::payload::{Payload, PayloadFn, with_payload};
-use crate::model::{Message, MethodName, Topic, read_envelope, read_envelope_only};
+use crate::model::{Id, Message, Method, MethodName, Topic, read_envelope, read_envelope_only};
 use crate::rules::check::TopicError;
 use crate::rules::limits::MAX_PAYLOAD_BYTES;
 use crate::wire::error::{DataError, DecodeError};
@@ -91,22 +91,22 @@ impl PayloadFn for Decode<'_> {
         match read {
             Ok(envelope) => envelope
                 .into_message(self.topic)
-                .map_err(|method| refusal::<P>(method, self.topic)),
+                .map_err(|method| refusal(method, self.topic)),
             Err(error) => Err(explain::<P>(self.topic, self.text, &error)),
         }
     }
 }
 
-/// The error for a payload whose `method` names another message than `P` (`None`: no
-/// method, and `data` not of `P`'s shape, so some other message).
-fn refusal<P: Payload>(method: Option<MethodName>, topic: &Topic) -> DecodeError {
+/// The error for a payload whose `method` names another message than `P`'s, or that
+/// has none and whose `data` is not of `P`'s shape, so some other message.
+fn refusal(method: Option<MethodName>, topic: &Topic) -> DecodeError {
     match method {
-        Some(MethodName::Ota(method)) if method != P::METHOD => DecodeError::WrongTopic {
+        Some(MethodName::Ota(method)) => DecodeError::WrongTopic {
             method,
             topic: topic.kind,
         },
         Some(MethodName::Other(name)) => DecodeError::NotOta { method: Some(name) },
-        _ => DecodeError::NotOta { method: None },
+        None => DecodeError::NotOta { method: None },
     }
 }
 
@@ -117,16 +117,23 @@ fn refusal<P: Payload>(method: Option<MethodName>, topic: &Topic) -> DecodeError
 #[cold]
 #[inline(never)]
 fn explain<P: Payload>(topic: &Topic, text: &str, error: &serde_json::Error) -> DecodeError {
-    if let Err(syntax) = serde_json::from_str::<IgnoredAny>(text) {
-        return DecodeError::Syntax {
-            line: syntax.line(),
-            column: syntax.column(),
-            message: message_of(&syntax),
-        };
-    }
-    let envelope = match read_envelope_only(&mut serde_json::Deserializer::from_str(text)) {
+    // The envelope alone first: the commonest failure is another method's `data` after
+    // `method`, and reading the whole payload this way also shows it is JSON.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let envelope = read_envelope_only(&mut de).and_then(|envelope| {
+        de.end()?;
+        Ok(envelope)
+    });
+    let envelope = match envelope {
         Ok(envelope) => envelope,
         Err(envelope_error) => {
+            if let Err(syntax) = serde_json::from_str::<IgnoredAny>(text) {
+                return DecodeError::Syntax {
+                    line: syntax.line(),
+                    column: syntax.column(),
+                    message: message_of(&syntax),
+                };
+            }
             return data_error(
                 error_path(text, |d| read_envelope_only(d).map(drop)),
                 &envelope_error,
@@ -140,7 +147,7 @@ fn explain<P: Payload>(topic: &Topic, text: &str, error: &serde_json::Error) -> 
             error,
             Some((method, envelope.tid, envelope.bid)),
         ),
-        method => refusal::<P>(method, topic),
+        method => refusal(method, topic),
     }
 }
 
@@ -166,7 +173,7 @@ fn error_path(
 fn data_error(
     path: String,
     error: &serde_json::Error,
-    envelope: Option<(crate::Method, crate::Id, crate::Id)>,
+    envelope: Option<(Method, Id, Id)>,
 ) -> DecodeError {
     let (method, tid, bid) = match envelope {
         Some((method, tid, bid)) => (Some(method), Some(tid), Some(bid)),
