@@ -34,19 +34,13 @@ use crate::model::Text;
 #[derive(Clone)]
 pub struct Id(Repr);
 
+/// A UUID written in one case is held as its 16 bytes and that case; anything else,
+/// a UUID of mixed case included (rare enough to be parsed again when compared), as
+/// its text. Both fit in the size of the text alone.
 #[derive(Clone)]
 enum Repr {
-    Uuid { value: u128, spelling: Spelling },
+    Uuid { bytes: [u8; 16], upper: bool },
     Text(Text),
-}
-
-/// How a UUID id was written: the case of its hex letters.
-#[derive(Clone)]
-enum Spelling {
-    Lower,
-    Upper,
-    /// Both cases: kept as written.
-    Mixed(Text),
 }
 
 /// What an id is compared, hashed and ordered by.
@@ -65,60 +59,56 @@ impl Id {
     /// The UUID whose 128 bits are `value`, written in lower case.
     pub const fn from_u128(value: u128) -> Self {
         Self(Repr::Uuid {
-            value,
-            spelling: Spelling::Lower,
+            bytes: value.to_be_bytes(),
+            upper: false,
         })
     }
 
     /// True when the id is a UUID: `8-4-4-4-12` hex digits of either case.
-    pub const fn is_uuid(&self) -> bool {
-        matches!(self.0, Repr::Uuid { .. })
+    pub fn is_uuid(&self) -> bool {
+        self.uuid().is_some()
     }
 
     /// The UUID's 128 bits, if the id is a UUID.
-    pub const fn uuid(&self) -> Option<u128> {
-        match self.0 {
-            Repr::Uuid { value, .. } => Some(value),
-            Repr::Text(_) => None,
+    pub fn uuid(&self) -> Option<u128> {
+        match &self.0 {
+            Repr::Uuid { bytes, .. } => Some(u128::from_be_bytes(*bytes)),
+            Repr::Text(text) => parse_uuid(text).map(|(value, _)| value),
         }
     }
 
     /// Keeps `text` as the id, exactly as written.
     pub fn from_text(text: &str) -> Self {
         match parse_uuid(text) {
-            Some((value, spelling)) => Self(Repr::Uuid {
-                value,
-                spelling: match spelling {
-                    Case::Lower => Spelling::Lower,
-                    Case::Upper => Spelling::Upper,
-                    Case::Mixed => Spelling::Mixed(Text::new(text)),
-                },
+            Some((value, Case::Lower)) => Self::from_u128(value),
+            Some((value, Case::Upper)) => Self(Repr::Uuid {
+                bytes: value.to_be_bytes(),
+                upper: true,
             }),
-            None => Self(Repr::Text(Text::new(text))),
+            Some((_, Case::Mixed)) | None => Self(Repr::Text(Text::new(text))),
         }
     }
 
     fn identity(&self) -> Identity<'_> {
         match &self.0 {
-            Repr::Uuid { value, .. } => Identity::Uuid(*value),
-            Repr::Text(text) => Identity::Text(text),
+            Repr::Uuid { bytes, .. } => Identity::Uuid(u128::from_be_bytes(*bytes)),
+            Repr::Text(text) => {
+                parse_uuid(text).map_or(Identity::Text(text), |(value, _)| Identity::Uuid(value))
+            }
         }
     }
 
     /// The id as written, in `buf` when it is a UUID of one case.
     fn write<'a>(&'a self, buf: &'a mut [u8; 36]) -> &'a str {
         match &self.0 {
-            Repr::Uuid {
-                spelling: Spelling::Mixed(text),
-                ..
-            }
-            | Repr::Text(text) => text,
-            Repr::Uuid {
-                value,
-                spelling: Spelling::Upper,
-            } => uuid::Uuid::from_u128(*value).hyphenated().encode_upper(buf),
-            Repr::Uuid { value, .. } => {
-                uuid::Uuid::from_u128(*value).hyphenated().encode_lower(buf)
+            Repr::Text(text) => text,
+            Repr::Uuid { bytes, upper } => {
+                let uuid = uuid::Uuid::from_bytes(*bytes).hyphenated();
+                if *upper {
+                    uuid.encode_upper(buf)
+                } else {
+                    uuid.encode_lower(buf)
+                }
             }
         }
     }
