@@ -51,6 +51,9 @@ enum Identity<'a> {
 }
 
 impl Id {
+    /// What an id is, in an error about something that is not one.
+    pub(crate) const EXPECTING: &'static str = "an id (a UUID string)";
+
     /// A fresh random (version 4) UUID, written in lower case.
     pub fn new_v4() -> Self {
         Self::from_u128(uuid::Uuid::new_v4().as_u128())
@@ -226,7 +229,7 @@ impl<'de> Deserialize<'de> for Id {
         impl Visitor<'_> for IdVisitor {
             type Value = Id;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an id (a UUID string)")
+                f.write_str(Id::EXPECTING)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
                 Ok(Id::from_text(v))

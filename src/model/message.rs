@@ -1,6 +1,7 @@
 //! The envelope every OTA message shares, around its payload: [`Message`], its builders,
 //! its canonical encoding, its serde and its validation.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -416,34 +417,83 @@ pub(crate) enum Slot<P> {
 }
 
 /// The envelope as read, `data` as `D`.
-pub(crate) struct Envelope<D> {
-    pub(crate) tid: Id,
-    pub(crate) bid: Id,
+///
+/// Its text is borrowed from the payload where it can be (no escapes) and made into ids
+/// and text only once the message is known to be `P`'s: a message of another method
+/// is refused without building any of it.
+pub(crate) struct Envelope<'de, D> {
+    pub(crate) tid: Str<'de>,
+    pub(crate) bid: Str<'de>,
     pub(crate) timestamp: u64,
     pub(crate) method: Option<MethodName>,
-    pub(crate) gateway: Option<Text>,
+    pub(crate) gateway: Option<Str<'de>>,
     pub(crate) need_reply: Option<bool>,
     pub(crate) data: D,
 }
 
-impl<P: Payload> Envelope<Slot<P>> {
+impl<P: Payload> Envelope<'_, Slot<P>> {
     /// The message, if `method` lets `data` be `P`; else the method that does not
     /// (`None` never: a message without a method whose `data` was read is `P`).
     pub(crate) fn into_message(self, topic: &Topic) -> Result<Message, Option<MethodName>> {
-        match (&self.method, self.data) {
-            (None, Slot::Read(data)) => Ok(data),
-            (Some(MethodName::Ota(m)), Slot::Read(data)) if *m == P::METHOD => Ok(data),
-            (method, _) => Err(method.clone()),
-        }
-        .map(|data| Message {
+        let data = match (self.method, self.data) {
+            (None, Slot::Read(data)) => data,
+            (Some(MethodName::Ota(m)), Slot::Read(data)) if m == P::METHOD => data,
+            (method, _) => return Err(method),
+        };
+        Ok(Message {
             sn: topic.sn.clone(),
-            tid: self.tid,
-            bid: self.bid,
+            tid: Id::from_text(&self.tid),
+            bid: Id::from_text(&self.bid),
             timestamp: self.timestamp,
-            gateway: self.gateway,
+            gateway: self.gateway.map(|g| Text::new(&*g)),
             need_reply: self.need_reply,
             data: data.into(),
         })
+    }
+}
+
+/// Text of the payload: borrowed where it has no escapes.
+pub(crate) struct Str<'de>(Cow<'de, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Str<'de> {
+    /// A string, described as `expecting` when it is not one.
+    fn read<D: Deserializer<'de>>(d: D, expecting: &'static str) -> Result<Self, D::Error> {
+        struct StrVisitor(&'static str);
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(StrVisitor(expecting))
+    }
+}
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Str::read(d, "a string")
+    }
+}
+
+/// A `tid` or `bid` as [`Str`], said to be an id when it is not a string.
+struct IdStr<'de>(Str<'de>);
+
+impl<'de> Deserialize<'de> for IdStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Str::read(d, Id::EXPECTING).map(IdStr)
     }
 }
 
@@ -460,7 +510,7 @@ fn is_method_of<P: Payload>(method: Option<&MethodName>) -> bool {
 /// `method`, read before it, names another message; then `data` is skipped.
 pub(crate) fn read_envelope<'de, P: Payload, D: Deserializer<'de>>(
     d: D,
-) -> Result<Envelope<Slot<P>>, D::Error> {
+) -> Result<Envelope<'de, Slot<P>>, D::Error> {
     d.deserialize_map(EnvelopeVisitor(PhantomData::<AsPayload<P>>))
 }
 
@@ -468,7 +518,7 @@ pub(crate) fn read_envelope<'de, P: Payload, D: Deserializer<'de>>(
 /// second look, for the ids and the method.
 pub(crate) fn read_envelope_only<'de, D: Deserializer<'de>>(
     d: D,
-) -> Result<Envelope<()>, D::Error> {
+) -> Result<Envelope<'de, ()>, D::Error> {
     d.deserialize_map(EnvelopeVisitor(PhantomData::<Skip>))
 }
 
@@ -519,7 +569,7 @@ impl<'de, P: Deserialize<'de>> DeserializeSeed<'de> for ObjectSeed<P> {
 struct EnvelopeVisitor<R>(PhantomData<R>);
 
 impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
-    type Value = Envelope<R::Out>;
+    type Value = Envelope<'de, R::Out>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an OTA message: an object with tid, bid, timestamp and data")
@@ -540,8 +590,8 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
         let (mut method, mut gateway, mut need_reply, mut data) = (None, None, None, None);
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Tid => once(&mut tid, "tid", map.next_value::<Id>()?)?,
-                Key::Bid => once(&mut bid, "bid", map.next_value::<Id>()?)?,
+                Key::Tid => once(&mut tid, "tid", map.next_value::<IdStr<'de>>()?.0)?,
+                Key::Bid => once(&mut bid, "bid", map.next_value::<IdStr<'de>>()?.0)?,
                 Key::Timestamp => once(
                     &mut timestamp,
                     "timestamp",
@@ -552,7 +602,11 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
                     "method",
                     map.next_value::<Option<MethodName>>()?,
                 )?,
-                Key::Gateway => once(&mut gateway, "gateway", map.next_value::<Option<Text>>()?)?,
+                Key::Gateway => once(
+                    &mut gateway,
+                    "gateway",
+                    map.next_value::<Option<Str<'de>>>()?,
+                )?,
                 Key::NeedReply => once(
                     &mut need_reply,
                     "need_reply",

@@ -84,16 +84,16 @@ impl PayloadFn for Decode<'_> {
 
     fn call<P: Payload>(self) -> Self::Output {
         let mut de = serde_json::Deserializer::from_str(self.text);
-        let read = read_envelope::<P, _>(&mut de).and_then(|envelope| {
-            de.end()?;
-            Ok(envelope)
-        });
-        match read {
-            Ok(envelope) => envelope
-                .into_message(self.topic)
-                .map_err(|method| refusal(method, self.topic)),
-            Err(error) => Err(explain::<P>(self.topic, self.text, &error)),
+        let envelope = match read_envelope::<P, _>(&mut de) {
+            Ok(envelope) => envelope,
+            Err(error) => return Err(explain::<P>(self.topic, self.text, &error)),
+        };
+        if let Err(error) = de.end() {
+            return Err(explain::<P>(self.topic, self.text, &error));
         }
+        envelope
+            .into_message(self.topic)
+            .map_err(|method| refusal(method, self.topic))
     }
 }
 
@@ -145,7 +145,11 @@ fn explain<P: Payload>(topic: &Topic, text: &str, error: &serde_json::Error) -> 
         Some(MethodName::Ota(method)) if method == P::METHOD => data_error(
             error_path(text, |d| read_envelope::<P, _>(d).map(drop)),
             error,
-            Some((method, envelope.tid, envelope.bid)),
+            Some((
+                method,
+                Id::from_text(&envelope.tid),
+                Id::from_text(&envelope.bid),
+            )),
         ),
         method => refusal(method, topic),
     }
