@@ -121,6 +121,32 @@ pub(crate) struct CanonicalEnvelope<'a, D> {
     pub(crate) data: D,
 }
 
+/// A `Vec` as serde_json's output, which writes many pieces of a byte or two (quotes,
+/// colons, commas): those are pushed, the rest copied.
+struct Sink<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for Sink<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if let [byte] = bytes {
+            self.0.push(*byte);
+        } else {
+            self.0.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The room [`Message::encode`] gives a payload: every message but an `ota_create` with
 /// long addresses fits, so it is written with one allocation.
 const ENCODE_CAPACITY: usize = 1024;
@@ -216,7 +242,7 @@ impl Message {
     pub fn encode_payload_into(&self, out: &mut Vec<u8>) {
         // Every type here is made of what JSON can hold (no maps with non-string keys,
         // no floats), and writing to a Vec cannot fail.
-        if let Err(e) = serde_json::to_writer(out, &self.canonical()) {
+        if let Err(e) = serde_json::to_writer(Sink(out), &self.canonical()) {
             unreachable!("writing an OTA message cannot fail: {e}");
         }
     }
