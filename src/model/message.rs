@@ -358,9 +358,9 @@ impl<'de> Deserialize<'de> for Message {
         impl PayloadFn for Read<'_> {
             type Output = Result<Message, String>;
             fn call<P: Payload>(self) -> Self::Output {
-                let envelope = read_envelope::<P, _>(self.whole)
+                let read = read_envelope::<P, _>(self.whole, self.topic)
                     .map_err(|e: serde_json::Error| e.to_string())?;
-                envelope.into_message(self.topic).map_err(|method| {
+                read.map_err(|method| {
                     format!(
                         "method {} does not travel on the `{}` topic",
                         method.as_ref().map_or("(none)", MethodName::as_str),
@@ -532,12 +532,17 @@ fn is_method_of<P: Payload>(method: Option<&MethodName>) -> bool {
     }
 }
 
-/// Reads the envelope from `d` in one pass, `data` as `P` (from an object only) unless
-/// `method`, read before it, names another message; then `data` is skipped.
+/// Reads the message of `topic` from `d` in one pass, `data` as `P` (from an object only)
+/// unless `method`, read before it, names another message; then `data` is skipped. The
+/// message, or the method that says it is another (see [`Envelope::into_message`]).
 pub(crate) fn read_envelope<'de, P: Payload, D: Deserializer<'de>>(
     d: D,
-) -> Result<Envelope<'de, Slot<P>>, D::Error> {
-    d.deserialize_map(EnvelopeVisitor(PhantomData::<AsPayload<P>>))
+    topic: &Topic,
+) -> Result<Result<Message, Option<MethodName>>, D::Error> {
+    d.deserialize_map(EnvelopeVisitor(AsPayload::<P> {
+        topic,
+        payload: PhantomData,
+    }))
 }
 
 /// Reads the envelope from `d` with `data` skipped whatever the method: the error path's
@@ -545,22 +550,34 @@ pub(crate) fn read_envelope<'de, P: Payload, D: Deserializer<'de>>(
 pub(crate) fn read_envelope_only<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Envelope<'de, ()>, D::Error> {
-    d.deserialize_map(EnvelopeVisitor(PhantomData::<Skip>))
+    d.deserialize_map(EnvelopeVisitor(Skip))
 }
 
-/// How `data` is read, given the method read before it, if any.
+/// How `data` is read, given the method read before it, if any, and what is made of the
+/// envelope once it is read.
 trait ReadData<'de> {
     type Out;
+    type Value;
     fn read<A: MapAccess<'de>>(
         map: &mut A,
         method: Option<&MethodName>,
     ) -> Result<Self::Out, A::Error>;
+    fn finish(self, envelope: Envelope<'de, Self::Out>) -> Self::Value;
 }
 
-struct AsPayload<P>(PhantomData<P>);
+struct AsPayload<'t, P> {
+    topic: &'t Topic,
+    payload: PhantomData<P>,
+}
 
-impl<'de, P: Payload> ReadData<'de> for AsPayload<P> {
+impl<'de, P: Payload> ReadData<'de> for AsPayload<'_, P> {
     type Out = Slot<P>;
+    type Value = Result<Message, Option<MethodName>>;
+
+    fn finish(self, envelope: Envelope<'de, Slot<P>>) -> Self::Value {
+        envelope.into_message(self.topic)
+    }
+
     fn read<A: MapAccess<'de>>(
         map: &mut A,
         method: Option<&MethodName>,
@@ -577,6 +594,12 @@ struct Skip;
 
 impl<'de> ReadData<'de> for Skip {
     type Out = ();
+    type Value = Envelope<'de, ()>;
+
+    fn finish(self, envelope: Envelope<'de, ()>) -> Self::Value {
+        envelope
+    }
+
     fn read<A: MapAccess<'de>>(map: &mut A, _: Option<&MethodName>) -> Result<(), A::Error> {
         map.next_value::<IgnoredAny>().map(|_| ())
     }
@@ -592,10 +615,10 @@ impl<'de, P: Deserialize<'de>> DeserializeSeed<'de> for ObjectSeed<P> {
     }
 }
 
-struct EnvelopeVisitor<R>(PhantomData<R>);
+struct EnvelopeVisitor<R>(R);
 
 impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
-    type Value = Envelope<'de, R::Out>;
+    type Value = R::Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an OTA message: an object with tid, bid, timestamp and data")
@@ -647,7 +670,7 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
                 }
             }
         }
-        Ok(Envelope {
+        Ok(self.0.finish(Envelope {
             tid: tid.ok_or_else(|| de::Error::missing_field("tid"))?,
             bid: bid.ok_or_else(|| de::Error::missing_field("bid"))?,
             timestamp: timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?,
@@ -655,6 +678,6 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
             gateway: gateway.flatten(),
             need_reply: need_reply.flatten(),
             data: data.ok_or_else(|| de::Error::missing_field("data"))?,
-        })
+        }))
     }
 }

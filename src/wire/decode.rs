@@ -84,16 +84,14 @@ impl PayloadFn for Decode<'_> {
 
     fn call<P: Payload>(self) -> Self::Output {
         let mut de = serde_json::Deserializer::from_str(self.text);
-        let envelope = match read_envelope::<P, _>(&mut de) {
-            Ok(envelope) => envelope,
+        let read = match read_envelope::<P, _>(&mut de, self.topic) {
+            Ok(read) => read,
             Err(error) => return Err(explain::<P>(self.topic, self.text, &error)),
         };
         if let Err(error) = de.end() {
             return Err(explain::<P>(self.topic, self.text, &error));
         }
-        envelope
-            .into_message(self.topic)
-            .map_err(|method| refusal(method, self.topic))
+        read.map_err(|method| refusal(method, self.topic))
     }
 }
 
@@ -143,7 +141,7 @@ fn explain<P: Payload>(topic: &Topic, text: &str, error: &serde_json::Error) -> 
     };
     match envelope.method {
         Some(MethodName::Ota(method)) if method == P::METHOD => data_error(
-            error_path(text, |d| read_envelope::<P, _>(d).map(drop)),
+            error_path(text, |d| read_envelope::<P, _>(d, topic).map(drop)),
             error,
             Some((
                 method,
