@@ -156,8 +156,10 @@ of listed keys.
 
 The crate's decoder is more tolerant than the schemas. It also reads `"timestamp:"`,
 `stauts` and `current_step` (which the schemas refuse with `not: {required: [...]}`), a
-missing `method`, integers as strings, `need_reply` as a boolean, `null` fields and
-placeholder ids. Each schema's `description` lists these spellings.
+missing `method`, integers as strings, the step as a number (DJI's Java SDK),
+`need_reply` as a boolean, `null` fields and placeholder ids. Each schema's
+`description` lists these spellings. Integers written as integral floats (`10.0`, as
+Python writes them) are integers to JSON Schema and to the decoder alike.
 
 ## What the schemas check
 
