@@ -144,3 +144,51 @@ fn encode_into_a_reused_buffer_appends_the_same_bytes() {
     assert_eq!(&buf[..6], b"prefix");
     assert_eq!(&buf[6..], m.encode().payload.as_slice());
 }
+
+#[test]
+fn a_dock_agent_builds_its_events_from_the_request_it_received() {
+    let request = Message::ota_create(
+        Serial::new("4TADKAQ000002J").unwrap(),
+        vec![Device::new(
+            "1581F5BMD22330010X0V",
+            "04.01.0020",
+            UpgradeType::NORMAL,
+        )],
+    );
+    let received = decode(&request.encode().topic, &request.encode().payload).unwrap();
+    let first = received
+        .progress_event(
+            dji_cloud_ota::OtaProgress::new(TaskStatus::InProgress)
+                .with_progress(dji_cloud_ota::Step::DownloadFirmware, 5)
+                .with_rate(1_000),
+            true,
+        )
+        .unwrap();
+    let second = received
+        .progress_event(
+            dji_cloud_ota::OtaProgress::new(TaskStatus::Failed).with_result(ResultCode(312_003)),
+            false,
+        )
+        .unwrap();
+    for event in [&first, &second] {
+        assert_eq!(event.sn, request.sn);
+        assert_eq!(event.bid, request.bid, "the task's bid");
+        assert_ne!(event.tid, request.tid, "a tid of its own");
+        assert_eq!(event.topic().kind, TopicKind::Events);
+        event.validate().unwrap();
+    }
+    assert_ne!(first.tid, second.tid);
+    assert_eq!(
+        (first.need_reply, second.need_reply),
+        (Some(true), Some(false))
+    );
+    let Data::OtaProgress(failed) = &second.data else {
+        panic!()
+    };
+    assert_eq!(failed.result, ResultCode(312_003));
+    assert_eq!(failed.output.progress, None);
+    // Only an ota_create starts a task.
+    assert!(first.progress_event(failed.clone(), true).is_none());
+    let reply = received.reply_to_create(ResultCode::SUCCESS, None).unwrap();
+    assert!(reply.progress_event(failed.clone(), true).is_none());
+}

@@ -87,3 +87,34 @@ fn usage_errors_exit_64() {
     let out = inspect(&["--help"], None);
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn a_huge_input_is_refused_after_the_size_limit_without_being_read_whole() {
+    // 64 MiB offered on standard input; ota-inspect reads one byte past the 2 MiB
+    // limit, says the payload is too large and exits, so most of it is never taken.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ota-inspect"))
+        .arg(format!("thing/product/{GATEWAY}/events"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b' '; 1 << 20];
+        let mut taken = 0usize;
+        for _ in 0..64 {
+            if input.write_all(&chunk).is_err() {
+                break;
+            }
+            taken += chunk.len();
+        }
+        taken
+    });
+    let output = child.wait_with_output().unwrap();
+    let taken = writer.join().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("larger than the limit"));
+    let limit = dji_cloud_ota::limits::MAX_PAYLOAD_BYTES;
+    assert!(taken <= limit + (2 << 20), "{taken} bytes taken");
+}

@@ -62,13 +62,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The payload, read up to one byte past the size limit: enough for `decode` to say it
+/// is too large, without holding more of a larger input in memory.
 fn read_payload(file: Option<&str>) -> std::io::Result<Vec<u8>> {
+    let limit = dji_cloud_ota::limits::MAX_PAYLOAD_BYTES as u64 + 1;
+    let mut buf = Vec::new();
     match file {
-        Some(path) => std::fs::read(path),
-        None => {
-            let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf)?;
-            Ok(buf)
-        }
-    }
+        Some(path) => std::fs::File::open(path)?
+            .take(limit)
+            .read_to_end(&mut buf)?,
+        None => std::io::stdin().lock().take(limit).read_to_end(&mut buf)?,
+    };
+    Ok(buf)
 }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::model::payload::{Payload, PayloadFn, Plain, with_payload};
 use crate::model::{
-    Data, Device, EventsReply, Id, Method, OtaCreate, OtaCreateOutput, OtaCreateReply, ResultCode,
-    Serial, TaskStatus, Text, Topic,
+    Data, Device, EventsReply, Id, Method, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress,
+    ResultCode, Serial, TaskStatus, Text, Topic,
 };
 use crate::rules::check::{At, Problem, Report, ValidationErrors, check_serial};
 use crate::rules::limits::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
@@ -211,6 +211,44 @@ impl Message {
     pub fn reply_to_event(&self, result: ResultCode) -> Option<Self> {
         self.wants_reply()
             .then(|| self.reply_with(EventsReply { result }))
+    }
+
+    /// An `ota_progress` event of the task this `ota_create` request started, for a dock
+    /// agent to publish: the same gateway and `bid` (which is how the cloud knows the
+    /// task), a fresh `tid`, the current time, `need_reply` as asked, on `events`.
+    /// `None` when `self` is not an `ota_create` request.
+    ///
+    /// ```
+    /// use dji_cloud_ota::{Device, Message, OtaProgress, Serial, Step, TaskStatus, TopicKind, UpgradeType};
+    ///
+    /// let request = Message::ota_create(
+    ///     Serial::new("4TADKAQ000002J")?,
+    ///     vec![Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL)],
+    /// );
+    /// // What the dock sends back: the reply, then its events.
+    /// let event = request
+    ///     .progress_event(
+    ///         OtaProgress::new(TaskStatus::InProgress)
+    ///             .with_progress(Step::DownloadFirmware, 40)
+    ///             .with_rate(2_097_152),
+    ///         true,
+    ///     )
+    ///     .expect("an ota_create");
+    /// assert_eq!((event.bid == request.bid, event.tid == request.tid), (true, false));
+    /// assert_eq!(event.topic().kind, TopicKind::Events);
+    /// assert!(event.wants_reply());
+    /// # Ok::<(), dji_cloud_ota::TopicError>(())
+    /// ```
+    pub fn progress_event(&self, event: OtaProgress, need_reply: bool) -> Option<Self> {
+        matches!(self.data, Data::OtaCreate(_)).then(|| Self {
+            sn: self.sn.clone(),
+            tid: Id::new_v4(),
+            bid: self.bid.clone(),
+            timestamp: now_millis(),
+            gateway: None,
+            need_reply: Some(need_reply),
+            data: event.into(),
+        })
     }
 
     fn reply_with(&self, data: impl Into<Data>) -> Self {

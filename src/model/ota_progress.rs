@@ -22,6 +22,44 @@ pub struct OtaProgress {
     pub output: ProgressOutput,
 }
 
+impl OtaProgress {
+    /// An event with `status`, result 0 and nothing else; the `with_*` methods add the
+    /// rest. A dock agent sends it with [`crate::Message::progress_event`].
+    pub fn new(status: TaskStatus) -> Self {
+        Self {
+            result: ResultCode::SUCCESS,
+            output: ProgressOutput {
+                status,
+                progress: None,
+                ext: None,
+                sub_status: None,
+            },
+        }
+    }
+
+    /// The same event with `result`: the error code of a failure.
+    pub fn with_result(mut self, result: ResultCode) -> Self {
+        self.result = result;
+        self
+    }
+
+    /// The same event at `percent` of `step`.
+    pub fn with_progress(mut self, step: Step, percent: i64) -> Self {
+        self.output.progress = Some(Progress {
+            percent,
+            step: Some(step),
+            step_result: None,
+        });
+        self
+    }
+
+    /// The same event with the download rate, in bytes per second.
+    pub fn with_rate(mut self, rate: u64) -> Self {
+        self.output.ext = Some(ProgressExt { rate: Some(rate) });
+        self
+    }
+}
+
 /// `output` of an `ota_progress` event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]

@@ -34,10 +34,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{
-    Data, Id, Message, OtaProgress, Progress, ProgressExt, ProgressOutput, ResultCode, Serial,
-    Step, TaskStatus,
-};
+use crate::model::{Data, Id, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus};
 use crate::rules::limits::MAX_PERCENT;
 
 /// `312014`: what a dock answers to a second task while it is upgrading.
@@ -161,7 +158,8 @@ pub struct Dock {
 
 #[derive(Debug, Clone)]
 struct Run {
-    bid: Id,
+    /// The `ota_create` that started the task: its events carry its gateway and `bid`.
+    request: Message,
     file_size: u64,
     step: Step,
     percent: i64,
@@ -267,13 +265,13 @@ impl Dock {
             (Fault::NoReply, _) => return Vec::new(),
             (Fault::Reject(code), _) => (*code, None),
             // A retry of the task under way: the same answer again.
-            (_, Some(run)) if run.bid == request.bid => {
+            (_, Some(run)) if run.request.bid == request.bid => {
                 (ResultCode::SUCCESS, Some(TaskStatus::InProgress))
             }
             (_, Some(_)) => (BUSY, None),
             (_, None) => {
                 self.task = Some(Run {
-                    bid: request.bid.clone(),
+                    request: request.clone(),
                     file_size,
                     step: Step::DownloadFirmware,
                     percent: 0,
@@ -313,14 +311,7 @@ impl Dock {
                 percent,
                 result,
             } if reached(&at, step, *percent) => {
-                let failed = event(
-                    &self.gateway,
-                    &self.config,
-                    run,
-                    TaskStatus::Failed,
-                    *result,
-                    now_ms,
-                );
+                let failed = event(&self.config, run, TaskStatus::Failed, *result, now_ms);
                 self.finish(failed, out);
                 return;
             }
@@ -329,7 +320,6 @@ impl Dock {
         let done = run.step == Step::UpgradeFirmware && run.percent > MAX_PERCENT;
         if done {
             let ok = event(
-                &self.gateway,
                 &self.config,
                 run,
                 TaskStatus::Ok,
@@ -340,7 +330,6 @@ impl Dock {
             return;
         }
         let progress = event(
-            &self.gateway,
             &self.config,
             run,
             TaskStatus::InProgress,
@@ -397,7 +386,6 @@ fn reached(at: &(Step, i64), step: &Step, percent: i64) -> bool {
 
 /// An event of `run` at its current step and percent.
 fn event(
-    gateway: &Serial,
     config: &DockConfig,
     run: &Run,
     status: TaskStatus,
@@ -414,22 +402,16 @@ fn event(
         NeedReply::Final => status.is_final(),
         NeedReply::Every => true,
     };
-    let data = OtaProgress {
-        result,
-        output: ProgressOutput {
-            status,
-            progress: Some(Progress {
-                percent: run.percent.min(MAX_PERCENT),
-                step: Some(run.step.clone()),
-                step_result: None,
-            }),
-            ext: rate.map(|rate| ProgressExt { rate: Some(rate) }),
-            sub_status: None,
-        },
-    };
-    let mut event = Message::new(gateway.clone(), Data::OtaProgress(data));
-    event.bid = run.bid.clone();
+    let mut data = OtaProgress::new(status)
+        .with_result(result)
+        .with_progress(run.step.clone(), run.percent.min(MAX_PERCENT));
+    if let Some(rate) = rate {
+        data = data.with_rate(rate);
+    }
+    let mut event = run
+        .request
+        .progress_event(data, wants_reply)
+        .expect("a run is started by an ota_create");
     event.timestamp = now_ms;
-    event.need_reply = Some(wants_reply);
     event
 }

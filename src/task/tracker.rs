@@ -66,7 +66,11 @@ use crate::rules::check::ValidationErrors;
 ///
 /// The default is DJI's reference behaviour: a reply is awaited 3 s, and the request is
 /// sent twice more (new `tid`, same `bid`) before the task fails for lack of a reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// In serde (a configuration file, say) it is an object of these fields, each optional
+/// and defaulting as here: `{"reply_timeout_ms": 5000, "silence_timeout_ms": null}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrackerConfig {
     /// How long to wait for the reply to one attempt of `ota_create`, in milliseconds.
     pub reply_timeout_ms: u64,
@@ -255,7 +259,8 @@ pub enum Ignored {
 }
 
 /// How an ended task ended, as remembered for late messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Ending {
     /// A final `ota_progress` status.
     Finished {
@@ -329,6 +334,9 @@ pub struct TaskState {
     pub step: Option<Step>,
     /// The last percent heard.
     pub percent: Option<i64>,
+    /// When the last sign of the task arrived (`now_ms` of its handling), or when it
+    /// started.
+    pub last_heard_ms: u64,
 }
 
 /// The cloud side of many upgrades at once, without I/O. See the [module
@@ -355,9 +363,118 @@ pub struct Tracker {
     tasks: HashMap<TaskKey, Task>,
     ended: HashMap<TaskKey, Ended>,
     ended_order: VecDeque<TaskKey>,
+    counters: Counters,
 }
 
-#[derive(Debug, Clone)]
+/// What a [`Tracker`] has seen and done, one counter per kind of [`Change`] and of
+/// [`Ignored`] message, plus the tasks started and the events answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    /// Tasks started.
+    pub started: u64,
+    /// Requests sent again for lack of a reply.
+    pub retries: u64,
+    /// Tasks the dock took.
+    pub accepted: u64,
+    /// Progress events applied.
+    pub progress: u64,
+    /// Tasks that ended `ok`.
+    pub finished_ok: u64,
+    /// Tasks that ended with another final status (`failed`, `canceled`, ...).
+    pub finished_otherwise: u64,
+    /// Tasks the dock refused in its reply.
+    pub refused: u64,
+    /// Tasks that got no reply to any attempt.
+    pub no_reply: u64,
+    /// Tasks whose dock went silent.
+    pub silent: u64,
+    /// Events answered on `events_reply`.
+    pub events_answered: u64,
+    /// Events set aside as duplicates.
+    pub duplicates: u64,
+    /// Events set aside as older than the last one applied.
+    pub out_of_order: u64,
+    /// Replies and events of tasks that had ended.
+    pub late: u64,
+    /// Replies and events of no task known to this tracker.
+    pub unknown: u64,
+    /// Replies with a task's `bid` and the `tid` of none of its attempts.
+    pub unmatched_replies: u64,
+    /// Replies to tasks already accepted.
+    pub extra_replies: u64,
+    /// Messages the cloud sends rather than receives, handed to the tracker.
+    pub outbound: u64,
+}
+
+/// A [`Tracker`]'s state, from [`Tracker::snapshot`], for [`Tracker::restore`].
+///
+/// In serde (JSON, say) it is an object, the format of [`TrackerSnapshot::VERSION`]:
+/// - `version`: the format's version, `1`;
+/// - `tasks`: the tasks in flight, in the order of their keys, each an object with
+///   `request` (the `ota_create`, in [`Message`]'s serde form: its topic names the
+///   gateway, its `bid` the task), `attempts` (the `tid` of every attempt sent),
+///   `phase` (`{"awaiting_reply": {"deadline_ms": T}}` or `"accepted"`),
+///   `last_heard_ms`, `status` (the last status heard, or `null`), `last_event` (the
+///   `timestamp`, `step` and `percent` of the last event applied, or `null`) and `seen`
+///   (the `tid`s of the last events seen);
+/// - `ended`: the recently ended tasks, oldest first, each `task` (its [`TaskKey`]),
+///   `ending` (an [`Ending`]) and `seen`;
+/// - `counters`: the [`Counters`].
+///
+/// Times are the caller's `now_ms`, as given to the tracker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackerSnapshot {
+    version: u32,
+    tasks: Vec<Task>,
+    ended: Vec<SavedEnding>,
+    counters: Counters,
+}
+
+impl TrackerSnapshot {
+    /// The version of the format this crate writes and reads.
+    pub const VERSION: u32 = 1;
+
+    /// The version of the format this snapshot was written in.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// How many tasks were in flight.
+    pub fn tasks_in_flight(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+/// An ended task as saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SavedEnding {
+    task: TaskKey,
+    ending: Ending,
+    seen: VecDeque<Id>,
+}
+
+/// Why [`Tracker::restore`] refused a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The snapshot was written in another version of the format.
+    #[error("a tracker snapshot of format version {found}; this crate reads version {supported}")]
+    Version {
+        /// The snapshot's version.
+        found: u32,
+        /// The version this crate reads.
+        supported: u32,
+    },
+    /// A task's request is not an `ota_create`.
+    #[error("task {task}: its request is not an ota_create")]
+    NotARequest {
+        /// The task.
+        task: TaskKey,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Task {
     request: Message,
     attempts: Vec<Id>,
@@ -368,14 +485,15 @@ struct Task {
     seen: VecDeque<Id>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Phase {
     AwaitingReply { deadline_ms: u64 },
     Accepted,
 }
 
 /// Where the last applied event stood: its dock timestamp, step and percent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Position {
     timestamp: u64,
     step: Option<Step>,
@@ -418,6 +536,7 @@ impl Tracker {
             tasks: HashMap::new(),
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
+            counters: Counters::default(),
         }
     }
 
@@ -475,6 +594,7 @@ impl Tracker {
             last_event: None,
             seen: VecDeque::new(),
         });
+        self.counters.started += 1;
         Ok(Started { task: key, request })
     }
 
@@ -489,6 +609,7 @@ impl Tracker {
                 out.ignore(TaskKey::of(message), Ignored::Outbound);
             }
         }
+        self.tally(&out);
         out
     }
 
@@ -539,6 +660,7 @@ impl Tracker {
         for (key, change, ending) in ended {
             self.conclude(key, change, ending, &mut out);
         }
+        self.tally(&out);
         out
     }
 
@@ -582,8 +704,84 @@ impl Tracker {
                 status: task.status.clone(),
                 step: last.and_then(|p| p.step.clone()),
                 percent: last.and_then(|p| p.percent),
+                last_heard_ms: task.last_heard_ms,
             }
         })
+    }
+
+    /// Every task in flight with its state, in the order of their keys.
+    pub fn tasks(&self) -> Vec<(TaskKey, TaskState)> {
+        let mut keys: Vec<&TaskKey> = self.tasks.keys().collect();
+        keys.sort();
+        keys.into_iter()
+            .filter_map(|key| Some((key.clone(), self.task(key)?)))
+            .collect()
+    }
+
+    /// What the tracker has seen and done since it started (carried over by
+    /// [`Tracker::snapshot`] and [`Tracker::restore`]).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The tracker's state, to save (with serde) and give to [`Tracker::restore`] after
+    /// a restart: the tasks in flight (their requests, attempts, deadlines, the events
+    /// seen), the recently ended ones and the counters. The configuration is not part
+    /// of it. The format is described at [`TrackerSnapshot`].
+    pub fn snapshot(&self) -> TrackerSnapshot {
+        let mut tasks: Vec<(&TaskKey, &Task)> = self.tasks.iter().collect();
+        tasks.sort_by(|a, b| a.0.cmp(b.0));
+        TrackerSnapshot {
+            version: TrackerSnapshot::VERSION,
+            tasks: tasks.into_iter().map(|(_, task)| task.clone()).collect(),
+            ended: self
+                .ended_order
+                .iter()
+                .filter_map(|key| {
+                    let ended = self.ended.get(key)?;
+                    Some(SavedEnding {
+                        task: key.clone(),
+                        ending: ended.ending.clone(),
+                        seen: ended.seen.clone(),
+                    })
+                })
+                .collect(),
+            counters: self.counters,
+        }
+    }
+
+    /// A tracker with `config` that takes up where the one that made `snapshot` left
+    /// off: each task in flight is followed from where it was, with the deadlines it
+    /// had (they are times on the caller's clock, so a task whose deadline passed while
+    /// the server was down is retried or ended at the next [`Tracker::poll`]); nothing
+    /// is sent again that was sent before. Ended tasks beyond
+    /// [`TrackerConfig::recent_finished`] are forgotten, the oldest first; tasks in
+    /// flight are all kept, even beyond [`TrackerConfig::max_tasks`].
+    ///
+    /// # Errors
+    /// [`RestoreError::Version`] for a snapshot of another format version;
+    /// [`RestoreError::NotARequest`] for a task whose request is not an `ota_create`.
+    pub fn restore(config: TrackerConfig, snapshot: TrackerSnapshot) -> Result<Self, RestoreError> {
+        if snapshot.version != TrackerSnapshot::VERSION {
+            return Err(RestoreError::Version {
+                found: snapshot.version,
+                supported: TrackerSnapshot::VERSION,
+            });
+        }
+        let mut tracker = Tracker::new(config);
+        tracker.counters = snapshot.counters;
+        for task in snapshot.tasks {
+            if !matches!(task.request.data, Data::OtaCreate(_)) {
+                return Err(RestoreError::NotARequest {
+                    task: TaskKey::of(&task.request),
+                });
+            }
+            tracker.tasks.insert(TaskKey::of(&task.request), task);
+        }
+        for saved in snapshot.ended {
+            tracker.remember_ended(saved.task, saved.ending, saved.seen);
+        }
+        Ok(tracker)
     }
 
     /// How a recently ended task ended.
@@ -748,10 +946,15 @@ impl Tracker {
     /// Moves a task from the tasks in flight to the bounded set of ended ones.
     fn end(&mut self, key: &TaskKey, ending: Ending) {
         let seen = self.tasks.remove(key).map(|t| t.seen).unwrap_or_default();
+        self.remember_ended(key.clone(), ending, seen);
+    }
+
+    /// Adds an ended task to the bounded set of ended ones, the oldest leaving first.
+    fn remember_ended(&mut self, key: TaskKey, ending: Ending, seen: VecDeque<Id>) {
         if self.config.recent_finished == 0 {
             return;
         }
-        if let Some(known) = self.ended.get_mut(key) {
+        if let Some(known) = self.ended.get_mut(&key) {
             // A bid reused after its task ended: keep its place in the order.
             *known = Ended { ending, seen };
             return;
@@ -762,7 +965,39 @@ impl Tracker {
             }
         }
         self.ended_order.push_back(key.clone());
-        self.ended.insert(key.clone(), Ended { ending, seen });
+        self.ended.insert(key, Ended { ending, seen });
+    }
+
+    /// Counts what `out` reports and publishes.
+    fn tally(&mut self, out: &Output) {
+        let c = &mut self.counters;
+        c.events_answered += out
+            .publish
+            .iter()
+            .filter(|m| matches!(m.data, Data::OtaProgressReply(_)))
+            .count() as u64;
+        for update in &out.updates {
+            let counter = match &update.change {
+                Change::Retried { .. } => &mut c.retries,
+                Change::Accepted { .. } => &mut c.accepted,
+                Change::Progress { .. } => &mut c.progress,
+                Change::Finished { status, .. } if status.is_success() => &mut c.finished_ok,
+                Change::Finished { .. } => &mut c.finished_otherwise,
+                Change::Refused { .. } => &mut c.refused,
+                Change::NoReply { .. } => &mut c.no_reply,
+                Change::Silent { .. } => &mut c.silent,
+                Change::Ignored(ignored) => match ignored {
+                    Ignored::Duplicate { .. } => &mut c.duplicates,
+                    Ignored::OutOfOrder { .. } => &mut c.out_of_order,
+                    Ignored::Late { .. } => &mut c.late,
+                    Ignored::Unknown { .. } => &mut c.unknown,
+                    Ignored::UnmatchedReply { .. } => &mut c.unmatched_replies,
+                    Ignored::ExtraReply { .. } => &mut c.extra_replies,
+                    Ignored::Outbound => &mut c.outbound,
+                },
+            };
+            *counter += 1;
+        }
     }
 }
 
