@@ -1,0 +1,145 @@
+//! Where a tracker's state is kept between runs.
+//!
+//! A server saves its tracker's [`TrackerSnapshot`] after every change and loads it when
+//! it starts again ([`dji_cloud_ota::tracker::Tracker::restore`]), so that an upgrade
+//! under way survives a restart. [`Store`] is the small interface a server implements
+//! for its own database; [`FileStore`] keeps the state in one file and survives the
+//! process being killed at any instant.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use dji_cloud_ota::tracker::TrackerSnapshot;
+use thiserror::Error;
+
+/// Where a tracker's state is kept.
+///
+/// `save` replaces what was saved before, whole: after it returns, `load` gives the new
+/// state, even after a crash; if it fails or the process dies during it, `load` gives
+/// the old state or the new one, never a mix.
+pub trait Store {
+    /// The state saved last, or `None` when nothing was ever saved.
+    ///
+    /// # Errors
+    /// [`StoreError`]: the state cannot be read, or what was read is not a state.
+    fn load(&self) -> Result<Option<TrackerSnapshot>, StoreError>;
+
+    /// Saves `snapshot` in place of what was saved before.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when it could not be written.
+    fn save(&self, snapshot: &TrackerSnapshot) -> Result<(), StoreError>;
+}
+
+/// Why a [`Store`] could not load or save.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// What was read is not a tracker state: written by something else, or damaged.
+    #[error("{path} does not hold a tracker state: {source}")]
+    Corrupt {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the JSON reader said.
+        source: serde_json::Error,
+    },
+}
+
+/// A tracker's state in one JSON file, replaced atomically.
+///
+/// `save` writes the new state to a temporary file beside it (`PATH.tmp`), syncs it to
+/// the disk, renames it over `PATH` and syncs the folder: a rename within one folder
+/// either happens whole or not at all, so `PATH` always holds a whole state, the old or
+/// the new one, whenever the process is killed. The folder must exist; nothing else
+/// should write `PATH.tmp`.
+///
+/// ```
+/// use dji_cloud_ota::tracker::Tracker;
+/// use dji_cloud_ota_mqtt::store::{FileStore, Store};
+///
+/// let dir = std::env::temp_dir().join(format!("store-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let store = FileStore::new(dir.join("ota-state.json"));
+/// assert!(store.load()?.is_none());
+/// store.save(&Tracker::default().snapshot())?;
+/// assert_eq!(store.load()?, Some(Tracker::default().snapshot()));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStore {
+    path: PathBuf,
+    temporary: PathBuf,
+}
+
+impl FileStore {
+    /// A store in the file `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let mut temporary = path.clone().into_os_string();
+        temporary.push(".tmp");
+        Self {
+            path,
+            temporary: temporary.into(),
+        }
+    }
+
+    /// The file the state is kept in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl Store for FileStore {
+    fn load(&self) -> Result<Option<TrackerSnapshot>, StoreError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| StoreError::Corrupt {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    fn save(&self, snapshot: &TrackerSnapshot) -> Result<(), StoreError> {
+        let text = serde_json::to_vec(snapshot).map_err(|e| self.io(e.into()))?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.temporary)
+            .map_err(|e| self.io(e))?;
+        file.write_all(&text).map_err(|e| self.io(e))?;
+        file.sync_all().map_err(|e| self.io(e))?;
+        drop(file);
+        fs::rename(&self.temporary, &self.path).map_err(|e| self.io(e))?;
+        // The rename itself is durable once the folder is synced.
+        let folder = match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        File::open(folder)
+            .and_then(|folder| folder.sync_all())
+            .map_err(|e| self.io(e))
+    }
+}
