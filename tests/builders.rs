@@ -192,3 +192,29 @@ fn a_dock_agent_builds_its_events_from_the_request_it_received() {
     let reply = received.reply_to_create(ResultCode::SUCCESS, None).unwrap();
     assert!(reply.progress_event(failed.clone(), true).is_none());
 }
+
+#[test]
+fn an_events_nested_fields_are_read_by_its_accessors_absent_or_not() {
+    use dji_cloud_ota::{OtaProgress, Step};
+    let bare = OtaProgress::new(TaskStatus::Failed).with_result(ResultCode(312_003));
+    assert_eq!(bare.status(), &TaskStatus::Failed);
+    assert_eq!(
+        (bare.step(), bare.percent(), bare.rate()),
+        (None, None, None)
+    );
+    let full = OtaProgress::new(TaskStatus::InProgress)
+        .with_progress(Step::UpgradeFirmware, 70)
+        .with_rate(4_096);
+    assert_eq!(full.step(), Some(&Step::UpgradeFirmware));
+    assert_eq!((full.percent(), full.rate()), (Some(70), Some(4_096)));
+    // As decoded: the every-quirk fixture spells them `stauts`, `current_step`, strings.
+    let quirky = decode_fixture(TopicKind::Events, "every_quirk");
+    let Data::OtaProgress(event) = &quirky.data else {
+        panic!()
+    };
+    assert_eq!(event.status(), &TaskStatus::InProgress);
+    assert_eq!(
+        (event.step(), event.percent(), event.rate()),
+        (Some(&Step::DownloadFirmware), Some(42), Some(2_097_152))
+    );
+}

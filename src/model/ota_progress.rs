@@ -58,6 +58,44 @@ impl OtaProgress {
         self.output.ext = Some(ProgressExt { rate: Some(rate) });
         self
     }
+
+    /// The task's status (`output.status`). With [`OtaProgress::step`],
+    /// [`OtaProgress::percent`] and [`OtaProgress::rate`], it reads the nested fields:
+    ///
+    /// ```
+    /// use dji_cloud_ota::{Data, Step, TaskStatus, decode};
+    ///
+    /// let payload = br#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc",
+    ///   "bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1654070968655,
+    ///   "data":{"result":0,"output":{"status":"in_progress",
+    ///   "progress":{"percent":10,"step_key":"download_firmware"},"ext":{"rate":2048}}}}"#;
+    /// let message = decode("thing/product/4TADKAQ000002J/events", payload)?;
+    /// let Data::OtaProgress(event) = &message.data else { unreachable!() };
+    /// assert_eq!(event.status(), &TaskStatus::InProgress);
+    /// assert_eq!((event.step(), event.percent()), (Some(&Step::DownloadFirmware), Some(10)));
+    /// assert_eq!(event.rate(), Some(2048));
+    /// # Ok::<(), dji_cloud_ota::DecodeError>(())
+    /// ```
+    pub fn status(&self) -> &TaskStatus {
+        &self.output.status
+    }
+
+    /// The step, when the event names one (`output.progress.step_key`).
+    pub fn step(&self) -> Option<&Step> {
+        self.output.progress.as_ref()?.step.as_ref()
+    }
+
+    /// Percent of the step done, when the event carries it (`output.progress.percent`).
+    /// An `i64`, as received: `validate` checks it is 0 to 100.
+    pub fn percent(&self) -> Option<i64> {
+        self.output.progress.as_ref().map(|p| p.percent)
+    }
+
+    /// The download rate in bytes per second, when the event carries it
+    /// (`output.ext.rate`).
+    pub fn rate(&self) -> Option<u64> {
+        self.output.ext.as_ref()?.rate
+    }
 }
 
 /// `output` of an `ota_progress` event.
