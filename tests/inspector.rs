@@ -3,18 +3,23 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use common::{GATEWAY, fixtures_dir};
 
-fn inspect(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ota-inspect"))
+/// ota-inspect started with `args`, every stream piped.
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ota-inspect"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn inspect(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = spawn(args);
     let mut input = child.stdin.take().unwrap();
     if let Some(bytes) = stdin {
         input.write_all(bytes).unwrap();
@@ -92,13 +97,7 @@ fn usage_errors_exit_64() {
 fn a_huge_input_is_refused_after_the_size_limit_without_being_read_whole() {
     // 64 MiB offered on standard input; ota-inspect reads one byte past the 2 MiB
     // limit, says the payload is too large and exits, so most of it is never taken.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ota-inspect"))
-        .arg(format!("thing/product/{GATEWAY}/events"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&[&format!("thing/product/{GATEWAY}/events")]);
     let mut input = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let chunk = vec![b' '; 1 << 20];

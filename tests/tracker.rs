@@ -1,12 +1,15 @@
 //! The cloud-side tracker, transition by transition, driven as a server drives it:
 //! start a task, feed it messages and the time, publish what it returns.
 
+mod common;
+
+use common::device;
 use dji_cloud_ota::tracker::{
     Change, Ending, Ignored, Output, StartError, TaskKey, Tracker, TrackerConfig, Update,
 };
 use dji_cloud_ota::{
-    Data, Device, Id, Message, OtaProgress, Progress, ProgressExt, ProgressOutput, ResultCode,
-    Serial, Step, TaskStatus, TopicKind, UpgradeType, decode,
+    Data, Id, Message, OtaProgress, Progress, ProgressExt, ProgressOutput, ResultCode, Serial,
+    Step, TaskStatus, TopicKind, decode,
 };
 
 /// A plausible "now": late 2023, in Unix milliseconds.
@@ -14,15 +17,6 @@ const T0: u64 = 1_700_000_000_000;
 
 fn gateway() -> Serial {
     Serial::new("4TADKAQ000002J").unwrap()
-}
-
-fn device() -> Device {
-    Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL).with_file(
-        "https://firmware.example.com/wm245_04.01.0020.zip",
-        "0123456789abcdef0123456789abcdef",
-        653_467_234,
-        "wm245_04.01.0020.zip",
-    )
 }
 
 fn started(tracker: &mut Tracker) -> (TaskKey, Message) {

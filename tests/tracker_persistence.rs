@@ -5,26 +5,17 @@
 //! carried on. Driven as a dock agent and a server drive it, with the dock-side
 //! builders (`Message::progress_event`, `reply_to_create`).
 
+mod common;
+
+use common::device;
 use dji_cloud_ota::tracker::{
     Change, Counters, Ending, Ignored, Output, RestoreError, TaskKey, Tracker, TrackerConfig,
     TrackerSnapshot,
 };
-use dji_cloud_ota::{
-    Data, Device, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus, TopicKind,
-    UpgradeType,
-};
+use dji_cloud_ota::{Data, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus, TopicKind};
 
 /// A plausible "now": late 2023, in Unix milliseconds.
 const T0: u64 = 1_700_000_000_000;
-
-fn device() -> Device {
-    Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL).with_file(
-        "https://firmware.example.com/wm245_04.01.0020.zip",
-        "0123456789abcdef0123456789abcdef",
-        653_467_234,
-        "wm245_04.01.0020.zip",
-    )
-}
 
 fn gateway(sn: &str) -> Serial {
     Serial::new(sn).unwrap()

@@ -502,11 +502,10 @@ struct Position {
 
 impl Position {
     fn of(message: &Message, event: &OtaProgress) -> Self {
-        let progress = event.output.progress.as_ref();
         Self {
             timestamp: message.timestamp,
-            step: progress.and_then(|p| p.step.clone()),
-            percent: progress.map(|p| p.percent),
+            step: event.step().cloned(),
+            percent: event.percent(),
         }
     }
 
@@ -882,7 +881,7 @@ impl Tracker {
         remember(&mut task.seen, tid.clone(), window);
         out.answer(message, now_ms);
         task.last_heard_ms = now_ms;
-        let status = event.output.status.clone();
+        let status = event.status().clone();
         let result = event.result;
         if status.is_final() {
             self.finished(key, status, result, out);
@@ -917,7 +916,7 @@ impl Tracker {
                 result,
                 step: position.step,
                 percent: position.percent,
-                rate: event.output.ext.as_ref().and_then(|e| e.rate),
+                rate: event.rate(),
             },
         });
     }

@@ -6,7 +6,17 @@ pub mod strategies;
 
 use std::path::{Path, PathBuf};
 
-use dji_cloud_ota::{Message, TopicKind, decode};
+use dji_cloud_ota::{Device, Message, TopicKind, UpgradeType, decode};
+
+/// An aircraft to upgrade, with a whole firmware package: a device that validates.
+pub fn device() -> Device {
+    Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL).with_file(
+        "https://firmware.example.com/wm245_04.01.0020.zip",
+        "0123456789abcdef0123456789abcdef",
+        653_467_234,
+        "wm245_04.01.0020.zip",
+    )
+}
 
 /// The gateway every fixture is received from.
 pub const GATEWAY: &str = "4TADKAQ000002J";
