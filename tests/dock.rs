@@ -367,7 +367,7 @@ fn a_silent_dock_gets_two_retries_then_the_task_fails() {
 }
 
 #[test]
-fn duplicates_are_set_aside_and_never_answered_twice() {
+fn duplicates_are_set_aside_and_answered_again() {
     let x = exchange(
         DockConfig {
             need_reply: NeedReply::Every,
@@ -384,7 +384,8 @@ fn duplicates_are_set_aside_and_never_answered_twice() {
     // Every event but the final one is seen twice before the task ends.
     assert_eq!(duplicates.count() as u64, x.dock.replies_expected - 1);
     assert_eq!(x.dock.replies_received, x.dock.replies_expected);
-    assert_eq!(x.dock.replies_duplicated, 0);
+    // Each copy gets its answer: the first may be the one that was lost.
+    assert_eq!(x.dock.replies_duplicated, x.dock.replies_expected - 1);
 }
 
 #[test]

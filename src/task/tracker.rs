@@ -25,8 +25,12 @@
 //!   the dock took it (the reply was lost or is late): the task is accepted
 //!   ([`Change::Accepted`] with `by_event`), and no more retries are sent.
 //! - **Duplicates.** An event whose `tid` was already seen for its task (MQTT QoS 1
-//!   delivers twice, a dock resends) is [`Ignored::Duplicate`] and not answered again.
-//!   The last [`TrackerConfig::seen_events_per_task`] event ids of each task are kept.
+//!   delivers twice, a dock resends) is [`Ignored::Duplicate`]: it changes nothing, but
+//!   when it asks for a reply it is answered again, since the first answer may be what
+//!   was lost (a dock sends an event again when no reply came; a server killed after
+//!   saving its state but before publishing the reply gets the event again from the
+//!   broker). The last [`TrackerConfig::seen_events_per_task`] event ids of each task
+//!   are kept.
 //! - **Order.** An event older than the last one applied (an earlier dock `timestamp`,
 //!   or the same timestamp with a lower percent in the same step) is
 //!   [`Ignored::OutOfOrder`]: progress never goes backwards. A final status is never set
@@ -40,8 +44,8 @@
 //! Every `ota_progress` event with `need_reply` 1 is answered on `events_reply` with
 //! result 0, the event's `tid`, `bid` and method, and `now_ms` as timestamp, as DJI's
 //! server does, whether its task is in flight, ended or unknown (with shared
-//! subscriptions, another server instance may have started it); a duplicate is not
-//! answered twice.
+//! subscriptions, another server instance may have started it), and each time it
+//! arrives: a duplicate is answered again.
 //!
 //! # Memory
 //! The tracker holds the tasks in flight (at most [`TrackerConfig::max_tasks`]) and the
@@ -783,6 +787,15 @@ impl Tracker {
         Ok(tracker)
     }
 
+    /// The recently ended tasks (at most [`TrackerConfig::recent_finished`]) and how each
+    /// ended, the oldest first.
+    pub fn ended(&self) -> Vec<(TaskKey, Ending)> {
+        self.ended_order
+            .iter()
+            .filter_map(|key| Some((key.clone(), self.ended.get(key)?.ending.clone())))
+            .collect()
+    }
+
     /// How a recently ended task ended.
     pub fn ending(&self, key: &TaskKey) -> Option<&Ending> {
         self.ended.get(key).map(|e| &e.ending)
@@ -868,13 +881,12 @@ impl Tracker {
                 }
                 None => Ignored::Unknown { tid },
             };
-            if !matches!(ignored, Ignored::Duplicate { .. }) {
-                out.answer(message, now_ms);
-            }
+            out.answer(message, now_ms);
             out.ignore(key, ignored);
             return;
         };
         if task.seen.contains(&tid) {
+            out.answer(message, now_ms);
             out.ignore(key, Ignored::Duplicate { tid });
             return;
         }

@@ -1,0 +1,541 @@
+//! The cloud side over MQTT: upgrades started, followed and saved.
+//!
+//! [`Cloud::spawn`] loads the tracker's state from a [`Store`], connects, subscribes to
+//! the `services_reply` and `events` topics of every gateway it has a task for, and
+//! drives the protocol crate's [`Tracker`] in a task of its own, with real timers:
+//! it publishes the requests, their retries and the replies to events, and saves the
+//! tracker's state after every change, before publishing what the change calls for and
+//! before acknowledging the message that caused it. What a caller sees comes out of
+//! [`CloudEvents`].
+//!
+//! ```no_run
+//! use dji_cloud_ota::{Device, Serial, UpgradeType};
+//! use dji_cloud_ota::tracker::TrackerConfig;
+//! use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, FileStore, MqttConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mqtt = MqttConfig::new("127.0.0.1", 1883, "ota-cloud-1");
+//! let config = CloudConfig::new(mqtt, TrackerConfig::default());
+//! let (cloud, mut events) = Cloud::spawn(config, FileStore::new("ota-state.json"))?;
+//! let gateway = Serial::new("4TADKAQ000002J")?;
+//! let device = Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL)
+//!     .with_file("https://example.com/fw.zip", "6f1ed002ab5595859014ebf0951522d9", 1_000, "fw.zip");
+//! let started = cloud.start(gateway, vec![device]).await?;
+//! while let Some(event) = events.next().await {
+//!     if let CloudEvent::Update(update) = event {
+//!         println!("{}: {:?}", update.task, update.change);
+//!         if update.task == started.task && update.change.is_final() {
+//!             break;
+//!         }
+//!     }
+//! }
+//! cloud.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What survives what
+//! - **The server killed and started again** with the same store and client id: the
+//!   tracker is restored (no second `ota_create`, the same deadlines), and the broker
+//!   delivers what arrived meanwhile, since the session is persistent. A message is
+//!   acknowledged only after its effect is saved, so one that arrived just before the
+//!   kill is delivered again, and then answered again if it asks for a reply.
+//! - **The broker restarted**: the driver connects again on its own and subscribes
+//!   again; a request lost on the way is sent again by the tracker's retries, and an
+//!   event lost on the way is sent again by a dock that got no reply (the runtime's
+//!   [`crate::Agent`] does).
+//! - **Garbage on the topics**: a message that does not decode is acknowledged and
+//!   dropped, counted in [`CloudCounters::dropped`] and reported at most once per
+//!   [`CloudConfig::drop_notice_every`] ([`CloudEvent::Dropped`]); memory stays bounded.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use dji_cloud_ota::tracker::{
+    Change, Counters, Ending, Ignored, Output, RestoreError, StartError, Started, TaskKey,
+    TaskState, Tracker, TrackerConfig, Update,
+};
+use dji_cloud_ota::{Device, Message, Serial, Topic, TopicKind, decode, now_millis};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::config::{ConfigError, MqttConfig};
+use crate::link::{Link, LinkEvent};
+use crate::store::{Store, StoreError};
+
+/// Which gateways' topics the cloud subscribes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Watch {
+    /// The gateways of its tasks, as they are started or restored.
+    TaskGateways,
+    /// Every gateway (`thing/product/+/services_reply` and `.../events`): for a server
+    /// that answers the events of every dock, its own tasks or not.
+    AllGateways,
+}
+
+/// How a [`Cloud`] connects, tracks and reports.
+#[derive(Debug, Clone)]
+pub struct CloudConfig {
+    /// The broker.
+    pub mqtt: MqttConfig,
+    /// Retries, time-outs and memory bounds of the tracker.
+    pub tracker: TrackerConfig,
+    /// Which gateways' topics to subscribe to.
+    pub watch: Watch,
+    /// Messages dropped (they did not decode) are reported at most this often.
+    pub drop_notice_every: Duration,
+}
+
+impl CloudConfig {
+    /// `mqtt` and `tracker`, watching the gateways of its tasks, reporting dropped
+    /// messages at most every 5 s.
+    pub fn new(mqtt: MqttConfig, tracker: TrackerConfig) -> Self {
+        Self {
+            mqtt,
+            tracker,
+            watch: Watch::TaskGateways,
+            drop_notice_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a [`Cloud`] reports, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CloudEvent {
+    /// Connected (again) and subscribed.
+    Connected {
+        /// True when the broker still had the session: what arrived while the cloud
+        /// was away is delivered.
+        session_present: bool,
+    },
+    /// The connection was lost; the driver connects again on its own.
+    Disconnected {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The connection cannot be made (refused login, no broker at first contact): the
+    /// driver has stopped.
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A task changed, as the tracker reported it.
+    Update(Update),
+    /// Messages were dropped because they did not decode: how many since the last such
+    /// report, and the last one's topic and error.
+    Dropped {
+        /// How many since the last report.
+        count: u64,
+        /// The last one's topic.
+        topic: String,
+        /// Why the last one did not decode.
+        reason: String,
+    },
+    /// The state could not be saved: the message concerned is not acknowledged, so the
+    /// broker sends it again after a reconnection.
+    StoreFailed {
+        /// What the store said.
+        reason: String,
+    },
+}
+
+/// What a [`Cloud`] counted since it started (the tracker's counters are carried
+/// across restarts; the others are this process's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloudCounters {
+    /// The tracker's counters.
+    pub tracker: Counters,
+    /// Messages received, decoded or not.
+    pub received: u64,
+    /// Messages dropped because they did not decode.
+    pub dropped: u64,
+    /// Messages published: requests, retries, replies to events.
+    pub published: u64,
+    /// Times the state was saved.
+    pub saves: u64,
+    /// Times saving failed.
+    pub store_failures: u64,
+    /// Times the connection was lost.
+    pub disconnections: u64,
+}
+
+/// The tasks and counters of a [`Cloud`] at one moment.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CloudStatus {
+    /// The tasks in flight, in the order of their keys.
+    pub tasks: Vec<(TaskKey, TaskState)>,
+    /// The recently ended tasks, the oldest first.
+    pub ended: Vec<(TaskKey, Ending)>,
+    /// What was counted.
+    pub counters: CloudCounters,
+}
+
+/// Why a [`Cloud`] could not start or do what it was asked.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CloudError {
+    /// The connection settings are unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The saved state could not be loaded.
+    #[error("cannot load the saved state: {0}")]
+    Load(#[from] StoreError),
+    /// The saved state cannot be restored.
+    #[error("cannot restore the saved state: {0}")]
+    Restore(#[from] RestoreError),
+    /// The tracker refused the task.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The task started but its state could not be saved; it was not sent.
+    #[error("the task could not be saved, and was not sent: {0}")]
+    Save(StoreError),
+    /// The driver has stopped (closed, or the connection failed for good).
+    #[error("the cloud driver has stopped")]
+    Stopped,
+}
+
+/// The events a [`Cloud`] reports; read them, or they pile up.
+#[derive(Debug)]
+pub struct CloudEvents {
+    rx: mpsc::UnboundedReceiver<CloudEvent>,
+}
+
+impl CloudEvents {
+    /// The next event; `None` once the driver has stopped.
+    pub async fn next(&mut self) -> Option<CloudEvent> {
+        self.rx.recv().await
+    }
+}
+
+enum Command {
+    Start(Message, oneshot::Sender<Result<Started, CloudError>>),
+    Forget(TaskKey, oneshot::Sender<bool>),
+    Status(oneshot::Sender<CloudStatus>),
+    Close(oneshot::Sender<()>),
+}
+
+/// A handle on the cloud driver; clone it to share. See the [module documentation](self).
+#[derive(Debug, Clone)]
+pub struct Cloud {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Cloud {
+    /// Loads the state saved in `store` (if any), connects as `config.mqtt` says, and
+    /// drives the tracker in a task of its own. Call it within a tokio runtime.
+    ///
+    /// # Errors
+    /// [`CloudError::Config`], [`CloudError::Load`] or [`CloudError::Restore`]: nothing
+    /// was started. A broker that cannot be reached is reported by
+    /// [`CloudEvent::Failed`].
+    pub fn spawn(
+        config: CloudConfig,
+        store: impl Store + Send + 'static,
+    ) -> Result<(Self, CloudEvents), CloudError> {
+        let options = config.mqtt.options()?;
+        let tracker = match store.load()? {
+            Some(snapshot) => Tracker::restore(config.tracker.clone(), snapshot)?,
+            None => Tracker::new(config.tracker.clone()),
+        };
+        let mut gateways = BTreeSet::new();
+        let filters = match config.watch {
+            Watch::AllGateways => [TopicKind::ServicesReply, TopicKind::Events]
+                .map(TopicKind::wildcard_filter)
+                .to_vec(),
+            Watch::TaskGateways => {
+                gateways.extend(tracker.tasks().into_iter().map(|(key, _)| key.gateway));
+                gateways.iter().flat_map(filters_of).collect()
+            }
+        };
+        let link = Link::open(options, filters, config.mqtt.reconnect_delay);
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (events_tx, rx) = mpsc::unbounded_channel();
+        let driver = Driver {
+            tracker,
+            store: Box::new(store),
+            link,
+            gateways,
+            watch: config.watch,
+            events: events_tx,
+            counters: CloudCounters::default(),
+            drops: DropNotice {
+                every: config.drop_notice_every,
+                ..DropNotice::default()
+            },
+        };
+        tokio::spawn(driver.run(commands_rx));
+        Ok((Self { commands }, CloudEvents { rx }))
+    }
+
+    /// Starts a task that upgrades `devices` behind `gateway`: subscribes to the
+    /// gateway's topics if needed, saves the task, then publishes its `ota_create`.
+    ///
+    /// # Errors
+    /// [`CloudError::Start`] for a request the tracker refuses, [`CloudError::Save`]
+    /// when it could not be saved (nothing was sent), [`CloudError::Stopped`].
+    pub async fn start(
+        &self,
+        gateway: Serial,
+        devices: Vec<Device>,
+    ) -> Result<Started, CloudError> {
+        self.start_request(Message::ota_create(gateway, devices))
+            .await
+    }
+
+    /// Starts a task from an `ota_create` the caller built, as [`Cloud::start`].
+    ///
+    /// # Errors
+    /// As [`Cloud::start`].
+    pub async fn start_request(&self, request: Message) -> Result<Started, CloudError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Start(request, tx))?;
+        rx.await.map_err(|_| CloudError::Stopped)?
+    }
+
+    /// Stops following a task in flight; false if there was none.
+    ///
+    /// # Errors
+    /// [`CloudError::Stopped`].
+    pub async fn forget(&self, task: TaskKey) -> Result<bool, CloudError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Forget(task, tx))?;
+        rx.await.map_err(|_| CloudError::Stopped)
+    }
+
+    /// The tasks and counters now.
+    ///
+    /// # Errors
+    /// [`CloudError::Stopped`].
+    pub async fn status(&self) -> Result<CloudStatus, CloudError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Status(tx))?;
+        rx.await.map_err(|_| CloudError::Stopped)
+    }
+
+    /// Disconnects once what was published has gone out (a second at most), and stops
+    /// the driver. The state stays saved: a new [`Cloud`] on the same store takes up
+    /// the tasks in flight.
+    pub async fn close(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Command::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    fn send(&self, command: Command) -> Result<(), CloudError> {
+        self.commands.send(command).map_err(|_| CloudError::Stopped)
+    }
+}
+
+/// The topics the cloud subscribes to for one gateway.
+fn filters_of(gateway: &Serial) -> [String; 2] {
+    [TopicKind::ServicesReply, TopicKind::Events]
+        .map(|kind| Topic::new(gateway.clone(), kind).to_string())
+}
+
+#[derive(Debug, Default)]
+struct DropNotice {
+    every: Duration,
+    last: Option<Instant>,
+    count: u64,
+    topic: String,
+    reason: String,
+}
+
+struct Driver {
+    tracker: Tracker,
+    store: Box<dyn Store + Send>,
+    link: Link,
+    gateways: BTreeSet<Serial>,
+    watch: Watch,
+    events: mpsc::UnboundedSender<CloudEvent>,
+    counters: CloudCounters,
+    drops: DropNotice,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let far = Duration::from_secs(24 * 3600);
+        loop {
+            let next = self.tracker.next_deadline().map(instant_at);
+            let notice_due = (self.drops.count > 0).then(|| {
+                self.drops
+                    .last
+                    .map_or_else(Instant::now, |t| t + self.drops.every)
+            });
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Close(done)) => {
+                        self.report_drops();
+                        self.link.close(Duration::from_secs(1)).await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(command) => self.command(command),
+                    None => {
+                        self.link.close(Duration::from_secs(1)).await;
+                        return;
+                    }
+                },
+                event = self.link.recv() => match event {
+                    Some(LinkEvent::Arrived(publish)) => self.arrived(publish),
+                    Some(LinkEvent::Up { session_present }) => {
+                        self.emit(CloudEvent::Connected { session_present });
+                    }
+                    Some(LinkEvent::Down { reason, fatal: false }) => {
+                        self.counters.disconnections += 1;
+                        self.emit(CloudEvent::Disconnected { reason });
+                    }
+                    Some(LinkEvent::Down { reason, fatal: true }) => {
+                        self.emit(CloudEvent::Failed { reason });
+                        return;
+                    }
+                    None => {
+                        self.emit(CloudEvent::Failed { reason: "the connection closed".into() });
+                        return;
+                    }
+                },
+                () = sleep_until(next.unwrap_or_else(|| Instant::now() + far)), if next.is_some() => {
+                    let out = self.tracker.poll(now_millis());
+                    self.apply(out, None);
+                }
+                () = sleep_until(notice_due.unwrap_or_else(|| Instant::now() + far)), if notice_due.is_some() => {
+                    self.report_drops();
+                }
+                () = sleep(Duration::from_millis(5)), if self.link.backlog() > 0 => {}
+            }
+            self.link.flush();
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Start(request, done) => {
+                let _ = done.send(self.start(request));
+            }
+            Command::Forget(key, done) => {
+                let known = self.tracker.forget(&key);
+                if known {
+                    self.save();
+                }
+                let _ = done.send(known);
+            }
+            Command::Status(done) => {
+                let mut counters = self.counters;
+                counters.tracker = *self.tracker.counters();
+                let _ = done.send(CloudStatus {
+                    tasks: self.tracker.tasks(),
+                    ended: self.tracker.ended(),
+                    counters,
+                });
+            }
+            Command::Close(_) => {}
+        }
+    }
+
+    fn start(&mut self, request: Message) -> Result<Started, CloudError> {
+        let started = self.tracker.start_request(request, now_millis())?;
+        if let Err(e) = self.try_save() {
+            self.tracker.forget(&started.task);
+            return Err(CloudError::Save(e));
+        }
+        if self.watch == Watch::TaskGateways && self.gateways.insert(started.task.gateway.clone()) {
+            // Queued before the request, so in place before its reply comes.
+            self.link
+                .subscribe(filters_of(&started.task.gateway).to_vec());
+        }
+        self.link.publish(&started.request);
+        self.counters.published += 1;
+        Ok(started)
+    }
+
+    fn arrived(&mut self, publish: rumqttc::Publish) {
+        self.counters.received += 1;
+        match decode(&publish.topic, &publish.payload) {
+            Ok(message) => {
+                let out = self.tracker.handle(&message, now_millis());
+                self.apply(out, Some(publish));
+            }
+            Err(e) => {
+                self.counters.dropped += 1;
+                let notice = &mut self.drops;
+                notice.count += 1;
+                notice.topic.clone_from(&publish.topic);
+                notice.reason = e.to_string();
+                self.link.ack(publish);
+            }
+        }
+    }
+
+    /// Saves what changed, publishes what the tracker asks, acknowledges `cause`, and
+    /// reports the updates.
+    fn apply(&mut self, out: Output, cause: Option<rumqttc::Publish>) {
+        let changed = out.updates.iter().any(|u| {
+            !matches!(
+                u.change,
+                Change::Ignored(Ignored::Unknown { .. } | Ignored::Outbound)
+            )
+        });
+        // Unsaved, the message is not acknowledged: the broker sends it again after a
+        // reconnection, when it is handled (and answered) again.
+        let saved = !changed || self.save();
+        for message in &out.publish {
+            self.link.publish(message);
+            self.counters.published += 1;
+        }
+        if let Some(publish) = cause.filter(|_| saved) {
+            self.link.ack(publish);
+        }
+        for update in out.updates {
+            self.emit(CloudEvent::Update(update));
+        }
+    }
+
+    fn try_save(&mut self) -> Result<(), StoreError> {
+        self.store.save(&self.tracker.snapshot())?;
+        self.counters.saves += 1;
+        Ok(())
+    }
+
+    fn save(&mut self) -> bool {
+        match self.try_save() {
+            Ok(()) => true,
+            Err(e) => {
+                self.counters.store_failures += 1;
+                self.emit(CloudEvent::StoreFailed {
+                    reason: e.to_string(),
+                });
+                false
+            }
+        }
+    }
+
+    fn report_drops(&mut self) {
+        let notice = &mut self.drops;
+        if notice.count == 0 {
+            return;
+        }
+        notice.last = Some(Instant::now());
+        let event = CloudEvent::Dropped {
+            count: std::mem::take(&mut notice.count),
+            topic: std::mem::take(&mut notice.topic),
+            reason: std::mem::take(&mut notice.reason),
+        };
+        self.emit(event);
+    }
+
+    fn emit(&self, event: CloudEvent) {
+        // Nobody listening is not an error: the driver goes on.
+        let _ = self.events.send(event);
+    }
+}
+
+/// The tokio instant at which the Unix-millisecond clock reads `at_ms`.
+pub(crate) fn instant_at(at_ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(at_ms.saturating_sub(now_millis()))
+}
