@@ -18,8 +18,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use common::cloud::Plan;
 use common::dock::Until;
-use common::mqtt::{ConnArgs, Connection};
+use common::mqtt::ConnArgs;
 use common::{DockArgs, EXIT_BROKER, EXIT_USAGE, FirmwareArgs, TrackerArgs};
 use dji_cloud_ota::Serial;
 
@@ -58,33 +59,48 @@ async fn main() -> ExitCode {
     }
     println!("embedded MQTT broker on 127.0.0.1:{port}");
     let conn = ConnArgs::loopback(port);
-    let (Ok(dock_options), Ok(cloud_options)) = (
-        conn.options("ota-demo-dock"),
-        conn.options("ota-demo-cloud"),
-    ) else {
+    let Ok(dock_mqtt) = conn.config("ota-demo-dock", None) else {
         return ExitCode::from(EXIT_USAGE);
     };
-
-    let mut dock_conn = Connection::open(dock_options, common::dock::filters([&cli.gateway]), 64);
-    // The dock listens before the cloud sends its request.
-    if let Err(e) = dock_conn.ready().await {
-        eprintln!("ota-demo: the dock cannot connect: {e}");
-        return ExitCode::from(EXIT_BROKER);
-    }
     let until = Until {
         once: false,
         at_most: None,
         linger: Duration::ZERO,
     };
     let dock_config = cli.dock.config();
+    let resend = cli.dock.resend();
     let gateway = cli.gateway.clone();
+    // The dock listens before the cloud sends its request.
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
     let dock = tokio::spawn(async move {
-        common::dock::run(dock_conn, vec![gateway], &dock_config, until, false).await
+        let ready = move || {
+            let _ = ready_tx.send(());
+        };
+        common::dock::run(
+            dock_mqtt,
+            vec![gateway],
+            &dock_config,
+            resend,
+            until,
+            false,
+            ready,
+        )
+        .await
     });
-
-    let cloud_conn = Connection::open(cloud_options, common::cloud::filters(&cli.gateway), 64);
-    let devices = cli.firmware.devices();
-    let code = common::cloud::run(cloud_conn, cli.gateway, devices, &cli.tracker).await;
+    if ready.await.is_err() {
+        let reason = match dock.await {
+            Ok(Err(reason)) => reason,
+            _ => "it stopped".into(),
+        };
+        eprintln!("ota-demo: the dock cannot connect: {reason}");
+        return ExitCode::from(EXIT_BROKER);
+    }
+    let plan = Plan {
+        gateway: cli.gateway,
+        devices: cli.firmware.devices(),
+        state: None,
+    };
+    let code = common::cloud::run(&conn, plan, &cli.tracker).await;
     dock.abort();
     ExitCode::from(code)
 }

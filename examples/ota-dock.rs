@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::dock::Until;
-use common::mqtt::{ConnArgs, Connection};
+use common::mqtt::ConnArgs;
 use common::{DockArgs, EXIT_BROKER, EXIT_USAGE};
 use dji_cloud_ota::Serial;
 
@@ -46,22 +46,30 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let options = match cli.conn.options("ota-dock") {
-        Ok(options) => options,
+    let mqtt = match cli.conn.config("ota-dock", None) {
+        Ok(mqtt) => mqtt,
         Err(e) => {
             eprintln!("ota-dock: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    println!("connecting to {}", cli.conn.describe());
-    let filters = common::dock::filters([&cli.gateway]);
-    let conn = Connection::open(options, filters, 64);
+    println!("connecting to {}", mqtt.describe());
     let until = Until {
         once: cli.once,
         at_most: cli.exit_after_ms.map(Duration::from_millis),
         linger: Duration::from_millis(cli.linger_ms),
     };
-    match common::dock::run(conn, vec![cli.gateway], &cli.dock.config(), until, true).await {
+    let config = cli.dock.config();
+    let run = common::dock::run(
+        mqtt,
+        vec![cli.gateway],
+        &config,
+        cli.dock.resend(),
+        until,
+        true,
+        || {},
+    );
+    match run.await {
         Ok(stats) => {
             println!("{}", common::dock::summary(&stats));
             ExitCode::SUCCESS

@@ -24,14 +24,15 @@ use std::time::{Duration, Instant as StdInstant};
 
 use clap::{Parser, ValueEnum};
 use common::dock::Until;
-use common::mqtt::{ConnArgs, Connection, Incoming};
+use common::mqtt::ConnArgs;
 use common::{
     DockArgs, EXIT_BROKER, EXIT_OK, EXIT_TASK_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, FirmwareArgs,
     TrackerArgs,
 };
+use dji_cloud_ota::Serial;
 use dji_cloud_ota::dock::{DockStats, NeedReply};
-use dji_cloud_ota::tracker::{Change, Tracker};
-use dji_cloud_ota::{Serial, TopicKind, now_millis};
+use dji_cloud_ota::tracker::Change;
+use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, Watch};
 use tokio::time::{Instant, sleep_until};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,39 +94,38 @@ async fn docks(cli: &Cli, gateways: Vec<Serial>) -> u8 {
     // Every event asks for a reply, so that every answer can be counted.
     config.need_reply = NeedReply::Every;
     let per_connection = gateways.len().div_ceil(cli.connections.max(1)).max(1);
-    let mut connections = Vec::new();
-    for (n, group) in gateways.chunks(per_connection).enumerate() {
-        let options = match cli.conn.options(&format!("ota-load-docks{n}")) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("ota-load: {e}");
-                return EXIT_USAGE;
-            }
-        };
-        let mut conn = Connection::open(options, common::dock::filters(group), 1_024);
-        if let Err(e) = conn.ready().await {
-            eprintln!("ota-load: {e}");
-            return EXIT_BROKER;
-        }
-        connections.push((conn, group.to_vec()));
-    }
-    println!(
-        "ready docks={} connections={}",
-        gateways.len(),
-        connections.len()
-    );
     let until = Until {
         once: true,
         at_most: Some(cli.tracker.timeout()),
         linger: Duration::from_secs(60),
     };
-    let runs: Vec<_> = connections
-        .into_iter()
-        .map(|(conn, group)| {
-            let config = config.clone();
-            tokio::spawn(async move { common::dock::run(conn, group, &config, until, false).await })
-        })
-        .collect();
+    let mut runs = Vec::new();
+    let mut ready = Vec::new();
+    for (n, group) in gateways.chunks(per_connection).enumerate() {
+        let mqtt = match cli.conn.config(&format!("ota-load-docks{n}"), None) {
+            Ok(mqtt) => mqtt,
+            Err(e) => {
+                eprintln!("ota-load: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        ready.push(ready_rx);
+        let (config, group, resend) = (config.clone(), group.to_vec(), cli.dock.resend());
+        runs.push(tokio::spawn(async move {
+            let ready = move || {
+                let _ = ready_tx.send(());
+            };
+            common::dock::run(mqtt, group, &config, resend, until, false, ready).await
+        }));
+    }
+    for signal in ready {
+        if signal.await.is_err() {
+            eprintln!("ota-load: a docks connection failed");
+            return EXIT_BROKER;
+        }
+    }
+    println!("ready docks={} connections={}", gateways.len(), runs.len());
     let mut total = Vec::new();
     for run in runs {
         match run.await {
@@ -145,155 +145,134 @@ async fn docks(cli: &Cli, gateways: Vec<Serial>) -> u8 {
     EXIT_OK
 }
 
-/// What the cloud counted.
-#[derive(Debug, Default)]
-struct Counts {
-    messages_in: u64,
-    messages_out: u64,
-    events: u64,
-    set_aside: common::SetAside,
-    retries: u64,
-    ended: HashMap<&'static str, u64>,
-    max_in_flight: usize,
-}
-
 async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
-    let options = match cli.conn.options("ota-load-cloud") {
-        Ok(o) => o,
+    let mqtt = match cli.conn.config("ota-load-cloud", None) {
+        Ok(mqtt) => mqtt,
         Err(e) => {
             eprintln!("ota-load: {e}");
             return EXIT_USAGE;
         }
     };
-    let filters = [TopicKind::ServicesReply, TopicKind::Events].map(TopicKind::wildcard_filter);
-    let mut conn = Connection::open(options, filters.to_vec(), 4_096);
-    if let Err(e) = conn.ready().await {
-        eprintln!("ota-load: {e}");
-        return EXIT_BROKER;
-    }
-    let mut tracker = Tracker::new(cli.tracker.config());
-    let mut counts = Counts::default();
-    let began = StdInstant::now();
-    for gateway in &gateways {
-        let started = match tracker.start(gateway.clone(), cli.firmware.devices(), now_millis()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("ota-load: {e}");
-                return EXIT_USAGE;
+    let mut config = CloudConfig::new(mqtt, cli.tracker.config());
+    // One subscription for every gateway, and every event answered.
+    config.watch = Watch::AllGateways;
+    // A thousand tasks saved whole at every event would cost more than the run.
+    let (cloud, mut events) = match Cloud::spawn_without_store(config) {
+        Ok(spawned) => spawned,
+        Err(e) => {
+            eprintln!("ota-load: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    loop {
+        match events.next().await {
+            Some(CloudEvent::Connected { .. }) => break,
+            Some(CloudEvent::Failed { reason }) => {
+                eprintln!("ota-load: {reason}");
+                return EXIT_BROKER;
             }
-        };
-        counts.messages_out += 1;
-        if !conn.publish(&started.request).await {
-            return EXIT_BROKER;
+            None => return EXIT_BROKER,
+            Some(_) => {}
         }
     }
-    counts.max_in_flight = tracker.len();
+    let began = StdInstant::now();
+    for gateway in &gateways {
+        if let Err(e) = cloud.start(gateway.clone(), cli.firmware.devices()).await {
+            eprintln!("ota-load: {e}");
+            return EXIT_USAGE;
+        }
+    }
     println!("started tasks={}", gateways.len());
     let give_up = Instant::now() + cli.tracker.timeout();
     let mut report_at = Instant::now() + Duration::from_secs(5);
     let mut all_ended: Option<(Instant, Duration)> = None;
+    let mut ended: HashMap<&'static str, u64> = HashMap::new();
     loop {
         let stop = all_ended.map_or(give_up, |(at, _)| {
             at + Duration::from_millis(cli.tracker.linger_ms)
         });
-        let next_poll = tracker.next_deadline().map(common::instant_at);
-        let output = tokio::select! {
-            item = conn.incoming.recv() => match item {
-                Some(Incoming::Message(message)) => {
-                    counts.messages_in += 1;
-                    if message.topic().kind == TopicKind::Events {
-                        counts.events += 1;
+        tokio::select! {
+            event = events.next() => match event {
+                Some(CloudEvent::Update(update)) => {
+                    if let Some(end) = end_of(&update.change) {
+                        *ended.entry(end).or_default() += 1;
                     }
-                    tracker.handle(&message, now_millis())
                 }
-                Some(Incoming::Lost { reason, fatal }) => {
-                    eprintln!("connection lost: {reason}");
-                    if fatal {
-                        return EXIT_BROKER;
-                    }
-                    continue;
+                Some(CloudEvent::Disconnected { reason }) => eprintln!("connection lost: {reason}"),
+                Some(CloudEvent::Failed { reason }) => {
+                    eprintln!("ota-load: {reason}");
+                    return EXIT_BROKER;
                 }
-                Some(Incoming::Ready | Incoming::Undecodable(..)) => continue,
+                Some(_) => {}
                 None => return EXIT_BROKER,
             },
-            () = sleep_until(next_poll.unwrap_or(stop)), if next_poll.is_some() => tracker.poll(now_millis()),
             () = sleep_until(report_at) => {
                 report_at += Duration::from_secs(5);
-                println!("in flight {} ended {}", tracker.len(), counts.ended.values().sum::<u64>());
-                continue;
+                println!("ended {}", ended.values().sum::<u64>());
             }
             () = sleep_until(stop) => break,
-        };
-        for message in &output.publish {
-            counts.messages_out += 1;
-            if !conn.publish(message).await {
-                return EXIT_BROKER;
-            }
         }
-        for update in output.updates {
-            count(&update.change, &mut counts);
-        }
-        if tracker.is_empty() && all_ended.is_none() {
+        if all_ended.is_none() && ended.values().sum::<u64>() == gateways.len() as u64 {
             all_ended = Some((Instant::now(), began.elapsed()));
         }
     }
+    let Ok(status) = cloud.status().await else {
+        return EXIT_BROKER;
+    };
+    cloud.close().await;
+    let c = &status.counters;
+    let t = &c.tracker;
     let elapsed = all_ended.map_or(began.elapsed(), |(_, e)| e);
-    let ended: u64 = counts.ended.values().sum();
-    let ok = counts.ended.get("ok").copied().unwrap_or(0);
-    let messages = counts.messages_in + counts.messages_out;
+    let total_ended: u64 = ended.values().sum();
+    let ok = ended.get("ok").copied().unwrap_or(0);
+    let messages = c.received + c.published;
     let rate = messages as f64 / elapsed.as_secs_f64().max(1e-3);
-    let mut ends: Vec<_> = counts
-        .ended
-        .iter()
-        .map(|(k, v)| format!("{k}:{v}"))
-        .collect();
+    let mut ends: Vec<_> = ended.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     ends.sort();
-    let mut pairs = vec![
+    let pairs = [
         ("tasks", gateways.len().to_string()),
-        ("ended", ended.to_string()),
+        ("ended", total_ended.to_string()),
         ("ok", ok.to_string()),
         ("ends", ends.join(",")),
-        ("events", counts.events.to_string()),
-        ("retries", counts.retries.to_string()),
-        ("messages_in", counts.messages_in.to_string()),
-        ("messages_out", counts.messages_out.to_string()),
+        ("events", c.events.to_string()),
+        ("retries", t.retries.to_string()),
+        ("messages_in", c.received.to_string()),
+        ("messages_out", c.published.to_string()),
         ("seconds", format!("{:.2}", elapsed.as_secs_f64())),
         ("msgs_per_s", format!("{rate:.0}")),
-        ("max_in_flight", counts.max_in_flight.to_string()),
-        ("remembered", tracker.remembered().to_string()),
+        ("remembered", status.ended.len().to_string()),
         (
             "peak_rss_kib",
             common::peak_rss_kib().map_or("unknown".into(), |k| k.to_string()),
         ),
+        ("duplicates", t.duplicates.to_string()),
+        ("late", t.late.to_string()),
+        ("out_of_order", t.out_of_order.to_string()),
+        ("unknown", t.unknown.to_string()),
+        (
+            "stray_replies",
+            (t.unmatched_replies + t.extra_replies).to_string(),
+        ),
+        ("dropped", c.dropped.to_string()),
     ];
-    pairs.extend(counts.set_aside.pairs());
     println!("{}", common::summary(&pairs));
-    conn.close().await;
     if ok == gateways.len() as u64 {
         EXIT_OK
-    } else if ended < gateways.len() as u64 {
+    } else if total_ended < gateways.len() as u64 {
         EXIT_TIMED_OUT
     } else {
         EXIT_TASK_FAILED
     }
 }
 
-fn count(change: &Change, counts: &mut Counts) {
-    let end = match change {
+/// How a change ends its task, if it does.
+fn end_of(change: &Change) -> Option<&'static str> {
+    Some(match change {
         Change::Finished { status, .. } if status.is_success() => "ok",
         Change::Finished { .. } => "failed",
         Change::Refused { .. } => "refused",
         Change::NoReply { .. } => "no_reply",
         Change::Silent { .. } => "silent",
-        Change::Retried { .. } => {
-            counts.retries += 1;
-            return;
-        }
-        Change::Ignored(why) => {
-            counts.set_aside.count(why);
-            return;
-        }
-        Change::Accepted { .. } | Change::Progress { .. } => return,
-    };
-    *counts.ended.entry(end).or_default() += 1;
+        _ => return None,
+    })
 }

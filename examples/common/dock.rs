@@ -1,25 +1,13 @@
-//! Simulated docks over MQTT: the crate's sans-IO `Dock`, any number of them on one
-//! connection, each on its own gateway's topics.
+//! Simulated docks over MQTT: the crate's sans-IO `Dock`, any number of them behind one
+//! runtime `Agent` (one connection), each on its own gateway's topics.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use dji_cloud_ota::dock::{Dock, DockConfig, DockStats};
-use dji_cloud_ota::{Serial, Topic, TopicKind, now_millis};
+use dji_cloud_ota::{Serial, now_millis};
+use dji_cloud_ota_mqtt::{Agent, AgentConfig, AgentEvent, MqttConfig};
 use tokio::time::{Instant, sleep_until};
-
-use super::mqtt::{Connection, Incoming};
-
-/// The topics a dock listens to: its `services` and `events_reply`.
-pub fn filters<'a>(gateways: impl IntoIterator<Item = &'a Serial>) -> Vec<String> {
-    gateways
-        .into_iter()
-        .flat_map(|sn| {
-            [TopicKind::Services, TopicKind::EventsReply]
-                .map(|kind| Topic::new(sn.clone(), kind).to_string())
-        })
-        .collect()
-}
 
 /// How long docks that have all their replies wait for one sent twice.
 const GRACE: Duration = Duration::from_millis(500);
@@ -36,16 +24,37 @@ pub struct Until {
     pub linger: Duration,
 }
 
-/// Runs docks for `gateways` over `conn` until `until`; their summed figures, or why
-/// the connection failed.
+/// How the agent under the docks sends again an event whose reply does not come.
+#[derive(Debug, Clone, Copy)]
+pub struct Resend {
+    pub after: Duration,
+    pub limit: u32,
+}
+
+/// Runs docks for `gateways` over one connection until `until`; their summed figures,
+/// or why the connection failed. `ready` is called once connected and subscribed.
 pub async fn run(
-    mut conn: Connection,
+    mqtt: MqttConfig,
     gateways: Vec<Serial>,
     config: &DockConfig,
+    resend: Resend,
     until: Until,
     verbose: bool,
+    ready: impl FnOnce(),
 ) -> Result<DockStats, String> {
-    conn.ready().await?;
+    let mut agent_config = AgentConfig::new(mqtt, gateways.clone());
+    agent_config.resend_after = resend.after;
+    agent_config.resend_limit = resend.limit;
+    let (agent, mut events) = Agent::spawn(agent_config).map_err(|e| e.to_string())?;
+    loop {
+        match events.next().await {
+            Some(AgentEvent::Connected { .. }) => break,
+            Some(AgentEvent::Failed { reason }) => return Err(reason),
+            None => return Err("the connection closed".into()),
+            Some(_) => {}
+        }
+    }
+    ready();
     let mut docks: HashMap<Serial, Dock> = gateways
         .into_iter()
         .map(|sn| (sn.clone(), Dock::new(sn, config.clone())))
@@ -70,8 +79,8 @@ pub async fn run(
         .min();
         let mut out = Vec::new();
         tokio::select! {
-            item = conn.incoming.recv() => match item {
-                Some(Incoming::Message(message)) => {
+            event = events.next() => match event {
+                Some(AgentEvent::Request(message) | AgentEvent::Answered(message)) => {
                     if let Some(dock) = docks.get_mut(&message.sn) {
                         let before = dock.stats().requests;
                         out = dock.handle(&message, now_millis());
@@ -80,13 +89,15 @@ pub async fn run(
                         }
                     }
                 }
-                Some(Incoming::Lost { reason, fatal }) => {
-                    if fatal {
-                        return Err(reason);
-                    }
-                    eprintln!("connection lost: {reason}");
+                Some(AgentEvent::Unanswered(event)) => {
+                    eprintln!("{}: no reply to event {} after every attempt", event.sn, event.tid);
                 }
-                Some(Incoming::Ready | Incoming::Undecodable(..)) => {}
+                Some(AgentEvent::Disconnected { reason }) => {
+                    eprintln!("connection lost: {reason}; connecting again");
+                }
+                Some(AgentEvent::Connected { .. }) => eprintln!("connected again"),
+                Some(AgentEvent::Failed { reason }) => return Err(reason),
+                Some(_) => {}
                 None => return Err("the connection closed".into()),
             },
             () = sleep_until(next_poll.unwrap_or(far)), if next_poll.is_some() => {
@@ -100,10 +111,8 @@ pub async fn run(
             () = sleep_until(stop.unwrap_or(far)), if stop.is_some() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
-        for message in &out {
-            if !conn.publish(message).await {
-                return Err("the connection closed".into());
-            }
+        for message in out {
+            agent.publish(message).map_err(|e| e.to_string())?;
         }
         let done = |d: &Dock| d.stats().tasks_ended > 0 && !d.is_busy();
         if until.once && all_ended.is_none() && docks.values().all(done) {
@@ -117,7 +126,7 @@ pub async fn run(
     let total = docks
         .values()
         .fold(DockStats::default(), |sum, d| add(sum, d.stats()));
-    conn.close().await;
+    agent.close().await;
     Ok(total)
 }
 

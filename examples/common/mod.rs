@@ -1,6 +1,6 @@
-//! What the MQTT examples share: command-line options, the connection to the broker
-//! (credentials, TLS), and the loops that drive the crate's sans-IO cloud tracker and
-//! simulated dock over MQTT with rumqttc.
+//! What the MQTT examples share: command-line options, the broker's settings from them,
+//! and the loops that run one upgrade on the runtime crate's `Cloud` and simulated docks
+//! on its `Agent`.
 //!
 //! Each example uses part of this module; the rest is dead code to it.
 #![allow(dead_code)]
@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Args;
 use dji_cloud_ota::dock::{DockConfig, Fault, NeedReply, UPGRADE_FAILED};
 use dji_cloud_ota::now_millis;
-use dji_cloud_ota::tracker::{Ignored, TrackerConfig};
+use dji_cloud_ota::tracker::TrackerConfig;
 use dji_cloud_ota::{Device, ResultCode, Serial, Step, UpgradeType};
 
 /// Exit status: the task ended `ok`.
@@ -144,6 +144,12 @@ pub struct DockArgs {
     /// Sends the last progress event after the final one.
     #[arg(long)]
     pub late_event: bool,
+    /// An event that asked for a reply and got none is sent again after this many ms.
+    #[arg(long, default_value_t = 5_000)]
+    pub resend_after_ms: u64,
+    /// How many times such an event is sent again, at most.
+    #[arg(long, default_value_t = 6)]
+    pub resend_limit: u32,
 }
 
 impl DockArgs {
@@ -171,6 +177,15 @@ impl DockArgs {
             duplicate_events: self.duplicate_events,
             late_event: self.late_event,
             ..DockConfig::default()
+        }
+    }
+}
+
+impl DockArgs {
+    pub fn resend(&self) -> dock::Resend {
+        dock::Resend {
+            after: Duration::from_millis(self.resend_after_ms),
+            limit: self.resend_limit,
         }
     }
 }
@@ -218,40 +233,4 @@ pub fn peak_rss_kib() -> Option<u64> {
 /// reads `at_ms`, as a tokio instant to sleep until.
 pub fn instant_at(at_ms: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_millis(at_ms.saturating_sub(now_millis()))
-}
-
-/// Messages the tracker set aside, by reason.
-#[derive(Debug, Default)]
-pub struct SetAside {
-    pub duplicates: u64,
-    pub late: u64,
-    pub out_of_order: u64,
-    pub unknown: u64,
-    pub stray_replies: u64,
-}
-
-impl SetAside {
-    pub fn count(&mut self, why: &Ignored) {
-        match why {
-            Ignored::Duplicate { .. } => self.duplicates += 1,
-            Ignored::Late { .. } => self.late += 1,
-            Ignored::OutOfOrder { .. } => self.out_of_order += 1,
-            Ignored::Unknown { .. } => self.unknown += 1,
-            Ignored::UnmatchedReply { .. } | Ignored::ExtraReply { .. } => {
-                self.stray_replies += 1;
-            }
-            Ignored::Outbound => {}
-        }
-    }
-
-    /// The counts for a `summary` line.
-    pub fn pairs(&self) -> [(&'static str, String); 5] {
-        [
-            ("duplicates", self.duplicates.to_string()),
-            ("late", self.late.to_string()),
-            ("out_of_order", self.out_of_order.to_string()),
-            ("unknown", self.unknown.to_string()),
-            ("stray_replies", self.stray_replies.to_string()),
-        ]
-    }
 }

@@ -55,7 +55,7 @@ use dji_cloud_ota::tracker::{
     Change, Counters, Ending, Ignored, Output, RestoreError, StartError, Started, TaskKey,
     TaskState, Tracker, TrackerConfig, Update,
 };
-use dji_cloud_ota::{Device, Message, Serial, Topic, TopicKind, decode, now_millis};
+use dji_cloud_ota::{Data, Device, Message, Serial, Topic, TopicKind, decode, now_millis};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
@@ -151,6 +151,8 @@ pub struct CloudCounters {
     pub tracker: Counters,
     /// Messages received, decoded or not.
     pub received: u64,
+    /// `ota_progress` events received (decoded).
+    pub events: u64,
     /// Messages dropped because they did not decode.
     pub dropped: u64,
     /// Messages published: requests, retries, replies to events.
@@ -237,8 +239,29 @@ impl Cloud {
         config: CloudConfig,
         store: impl Store + Send + 'static,
     ) -> Result<(Self, CloudEvents), CloudError> {
+        Self::spawn_with(config, Some(Box::new(store)))
+    }
+
+    /// As [`Cloud::spawn`], keeping the state nowhere: a restart loses the tasks in
+    /// flight. For a server whose upgrades need not survive it (a test, a one-off run),
+    /// or with so many tasks that saving them all at every change would cost too much.
+    ///
+    /// # Errors
+    /// [`CloudError::Config`].
+    pub fn spawn_without_store(config: CloudConfig) -> Result<(Self, CloudEvents), CloudError> {
+        Self::spawn_with(config, None)
+    }
+
+    fn spawn_with(
+        config: CloudConfig,
+        store: Option<Box<dyn Store + Send>>,
+    ) -> Result<(Self, CloudEvents), CloudError> {
         let options = config.mqtt.options()?;
-        let tracker = match store.load()? {
+        let saved = match &store {
+            Some(store) => store.load()?,
+            None => None,
+        };
+        let tracker = match saved {
             Some(snapshot) => Tracker::restore(config.tracker.clone(), snapshot)?,
             None => Tracker::new(config.tracker.clone()),
         };
@@ -257,7 +280,7 @@ impl Cloud {
         let (events_tx, rx) = mpsc::unbounded_channel();
         let driver = Driver {
             tracker,
-            store: Box::new(store),
+            store,
             link,
             gateways,
             watch: config.watch,
@@ -349,7 +372,7 @@ struct DropNotice {
 
 struct Driver {
     tracker: Tracker,
-    store: Box<dyn Store + Send>,
+    store: Option<Box<dyn Store + Send>>,
     link: Link,
     gateways: BTreeSet<Serial>,
     watch: Watch,
@@ -458,6 +481,9 @@ impl Driver {
         self.counters.received += 1;
         match decode(&publish.topic, &publish.payload) {
             Ok(message) => {
+                if matches!(message.data, Data::OtaProgress(_)) {
+                    self.counters.events += 1;
+                }
                 let out = self.tracker.handle(&message, now_millis());
                 self.apply(out, Some(publish));
             }
@@ -497,7 +523,10 @@ impl Driver {
     }
 
     fn try_save(&mut self) -> Result<(), StoreError> {
-        self.store.save(&self.tracker.snapshot())?;
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        store.save(&self.tracker.snapshot())?;
         self.counters.saves += 1;
         Ok(())
     }
