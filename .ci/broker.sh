@@ -78,3 +78,5 @@ done
 echo "export OTA_TEST_BROKER=127.0.0.1:18830"
 echo "export OTA_TEST_AUTH_BROKER=127.0.0.1:18831 OTA_TEST_AUTH_USER=$user OTA_TEST_AUTH_PASSWORD_FILE=$dir/password"
 echo "export OTA_TEST_TLS_BROKER=127.0.0.1:18832 OTA_TEST_TLS_CA=$dir/ca.crt"
+# The fault tests start (and kill) brokers of their own.
+echo "export OTA_TEST_MOSQUITTO=$mosquitto"

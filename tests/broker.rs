@@ -547,3 +547,346 @@ fn fifty_docks_upgrade_at_once_against_one_cloud() {
 fn a_thousand_docks_upgrade_at_once_against_one_cloud() {
     load(1_000);
 }
+
+// ---------------------------------------------------------------------------------
+// Faults: a process or the broker killed mid-upgrade, and a flood of garbage.
+
+impl Proc {
+    /// Kills the process at once (SIGKILL), and keeps what it wrote.
+    fn kill(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(line);
+        }
+        std::mem::take(&mut self.seen)
+    }
+}
+
+/// A dock whose events come every `interval_ms`, answered or sent again within 500 ms.
+fn slow_dock(broker: &str, gateway: &str, interval_ms: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "--broker",
+        broker,
+        "--gateway",
+        gateway,
+        "--interval-ms",
+        interval_ms,
+        "--resend-after-ms",
+        "500",
+        "--resend-limit",
+        "20",
+    ];
+    args.extend_from_slice(extra);
+    let mut dock = Proc::start("ota-dock", &args);
+    dock.wait_for("1 dock(s) ready", LIMIT);
+    dock
+}
+
+/// A folder of its own for a test, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("ota-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_cloud_killed_mid_upgrade_takes_the_task_up_again_after_a_restart() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("restart");
+    let dir = TempDir::new("restart");
+    let state = dir.0.join("state.json");
+    let state = state.to_str().unwrap();
+    let dock = slow_dock(
+        &broker,
+        &sn,
+        "150",
+        &["--once", "--need-reply", "every", "--linger-ms", "8000"],
+    );
+    let args = ["--state", state];
+    let mut first = cloud(&broker, &sn, &args, &[]);
+    // About half of the upgrade: the download is done.
+    first.wait_for("progress download_firmware 100%", LIMIT);
+    let before = first.kill();
+    assert!(std::fs::metadata(state).is_ok(), "the state was saved");
+    // The dock goes on while the cloud is away; the broker keeps its events.
+    std::thread::sleep(Duration::from_millis(1_000));
+    let (status, out) = cloud(&broker, &sn, &args, &[]).finish(LIMIT);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "before the kill:\n{}\nafter:\n{}",
+        before.join("\n"),
+        out.join("\n")
+    );
+    assert!(
+        out.iter().any(|l| l.starts_with("taking up task bid")),
+        "{}",
+        out.join("\n")
+    );
+    assert!(!out.iter().any(|l| l.starts_with("upgrading ")));
+    // The events sent while the cloud was down were received after the restart.
+    assert!(number(&summary(&out), "events") >= 5, "{}", out.join("\n"));
+    let (_, dock_out) = dock.finish(LIMIT);
+    let d = summary(&dock_out);
+    // Exactly one ota_create reached the dock, and every event got its reply.
+    assert_eq!(
+        ["requests", "request_bids", "tasks_started"].map(|k| number(&d, k)),
+        [1, 1, 1],
+        "{}",
+        dock_out.join("\n")
+    );
+    assert_eq!(
+        number(&d, "replies_received"),
+        number(&d, "replies_expected"),
+        "{}",
+        dock_out.join("\n")
+    );
+
+    // Started again once the task has ended: it says so, and starts nothing.
+    let (status, out) = cloud(&broker, &sn, &args, &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    assert!(
+        out.iter()
+            .any(|l| l.contains("had already ended: ok, result 0")),
+        "{}",
+        out.join("\n")
+    );
+    assert!(!out.iter().any(|l| l.starts_with("upgrading ")));
+}
+
+/// A Mosquitto of a test's own on `port`, which the test may kill and start again.
+struct OwnBroker {
+    dir: TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnBroker {
+    fn start(test: &str) -> Option<Self> {
+        let mosquitto = match std::env::var("OTA_TEST_MOSQUITTO") {
+            Ok(path) if !path.is_empty() => path,
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("OTA_TEST_MOSQUITTO is not set: .ci/broker.sh sets it")
+            }
+            _ => {
+                eprintln!("skipped: OTA_TEST_MOSQUITTO is not set");
+                return None;
+            }
+        };
+        let dir = TempDir::new(test);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.0.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "user root\npersistence false\nlog_dest none\nmax_queued_messages 100000\n\
+                 listener {port} 127.0.0.1\nallow_anonymous true\n"
+            ),
+        )
+        .unwrap();
+        let mut broker = Self {
+            dir,
+            port,
+            child: None,
+        };
+        broker.spawn(&mosquitto);
+        Some(broker)
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self, mosquitto: &str) {
+        let child = Command::new(mosquitto)
+            .arg("-c")
+            .arg(self.dir.0.join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("Mosquitto did not listen on {}", self.port);
+    }
+
+    /// SIGKILL, a pause, and the broker again on the same port, with nothing kept.
+    fn kill_and_restart(&mut self, down: Duration) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        std::thread::sleep(down);
+        self.spawn(&std::env::var("OTA_TEST_MOSQUITTO").unwrap());
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The broker killed when the cloud shows `moment`, and back 2 s later: the upgrade
+/// still ends ok.
+fn broker_restart_at(moment: &str, test: &str) {
+    let Some(mut own) = OwnBroker::start(test) else {
+        return;
+    };
+    let broker = own.address();
+    let sn = gateway(test);
+    let dock = slow_dock(&broker, &sn, "300", &["--once", "--linger-ms", "8000"]);
+    let mut cloud = cloud(&broker, &sn, &["--silence-timeout-ms", "30000"], &[]);
+    cloud.wait_for(moment, LIMIT);
+    own.kill_and_restart(Duration::from_secs(2));
+    let (status, out) = cloud.finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    assert_eq!(field(&summary(&out), "status"), "ok");
+    assert!(
+        out.iter().any(|l| l.starts_with("connection lost")),
+        "{}",
+        out.join("\n")
+    );
+    assert!(number(&summary(&out), "disconnections") >= 1);
+    let (_, dock_out) = dock.finish(LIMIT);
+    eprintln!("cloud:\n{}\ndock:\n{}", out.join("\n"), dock_out.join("\n"));
+    let d = summary(&dock_out);
+    assert_eq!(number(&d, "tasks_ended"), 1, "{}", dock_out.join("\n"));
+    // The final event asked for a reply, and got it, however many times it was sent.
+    assert_eq!(number(&d, "replies_received"), 1, "{}", dock_out.join("\n"));
+}
+
+#[test]
+fn a_broker_killed_during_the_download_is_survived() {
+    broker_restart_at("progress download_firmware 50%", "brokerdl");
+}
+
+#[test]
+fn a_broker_killed_just_before_the_final_event_is_survived() {
+    // The last progress event: the final one follows an interval later, while the
+    // broker is down.
+    broker_restart_at("progress upgrade_firmware 100%", "brokerend");
+}
+
+#[test]
+fn a_dock_killed_mid_upgrade_ends_the_task_as_silent_within_the_limit() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("dockkill");
+    let mut dock = slow_dock(&broker, &sn, "100", &[]);
+    let mut cloud = cloud(&broker, &sn, &["--silence-timeout-ms", "1500"], &[]);
+    cloud.wait_for("progress download_firmware 50%", LIMIT);
+    dock.child.kill().unwrap();
+    let killed = Instant::now();
+    let (status, out) = cloud.finish(LIMIT);
+    assert_eq!(status.code(), Some(3), "{}", out.join("\n"));
+    // Within the silence limit (from the last event), plus a margin for the machine.
+    assert!(
+        killed.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        killed.elapsed()
+    );
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("the dock went silent"))
+        .unwrap_or_else(|| panic!("{}", out.join("\n")));
+    let bid = out
+        .iter()
+        .find_map(|l| l.strip_prefix("upgrading "))
+        .and_then(|l| l.split("task bid ").nth(1))
+        .and_then(|l| l.split(',').next())
+        .unwrap();
+    assert!(line.contains(bid), "which task: {line}");
+}
+
+#[test]
+fn ten_thousand_garbage_messages_during_an_upgrade_are_dropped_counted_and_logged_rarely() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("garbage");
+    let dock = slow_dock(&broker, &sn, "250", &["--once"]);
+    let mut cloud = cloud(&broker, &sn, &["--linger-ms", "3000"], &[]);
+    cloud.wait_for("the dock took the task", LIMIT);
+
+    let (host, port) = broker.rsplit_once(':').unwrap();
+    let mut options =
+        rumqttc::MqttOptions::new(format!("garbage-{sn}"), host, port.parse().unwrap());
+    options.set_keep_alive(Duration::from_secs(30));
+    let (client, mut connection) = rumqttc::Client::new(options, 1_000);
+    let acked = std::thread::spawn(move || {
+        let mut acks = 0;
+        for event in connection.iter() {
+            match event {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                    acks += 1;
+                    if acks == 10_000 {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("the garbage publisher failed: {e}"),
+            }
+        }
+        acks
+    });
+    let hms = r#"{"tid":"t","bid":"b","timestamp":1,"method":"hms","data":{"list":[]}}"#;
+    let garbage: [&[u8]; 5] = [
+        b"not json at all",
+        hms.as_bytes(),
+        b"{\"tid\":",
+        b"\xff\xfe\x00 binary",
+        br#"{"tid":"t","bid":"b","timestamp":1,"data":{"result":"zero"}}"#,
+    ];
+    for n in 0..10_000 {
+        let kind = if n % 2 == 0 {
+            "events"
+        } else {
+            "services_reply"
+        };
+        let topic = format!("thing/product/{sn}/{kind}");
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, garbage[n % 5])
+            .unwrap();
+    }
+    assert_eq!(acked.join().unwrap(), 10_000);
+    let _ = client.disconnect();
+
+    let (status, out) = cloud.finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    let c = summary(&out);
+    assert_eq!(field(&c, "status"), "ok");
+    assert_eq!(number(&c, "dropped"), 10_000, "{}", out.join("\n"));
+    // Reported at a bounded rate (once per 5 s), not once per message.
+    let reports = out.iter().filter(|l| l.starts_with("dropped ")).count();
+    assert!((1..=4).contains(&reports), "{reports} reports");
+    // Memory stays bounded: nothing of the garbage is kept.
+    let peak = number(&c, "peak_rss_kib");
+    assert!(peak < 100 * 1024, "peak {peak} KiB");
+    let (_, dock_out) = dock.finish(LIMIT);
+    assert_eq!(number(&summary(&dock_out), "tasks_ended"), 1);
+}

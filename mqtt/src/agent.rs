@@ -11,7 +11,7 @@
 //! An event that asks for a reply (`need_reply` 1) and gets none within
 //! [`AgentConfig::resend_after`] is published again, the same message with the same
 //! `tid`, at most [`AgentConfig::resend_limit`] times, and again at once after a
-//! reconnection. So an event published while the cloud had no subscription (the final
+//! reconnection (not while the connection is down: those attempts would only pile up). So an event published while the cloud had no subscription (the final
 //! `ok` during a broker restart, say) is not lost for good. One still unanswered after
 //! the last attempt is reported ([`AgentEvent::Unanswered`]).
 //!
@@ -212,6 +212,7 @@ impl Agent {
             counters: AgentCounters::default(),
             drops: (0, String::new(), String::new()),
             last_notice: None,
+            connected: false,
             config,
         };
         tokio::spawn(driver.run(commands_rx));
@@ -304,6 +305,9 @@ struct Driver {
     counters: AgentCounters,
     drops: (u64, String, String),
     last_notice: Option<Instant>,
+    /// Connected and subscribed: events are sent again only then (sent while the
+    /// connection is down, they would only pile up).
+    connected: bool,
 }
 
 impl Driver {
@@ -342,10 +346,12 @@ impl Driver {
                         for waiting in self.awaiting.values_mut() {
                             waiting.next_at = now;
                         }
+                        self.connected = true;
                         self.emit(AgentEvent::Connected { session_present });
                     }
                     Some(LinkEvent::Down { reason, fatal: false }) => {
                         self.counters.disconnections += 1;
+                        self.connected = false;
                         self.emit(AgentEvent::Disconnected { reason });
                     }
                     Some(LinkEvent::Down { reason, fatal: true }) => {
@@ -357,7 +363,7 @@ impl Driver {
                         return;
                     }
                 },
-                () = sleep_until(next.unwrap_or_else(|| Instant::now() + far)), if next.is_some() => {
+                () = sleep_until(next.unwrap_or_else(|| Instant::now() + far)), if next.is_some() && self.connected => {
                     self.resend(Instant::now());
                 }
                 () = sleep_until(notice_due.unwrap_or_else(|| Instant::now() + far)), if notice_due.is_some() => {
