@@ -105,7 +105,9 @@ impl CloudConfig {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum CloudEvent {
-    /// Connected (again) and subscribed.
+    /// Connected (again) and subscribed. With a session the broker kept, what arrived
+    /// while the cloud was away is delivered at once, and its updates can come before
+    /// this event.
     Connected {
         /// True when the broker still had the session: what arrived while the cloud
         /// was away is delivered.

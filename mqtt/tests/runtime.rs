@@ -1,0 +1,422 @@
+//! The cloud driver and the dock agent driver, in this process, through a real broker:
+//! `OTA_TEST_BROKER` (HOST:PORT; `.ci/run` starts Mosquitto and sets it). Without it
+//! the tests say so and pass; under CI (`CI` set) a missing broker is a failure.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dji_cloud_ota::tracker::{Change, Ending, TaskKey, TrackerConfig};
+use dji_cloud_ota::{
+    Data, Device, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus, UpgradeType,
+};
+use dji_cloud_ota_mqtt::{
+    Agent, AgentConfig, AgentEvent, AgentEvents, Cloud, CloudConfig, CloudEvent, CloudEvents,
+    ConfigError, FileStore, MqttConfig, Store, Tls,
+};
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn broker() -> Option<(String, u16)> {
+    match std::env::var("OTA_TEST_BROKER") {
+        Ok(address) if !address.is_empty() => {
+            let (host, port) = address.rsplit_once(':').unwrap();
+            Some((host.to_string(), port.parse().unwrap()))
+        }
+        _ if std::env::var_os("CI").is_some() => panic!("OTA_TEST_BROKER is not set"),
+        _ => {
+            eprintln!("skipped: OTA_TEST_BROKER is not set (.ci/run starts Mosquitto)");
+            None
+        }
+    }
+}
+
+/// Names of this test run's own, so that runs and tests share the broker.
+fn name(test: &str) -> String {
+    format!("R{}{}", test.to_uppercase(), std::process::id())
+}
+
+fn mqtt(broker: &(String, u16), client_id: &str) -> MqttConfig {
+    MqttConfig::new(&broker.0, broker.1, client_id)
+}
+
+fn device() -> Device {
+    Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL).with_file(
+        "https://firmware.example.com/wm245.zip",
+        "6f1ed002ab5595859014ebf0951522d9",
+        1_000_000,
+        "wm245.zip",
+    )
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("ota-runtime-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Waits until connected; whether the broker kept the session. What a resumed session
+/// delivers can come before, and is kept in `early`.
+async fn cloud_connected_after(events: &mut CloudEvents, early: &mut Vec<CloudEvent>) -> bool {
+    loop {
+        match timeout(LIMIT, events.next())
+            .await
+            .expect("connected in time")
+        {
+            Some(CloudEvent::Connected { session_present }) => return session_present,
+            Some(CloudEvent::Failed { reason }) => panic!("{reason}"),
+            Some(event) => early.push(event),
+            None => panic!("the cloud stopped"),
+        }
+    }
+}
+
+async fn cloud_connected(events: &mut CloudEvents) -> bool {
+    loop {
+        match timeout(LIMIT, events.next())
+            .await
+            .expect("connected in time")
+        {
+            Some(CloudEvent::Connected { session_present }) => return session_present,
+            Some(CloudEvent::Failed { reason }) => panic!("{reason}"),
+            Some(_) => {}
+            None => panic!("the cloud stopped"),
+        }
+    }
+}
+
+async fn agent_connected(events: &mut AgentEvents) {
+    loop {
+        match timeout(LIMIT, events.next())
+            .await
+            .expect("connected in time")
+        {
+            Some(AgentEvent::Connected { .. }) => return,
+            Some(AgentEvent::Failed { reason }) => panic!("{reason}"),
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    }
+}
+
+async fn next_request(events: &mut AgentEvents) -> Message {
+    loop {
+        match timeout(LIMIT, events.next())
+            .await
+            .expect("a request in time")
+        {
+            Some(AgentEvent::Request(request)) => return *request,
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    }
+}
+
+/// The final change of `task`.
+async fn end_of(events: &mut CloudEvents, task: &TaskKey) -> Change {
+    loop {
+        match timeout(LIMIT, events.next()).await.expect("an end in time") {
+            Some(CloudEvent::Update(update)) if &update.task == task => {
+                if update.change.is_final() {
+                    return update.change;
+                }
+            }
+            Some(_) => {}
+            None => panic!("the cloud stopped"),
+        }
+    }
+}
+
+fn step(percent: i64) -> OtaProgress {
+    OtaProgress::new(TaskStatus::InProgress).with_progress(Step::UpgradeFirmware, percent)
+}
+
+#[tokio::test]
+async fn a_cloud_and_an_agent_run_an_upgrade_to_its_end_and_the_state_is_saved() {
+    let Some(broker) = broker() else { return };
+    let gateway = Serial::new(&name("whole")).unwrap();
+    let dir = TempDir::new("whole");
+    let store = FileStore::new(dir.0.join("state.json"));
+
+    let agent_config = AgentConfig::new(
+        mqtt(&broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    );
+    let (agent, mut agent_events) = Agent::spawn(agent_config).unwrap();
+    agent_connected(&mut agent_events).await;
+    let config = CloudConfig::new(
+        mqtt(&broker, &format!("{gateway}-cloud")),
+        TrackerConfig::default(),
+    );
+    let (cloud, mut events) = Cloud::spawn(config, store.clone()).unwrap();
+    cloud_connected(&mut events).await;
+    let started = cloud.start(gateway.clone(), vec![device()]).await.unwrap();
+
+    let request = next_request(&mut agent_events).await;
+    assert_eq!(
+        (request.tid.clone(), request.bid.clone()),
+        (started.request.tid.clone(), started.request.bid.clone())
+    );
+    agent
+        .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+        .unwrap();
+    for percent in [0, 50, 100] {
+        let event = agent.progress(&request, step(percent), false).unwrap();
+        assert_eq!((&event.sn, &event.bid), (&gateway, &request.bid));
+    }
+    let last = agent
+        .progress(&request, OtaProgress::new(TaskStatus::Ok), true)
+        .unwrap();
+    assert!(
+        agent.reply(&last, ResultCode::SUCCESS, None).is_err(),
+        "an event is not a request"
+    );
+
+    let end = end_of(&mut events, &started.task).await;
+    assert!(end.is_success(), "{end:?}");
+    // The final event asked for a reply: it came, and it was not sent again.
+    loop {
+        match timeout(LIMIT, agent_events.next()).await.unwrap() {
+            Some(AgentEvent::Answered(reply)) => {
+                assert_eq!(reply.tid, last.tid);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    }
+    let counters = agent.counters().await.unwrap();
+    assert_eq!(
+        (counters.published, counters.resent, counters.awaiting),
+        (5, 0, 0)
+    );
+
+    let status = cloud.status().await.unwrap();
+    assert!(status.tasks.is_empty());
+    let ok = Ending::Finished {
+        status: TaskStatus::Ok,
+        result: ResultCode::SUCCESS,
+    };
+    assert_eq!(status.ended, vec![(started.task.clone(), ok.clone())]);
+    assert_eq!(status.counters.events, 4);
+    assert_eq!(status.counters.tracker.events_answered, 1);
+    assert!(status.counters.saves >= 3, "{:?}", status.counters);
+    // What was saved last is what the tracker knows.
+    let saved = store.load().unwrap().expect("saved");
+    assert_eq!(saved.tasks_in_flight(), 0);
+    cloud.close().await;
+    agent.close().await;
+}
+
+#[tokio::test]
+async fn a_cloud_closed_mid_upgrade_and_spawned_again_on_its_store_follows_the_task_to_its_end() {
+    let Some(broker) = broker() else { return };
+    let gateway = Serial::new(&name("again")).unwrap();
+    let dir = TempDir::new("again");
+    let store = FileStore::new(dir.0.join("state.json"));
+    let cloud_id = format!("{gateway}-cloud");
+
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        mqtt(&broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    ))
+    .unwrap();
+    agent_connected(&mut agent_events).await;
+    let config = CloudConfig::new(mqtt(&broker, &cloud_id), TrackerConfig::default());
+    let (cloud, mut events) = Cloud::spawn(config.clone(), store.clone()).unwrap();
+    cloud_connected(&mut events).await;
+    let started = cloud.start(gateway.clone(), vec![device()]).await.unwrap();
+    let request = next_request(&mut agent_events).await;
+    agent
+        .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+        .unwrap();
+    agent.progress(&request, step(10), false).unwrap();
+    // Accepted and saved: then the cloud goes away.
+    loop {
+        match timeout(LIMIT, events.next()).await.unwrap() {
+            Some(CloudEvent::Update(u)) if matches!(u.change, Change::Progress { .. }) => break,
+            Some(_) => {}
+            None => panic!("the cloud stopped"),
+        }
+    }
+    cloud.close().await;
+
+    // Meanwhile the dock goes on; the broker keeps the events for the cloud's session.
+    agent.progress(&request, step(60), false).unwrap();
+    let last = agent
+        .progress(&request, OtaProgress::new(TaskStatus::Ok), true)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (cloud, mut events) = Cloud::spawn(config, store.clone()).unwrap();
+    let mut early = Vec::new();
+    assert!(
+        cloud_connected_after(&mut events, &mut early).await,
+        "the broker kept the session"
+    );
+    let ended_early = early.iter().find_map(|event| match event {
+        CloudEvent::Update(u) if u.task == started.task && u.change.is_final() => {
+            Some(u.change.clone())
+        }
+        _ => None,
+    });
+    let end = match ended_early {
+        Some(end) => end,
+        None => end_of(&mut events, &started.task).await,
+    };
+    assert!(end.is_success(), "{end:?}");
+    let status = cloud.status().await.unwrap();
+    assert!(status.tasks.is_empty());
+    assert_eq!(status.ended.len(), 1);
+    // Both events that came while it was away, and only those.
+    assert_eq!(status.counters.events, 2);
+    // No second request reached the dock: the next thing it hears is the reply.
+    loop {
+        match timeout(LIMIT, agent_events.next()).await.unwrap() {
+            Some(AgentEvent::Request(again)) => panic!("a second ota_create: {again:?}"),
+            Some(AgentEvent::Answered(reply)) => {
+                assert_eq!(reply.tid, last.tid);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    }
+    cloud.close().await;
+    agent.close().await;
+}
+
+#[tokio::test]
+async fn an_event_nobody_answers_is_sent_again_then_reported() {
+    let Some(broker) = broker() else { return };
+    let gateway = Serial::new(&name("unanswered")).unwrap();
+    let mut config = AgentConfig::new(
+        mqtt(&broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    );
+    config.resend_after = Duration::from_millis(100);
+    config.resend_limit = 3;
+    let (agent, mut events) = Agent::spawn(config).unwrap();
+    agent_connected(&mut events).await;
+    let request = Message::ota_create(gateway, vec![device()]);
+    let event = agent
+        .progress(&request, OtaProgress::new(TaskStatus::Ok), true)
+        .unwrap();
+    let given_up = loop {
+        match timeout(LIMIT, events.next()).await.unwrap() {
+            Some(AgentEvent::Unanswered(message)) => break message,
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    };
+    // The same message, the same tid, every time.
+    assert_eq!(*given_up, event);
+    let counters = agent.counters().await.unwrap();
+    assert_eq!(
+        (
+            counters.published,
+            counters.resent,
+            counters.unanswered,
+            counters.awaiting
+        ),
+        (4, 3, 1, 0)
+    );
+    agent.close().await;
+}
+
+#[tokio::test]
+async fn a_cloud_watching_every_gateway_answers_events_of_tasks_it_never_started() {
+    let Some(broker) = broker() else { return };
+    let gateway = Serial::new(&name("stranger")).unwrap();
+    let mut config = CloudConfig::new(
+        mqtt(&broker, &format!("{gateway}-cloud")),
+        TrackerConfig::default(),
+    )
+    .clone();
+    config.watch = dji_cloud_ota_mqtt::Watch::AllGateways;
+    config.mqtt.persistent_session = false;
+    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
+    cloud_connected(&mut events).await;
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        mqtt(&broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    ))
+    .unwrap();
+    agent_connected(&mut agent_events).await;
+    let request = Message::ota_create(gateway, vec![device()]);
+    let event = agent.progress(&request, step(10), true).unwrap();
+    loop {
+        match timeout(LIMIT, agent_events.next()).await.unwrap() {
+            Some(AgentEvent::Answered(reply)) => {
+                assert_eq!(reply.tid, event.tid);
+                assert!(matches!(reply.data, Data::OtaProgressReply(_)));
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    }
+    assert!(cloud.status().await.unwrap().counters.tracker.unknown >= 1);
+    cloud.close().await;
+    agent.close().await;
+}
+
+#[tokio::test]
+async fn unusable_settings_are_refused_before_anything_starts() {
+    let empty = MqttConfig::new("127.0.0.1", 1883, "");
+    let config = CloudConfig::new(empty.clone(), TrackerConfig::default());
+    assert!(matches!(
+        Cloud::spawn_without_store(config),
+        Err(dji_cloud_ota_mqtt::CloudError::Config(
+            ConfigError::ClientId
+        ))
+    ));
+    let tls = MqttConfig::new("127.0.0.1", 8883, "x").with_tls(Tls::with_ca("not a PEM"));
+    let agent = Agent::spawn(AgentConfig::new(tls, Vec::new()));
+    assert!(matches!(
+        agent,
+        Err(dji_cloud_ota_mqtt::AgentError::Config(ConfigError::Tls(_)))
+    ));
+    // A state that is not one is reported, not replaced.
+    let dir = TempDir::new("corrupt");
+    let path = dir.0.join("state.json");
+    std::fs::write(&path, "{\"not\": \"a state\"}").unwrap();
+    let config = CloudConfig::new(
+        MqttConfig::new("127.0.0.1", 1, "x"),
+        TrackerConfig::default(),
+    );
+    assert!(matches!(
+        Cloud::spawn(config, FileStore::new(&path)),
+        Err(dji_cloud_ota_mqtt::CloudError::Load(_))
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"not\": \"a state\"}"
+    );
+}
+
+#[tokio::test]
+async fn no_broker_at_first_contact_is_reported_as_failed() {
+    // Port 1 on the loopback interface: nothing listens.
+    let config = CloudConfig::new(
+        MqttConfig::new("127.0.0.1", 1, "nobody"),
+        TrackerConfig::default(),
+    );
+    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
+    match timeout(LIMIT, events.next()).await.unwrap() {
+        Some(CloudEvent::Failed { reason }) => assert!(!reason.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    assert!(cloud.status().await.is_err(), "the driver stopped");
+}
