@@ -15,28 +15,7 @@
 //! `ok` during a broker restart, say) is not lost for good. One still unanswered after
 //! the last attempt is reported ([`AgentEvent::Unanswered`]).
 //!
-//! ```no_run
-//! use dji_cloud_ota::{OtaProgress, ResultCode, Serial, Step, TaskStatus};
-//! use dji_cloud_ota_mqtt::{Agent, AgentConfig, AgentEvent, MqttConfig};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let gateway = Serial::new("4TADKAQ000002J")?;
-//! let mqtt = MqttConfig::new("127.0.0.1", 1883, format!("ota-dock-{gateway}"));
-//! let (agent, mut events) = Agent::spawn(AgentConfig::new(mqtt, vec![gateway]))?;
-//! while let Some(event) = events.next().await {
-//!     let AgentEvent::Request(request) = event else { continue };
-//!     agent.reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))?;
-//!     for percent in [0, 50, 100] {
-//!         let progress = OtaProgress::new(TaskStatus::InProgress)
-//!             .with_progress(Step::UpgradeFirmware, percent);
-//!         agent.progress(&request, progress, false)?;
-//!     }
-//!     // The final event asks for a reply: it is sent again until one comes.
-//!     agent.progress(&request, OtaProgress::new(TaskStatus::Ok), true)?;
-//! }
-//! # Ok(())
-//! # }
-//! ```
+//! The crate's front page has a whole agent.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;

@@ -8,31 +8,7 @@
 //! before acknowledging the message that caused it. What a caller sees comes out of
 //! [`CloudEvents`].
 //!
-//! ```no_run
-//! use dji_cloud_ota::{Device, Serial, UpgradeType};
-//! use dji_cloud_ota::tracker::TrackerConfig;
-//! use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, FileStore, MqttConfig};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let mqtt = MqttConfig::new("127.0.0.1", 1883, "ota-cloud-1");
-//! let config = CloudConfig::new(mqtt, TrackerConfig::default());
-//! let (cloud, mut events) = Cloud::spawn(config, FileStore::new("ota-state.json"))?;
-//! let gateway = Serial::new("4TADKAQ000002J")?;
-//! let device = Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL)
-//!     .with_file("https://example.com/fw.zip", "6f1ed002ab5595859014ebf0951522d9", 1_000, "fw.zip");
-//! let started = cloud.start(gateway, vec![device]).await?;
-//! while let Some(event) = events.next().await {
-//!     if let CloudEvent::Update(update) = event {
-//!         println!("{}: {:?}", update.task, update.change);
-//!         if update.task == started.task && update.change.is_final() {
-//!             break;
-//!         }
-//!     }
-//! }
-//! cloud.close().await;
-//! # Ok(())
-//! # }
-//! ```
+//! The crate's front page has a whole server.
 //!
 //! # What survives what
 //! - **The server killed and started again** with the same store and client id: the
