@@ -28,10 +28,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::config::{ConfigError, MqttConfig};
-use crate::link::{Link, LinkEvent};
+use crate::link::{Arrival, Link, LinkEvent};
 
 /// How an [`Agent`] connects and resends.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AgentConfig {
     /// The broker.
     pub mqtt: MqttConfig,
@@ -117,7 +118,7 @@ pub struct AgentCounters {
     pub received: u64,
     /// Messages dropped because they did not decode.
     pub dropped: u64,
-    /// Times the connection was lost.
+    /// Times the connection was lost, or an attempt to connect again failed.
     pub disconnections: u64,
 }
 
@@ -253,8 +254,8 @@ impl Agent {
         rx.await.map_err(|_| AgentError::Stopped)
     }
 
-    /// Disconnects once what was published has gone out (a second at most), and stops
-    /// the driver.
+    /// Hands what was published to the connection, disconnects (rumqttc sends what it
+    /// holds first), and stops the driver; waits a second at most.
     pub async fn close(self) {
         let (tx, rx) = oneshot::channel();
         if self.send(Command::Close(tx)).is_ok() {
@@ -317,7 +318,7 @@ impl Driver {
                     }
                 },
                 event = self.link.recv() => match event {
-                    Some(LinkEvent::Arrived(publish)) => self.arrived(publish),
+                    Some(LinkEvent::Arrived(arrival)) => self.arrived(arrival),
                     Some(LinkEvent::Up { session_present }) => {
                         // What waited for a reply may have been lost with the old
                         // connection: sent again now.
@@ -348,7 +349,7 @@ impl Driver {
                 () = sleep_until(notice_due.unwrap_or_else(|| Instant::now() + far)), if notice_due.is_some() => {
                     self.report_drops();
                 }
-                () = sleep(Duration::from_millis(5)), if self.link.backlog() > 0 => {}
+                () = sleep(Duration::from_millis(10)), if self.link.backlog() > 0 => {}
             }
             self.link.flush();
         }
@@ -410,8 +411,11 @@ impl Driver {
         self.emit(AgentEvent::Unanswered(Box::new(event)));
     }
 
-    fn arrived(&mut self, publish: rumqttc::Publish) {
+    /// Hands over what arrived, and acknowledges it once handed over: a request lost
+    /// with the process is sent again by the cloud's retries.
+    fn arrived(&mut self, arrival: Arrival) {
         self.counters.received += 1;
+        let publish = &arrival.publish;
         match decode(&publish.topic, &publish.payload) {
             Ok(message) if self.gateways.contains(&message.sn) => match &message.data {
                 Data::OtaCreate(_) => self.emit(AgentEvent::Request(Box::new(message))),
@@ -432,7 +436,7 @@ impl Driver {
                 self.drops.2 = e.to_string();
             }
         }
-        self.link.ack(publish);
+        self.link.ack(arrival);
     }
 
     fn report_drops(&mut self) {

@@ -4,9 +4,14 @@
 //! the `services_reply` and `events` topics of every gateway it has a task for, and
 //! drives the protocol crate's [`Tracker`] in a task of its own, with real timers:
 //! it publishes the requests, their retries and the replies to events, and saves the
-//! tracker's state after every change, before publishing what the change calls for and
-//! before acknowledging the message that caused it. What a caller sees comes out of
-//! [`CloudEvents`].
+//! tracker's state after every change (a message set aside is none), before publishing
+//! what the change calls for and before acknowledging the message that caused it. What
+//! a caller sees comes out of [`CloudEvents`].
+//!
+//! The store is called in the driver's task: a [`Store`] that blocks (a file, a local
+//! database) holds the driver up for as long as a save takes, which is what keeps a
+//! message from being acknowledged before its effect is saved. Give the runtime more
+//! than one thread (tokio's default) so that the connection keeps turning meanwhile.
 //!
 //! The crate's front page has a whole server.
 //!
@@ -14,8 +19,9 @@
 //! - **The server killed and started again** with the same store and client id: the
 //!   tracker is restored (no second `ota_create`, the same deadlines), and the broker
 //!   delivers what arrived meanwhile, since the session is persistent. A message is
-//!   acknowledged only after its effect is saved, so one that arrived just before the
-//!   kill is delivered again, and then answered again if it asks for a reply.
+//!   acknowledged only after its effect is saved (when saving fails, it waits,
+//!   unacknowledged, until a save succeeds), so one that arrived just before the kill
+//!   is delivered again, and then answered again if it asks for a reply.
 //! - **The broker restarted**: the driver connects again on its own and subscribes
 //!   again; a request lost on the way is sent again by the tracker's retries, and an
 //!   event lost on the way is sent again by a dock that got no reply (the runtime's
@@ -28,8 +34,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dji_cloud_ota::tracker::{
-    Change, Counters, Ending, Ignored, Output, RestoreError, StartError, Started, TaskKey,
-    TaskState, Tracker, TrackerConfig, Update,
+    Change, Counters, Ending, Output, RestoreError, StartError, Started, TaskKey, TaskState,
+    Tracker, TrackerConfig, Update,
 };
 use dji_cloud_ota::{Data, Device, Message, Serial, Topic, TopicKind, decode, now_millis};
 use thiserror::Error;
@@ -37,7 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::config::{ConfigError, MqttConfig};
-use crate::link::{Link, LinkEvent};
+use crate::link::{Arrival, Link, LinkEvent};
 use crate::store::{Store, StoreError};
 
 /// Which gateways' topics the cloud subscribes to.
@@ -53,6 +59,7 @@ pub enum Watch {
 
 /// How a [`Cloud`] connects, tracks and reports.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CloudConfig {
     /// The broker.
     pub mqtt: MqttConfig,
@@ -112,8 +119,10 @@ pub enum CloudEvent {
         /// Why the last one did not decode.
         reason: String,
     },
-    /// The state could not be saved: the message concerned is not acknowledged, so the
-    /// broker sends it again after a reconnection.
+    /// The state could not be saved. The driver goes on (publishing what the tracker
+    /// asks), tries again every second, and acknowledges the messages received
+    /// meanwhile only once a save succeeds: if the process dies first, the broker sends
+    /// them again to its next session.
     StoreFailed {
         /// What the store said.
         reason: String,
@@ -139,7 +148,7 @@ pub struct CloudCounters {
     pub saves: u64,
     /// Times saving failed.
     pub store_failures: u64,
-    /// Times the connection was lost.
+    /// Times the connection was lost, or an attempt to connect again failed.
     pub disconnections: u64,
 }
 
@@ -257,6 +266,8 @@ impl Cloud {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, rx) = mpsc::unbounded_channel();
         let driver = Driver {
+            unsaved: false,
+            held: Vec::new(),
             tracker,
             store,
             link,
@@ -318,8 +329,8 @@ impl Cloud {
         rx.await.map_err(|_| CloudError::Stopped)
     }
 
-    /// Disconnects once what was published has gone out (a second at most), and stops
-    /// the driver. The state stays saved: a new [`Cloud`] on the same store takes up
+    /// Hands what was published to the connection, disconnects (rumqttc sends what it
+    /// holds first), and stops the driver; waits a second at most. The state stays saved: a new [`Cloud`] on the same store takes up
     /// the tasks in flight.
     pub async fn close(self) {
         let (tx, rx) = oneshot::channel();
@@ -348,7 +359,14 @@ struct DropNotice {
     reason: String,
 }
 
+/// How long the driver waits before it tries again to save a state it could not.
+const SAVE_RETRY: Duration = Duration::from_secs(1);
+
 struct Driver {
+    /// True while the tracker holds changes the store does not have.
+    unsaved: bool,
+    /// Messages whose effect waits for a save before they are acknowledged.
+    held: Vec<Arrival>,
     tracker: Tracker,
     store: Option<Box<dyn Store + Send>>,
     link: Link,
@@ -384,7 +402,7 @@ impl Driver {
                     }
                 },
                 event = self.link.recv() => match event {
-                    Some(LinkEvent::Arrived(publish)) => self.arrived(publish),
+                    Some(LinkEvent::Arrived(arrival)) => self.arrived(arrival),
                     Some(LinkEvent::Up { session_present }) => {
                         self.emit(CloudEvent::Connected { session_present });
                     }
@@ -408,7 +426,10 @@ impl Driver {
                 () = sleep_until(notice_due.unwrap_or_else(|| Instant::now() + far)), if notice_due.is_some() => {
                     self.report_drops();
                 }
-                () = sleep(Duration::from_millis(5)), if self.link.backlog() > 0 => {}
+                () = sleep(SAVE_RETRY), if self.unsaved => {
+                    self.save();
+                }
+                () = sleep(Duration::from_millis(10)), if self.link.backlog() > 0 => {}
             }
             self.link.flush();
         }
@@ -455,15 +476,16 @@ impl Driver {
         Ok(started)
     }
 
-    fn arrived(&mut self, publish: rumqttc::Publish) {
+    fn arrived(&mut self, arrival: Arrival) {
         self.counters.received += 1;
+        let publish = &arrival.publish;
         match decode(&publish.topic, &publish.payload) {
             Ok(message) => {
                 if matches!(message.data, Data::OtaProgress(_)) {
                     self.counters.events += 1;
                 }
                 let out = self.tracker.handle(&message, now_millis());
-                self.apply(out, Some(publish));
+                self.apply(out, Some(arrival));
             }
             Err(e) => {
                 self.counters.dropped += 1;
@@ -471,32 +493,47 @@ impl Driver {
                 notice.count += 1;
                 notice.topic.clone_from(&publish.topic);
                 notice.reason = e.to_string();
-                self.link.ack(publish);
+                self.acknowledge(arrival);
             }
         }
     }
 
-    /// Saves what changed, publishes what the tracker asks, acknowledges `cause`, and
-    /// reports the updates.
-    fn apply(&mut self, out: Output, cause: Option<rumqttc::Publish>) {
-        let changed = out.updates.iter().any(|u| {
-            !matches!(
-                u.change,
-                Change::Ignored(Ignored::Unknown { .. } | Ignored::Outbound)
-            )
-        });
-        // Unsaved, the message is not acknowledged: the broker sends it again after a
-        // reconnection, when it is handled (and answered) again.
-        let saved = !changed || self.save();
+    /// Saves what changed, publishes what the tracker asks, acknowledges `cause` once
+    /// the state is saved, and reports the updates.
+    fn apply(&mut self, out: Output, cause: Option<Arrival>) {
+        // A message set aside changes nothing worth a save (the ids of events seen,
+        // at most: one seen again after a restart is answered again, which is
+        // harmless).
+        if out
+            .updates
+            .iter()
+            .any(|u| !matches!(u.change, Change::Ignored(_)))
+        {
+            self.unsaved = true;
+        }
+        if self.unsaved {
+            self.save();
+        }
+        // Published even when the save failed: the message that caused them is then
+        // held unacknowledged, and handled (and answered) again if the process dies.
         for message in &out.publish {
             self.link.publish(message);
             self.counters.published += 1;
         }
-        if let Some(publish) = cause.filter(|_| saved) {
-            self.link.ack(publish);
+        if let Some(arrival) = cause {
+            self.acknowledge(arrival);
         }
         for update in out.updates {
             self.emit(CloudEvent::Update(update));
+        }
+    }
+
+    /// Acknowledges `arrival` now if the state is saved, else once it is.
+    fn acknowledge(&mut self, arrival: Arrival) {
+        if self.unsaved {
+            self.held.push(arrival);
+        } else {
+            self.link.ack(arrival);
         }
     }
 
@@ -509,10 +546,19 @@ impl Driver {
         Ok(())
     }
 
+    /// Saves the state; on success, acknowledges what waited for it. On failure the
+    /// state stays to save, and the driver tries again every [`SAVE_RETRY`].
     fn save(&mut self) -> bool {
         match self.try_save() {
-            Ok(()) => true,
+            Ok(()) => {
+                self.unsaved = false;
+                for arrival in std::mem::take(&mut self.held) {
+                    self.link.ack(arrival);
+                }
+                true
+            }
             Err(e) => {
+                self.unsaved = true;
                 self.counters.store_failures += 1;
                 self.emit(CloudEvent::StoreFailed {
                     reason: e.to_string(),

@@ -27,6 +27,7 @@ use thiserror::Error;
 /// assert!(!format!("{config:?}").contains("secret"));
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct MqttConfig {
     /// The broker's host name or address.
     pub host: String,
@@ -34,11 +35,13 @@ pub struct MqttConfig {
     pub port: u16,
     /// The MQTT client id: stable across restarts, unique among the broker's clients.
     pub client_id: String,
-    /// User name and password, if the broker wants a login.
-    pub login: Option<(String, String)>,
+    /// User name and password ([`MqttConfig::with_login`]); private, so that no
+    /// `Debug` of a field shows the password.
+    login: Option<(String, String)>,
     /// TLS settings; `None` for plain TCP.
     pub tls: Option<Tls>,
-    /// How often the connection is checked when nothing else goes over it.
+    /// How often the connection is checked when nothing else goes over it; zero turns
+    /// the check off.
     pub keep_alive: Duration,
     /// True (the default) for a persistent session: the broker keeps the client's
     /// subscriptions and queues its QoS 1 messages while it is disconnected. False for a
@@ -47,7 +50,7 @@ pub struct MqttConfig {
     /// resume.
     pub persistent_session: bool,
     /// How long to wait between two attempts to connect again after the connection
-    /// was lost.
+    /// was lost (at least 100 ms).
     pub reconnect_delay: Duration,
 }
 
@@ -80,6 +83,11 @@ impl MqttConfig {
             persistent_session: true,
             reconnect_delay: Duration::from_secs(1),
         }
+    }
+
+    /// The user name it logs in as, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.login.as_ref().map(|(user, _)| user.as_str())
     }
 
     /// Logs in as `user` with `password`.
@@ -122,10 +130,20 @@ impl MqttConfig {
             return Err(ConfigError::ClientId);
         }
         let mut options = MqttOptions::new(&self.client_id, &self.host, self.port);
-        options.set_keep_alive(self.keep_alive.max(Duration::from_secs(1)));
+        // Zero turns the keep-alive off; rumqttc refuses anything between 0 and 1 s.
+        let keep_alive = if self.keep_alive.is_zero() {
+            Duration::ZERO
+        } else {
+            self.keep_alive.max(Duration::from_secs(1))
+        };
+        options.set_keep_alive(keep_alive);
         options.set_clean_session(!self.persistent_session);
-        // Big enough for any message that validates.
-        options.set_max_packet_size(MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES);
+        // Whatever the broker forwards is read: a message over rumqttc's limit would
+        // drop the connection, and, never acknowledged, come back at every
+        // reconnection. A payload over the protocol's limit is refused by decoding,
+        // then acknowledged and dropped like any other garbage. What is sent stays
+        // within the protocol's limit and the topic's.
+        options.set_max_packet_size(MQTT_MAX_PACKET, MAX_PAYLOAD_BYTES + TOPIC_AND_HEADER);
         // A message is acknowledged once it has been acted on (and, on the cloud, once
         // the state it changed is saved): the broker sends it again otherwise.
         options.set_manual_acks(true);
@@ -139,9 +157,16 @@ impl MqttConfig {
     }
 }
 
+/// The largest packet MQTT can carry (its remaining length's limit).
+const MQTT_MAX_PACKET: usize = 268_435_455;
+/// What a PUBLISH carries besides its payload, at most: a topic (its length's two bytes
+/// and up to 65,535 bytes) and a packet id.
+const TOPIC_AND_HEADER: usize = 2 + 65_535 + 2;
+
 /// TLS settings: whom to trust, and the client's own certificate if the broker asks for
 /// one. Certificates and keys are PEM text, as read from their files.
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct Tls {
     /// Certificate authorities to trust (PEM); `None` trusts the system's.
     pub ca_pem: Option<Vec<u8>>,

@@ -12,13 +12,14 @@
 //! waits in `outbox`, in order, and goes at the next [`Link::flush`].
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dji_cloud_ota::Message;
 use rumqttc::{
     AsyncClient, ClientError, ConnectReturnCode, ConnectionError, Event, EventLoop, Outgoing,
-    Packet, Publish, QoS, Request, Subscribe, SubscribeFilter,
+    Packet, Publish, QoS, Request, Subscribe, SubscribeFilter, SubscribeReasonCode,
 };
 use tokio::sync::mpsc;
 
@@ -37,12 +38,20 @@ pub(crate) enum LinkEvent {
     /// The connection failed; it is tried again unless `fatal`.
     Down { reason: String, fatal: bool },
     /// A message arrived; acknowledge it with [`Link::ack`] once acted on.
-    Arrived(Publish),
+    Arrived(Arrival),
+}
+
+/// A message that arrived, and on which connection: an acknowledgement is only sent on
+/// the connection the message came on (on a later one, its packet id may name another
+/// message; the broker sends an unacknowledged message again anyway).
+pub(crate) struct Arrival {
+    pub(crate) publish: Publish,
+    connection: u64,
 }
 
 enum Out {
     Publish { topic: String, payload: Vec<u8> },
-    Ack(Publish),
+    Ack(Arrival),
     Subscribe(Vec<String>),
 }
 
@@ -50,6 +59,8 @@ pub(crate) struct Link {
     client: AsyncClient,
     events: mpsc::Receiver<LinkEvent>,
     filters: Arc<Mutex<Vec<String>>>,
+    /// The number of the current connection, counted up at every connection and loss.
+    connection: Arc<AtomicU64>,
     outbox: VecDeque<Out>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -64,11 +75,19 @@ impl Link {
         let (client, eventloop) = AsyncClient::new(options, REQUESTS);
         let (tx, events) = mpsc::channel(ARRIVALS);
         let filters = Arc::new(Mutex::new(filters));
-        let task = tokio::spawn(turn(eventloop, filters.clone(), tx, reconnect_delay));
+        let connection = Arc::new(AtomicU64::new(0));
+        let turning = Turn {
+            filters: filters.clone(),
+            connection: connection.clone(),
+            tx,
+            reconnect_delay: reconnect_delay.max(MIN_RECONNECT_DELAY),
+        };
+        let task = tokio::spawn(turning.run(eventloop));
         Self {
             client,
             events,
             filters,
+            connection,
             outbox: VecDeque::new(),
             task,
         }
@@ -88,9 +107,9 @@ impl Link {
         });
     }
 
-    /// Acknowledges a message that arrived.
-    pub(crate) fn ack(&mut self, publish: Publish) {
-        self.push(Out::Ack(publish));
+    /// Acknowledges a message that arrived, if its connection is still the current one.
+    pub(crate) fn ack(&mut self, arrival: Arrival) {
+        self.push(Out::Ack(arrival));
     }
 
     /// Subscribes to `filters` now and at every later connection.
@@ -117,16 +136,27 @@ impl Link {
         }
     }
 
-    /// Disconnects once what waits has gone to rumqttc, waiting at most `within`.
+    /// Hands rumqttc what waits and disconnects, which rumqttc does after sending what
+    /// it holds; waits at most `within`. What arrives meanwhile is not acknowledged,
+    /// and the broker sends it again to the next session.
     pub(crate) async fn close(mut self, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
-        while self.backlog() > 0 && tokio::time::Instant::now() < deadline {
+        let mut disconnecting = false;
+        loop {
             self.flush();
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            if !disconnecting && self.backlog() == 0 {
+                disconnecting = self.client.try_disconnect().is_ok();
+            }
+            // Taking what arrives keeps the event loop turning, so that it empties
+            // its queue.
+            tokio::select! {
+                event = self.events.recv() => if event.is_none() {
+                    break;
+                },
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+                () = tokio::time::sleep_until(deadline) => break,
+            }
         }
-        let _ = self.client.try_disconnect();
-        let drain = async { while self.events.recv().await.is_some() {} };
-        let _ = tokio::time::timeout_at(deadline, drain).await;
         self.task.abort();
     }
 
@@ -147,7 +177,13 @@ impl Link {
                 self.client
                     .try_publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone())
             }
-            Out::Ack(publish) => self.client.try_ack(publish),
+            Out::Ack(arrival) => {
+                if arrival.connection != self.connection.load(Ordering::Acquire) {
+                    // The connection it came on is gone: so is the acknowledgement.
+                    return Ok(());
+                }
+                self.client.try_ack(&arrival.publish)
+            }
             Out::Subscribe(filters) => self.client.try_subscribe_many(
                 filters
                     .iter()
@@ -174,81 +210,111 @@ fn lock(filters: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> 
     filters.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Turns the event loop: connects, subscribes at every connection, hands over what
-/// arrives, and connects again after a failure (the first failure to connect at all is
-/// fatal: a wrong address or login is better reported than retried forever).
-async fn turn(
-    mut eventloop: EventLoop,
+/// The shortest wait between two attempts to connect.
+const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(100);
+
+/// What turns the event loop, in a task of its own.
+struct Turn {
     filters: Arc<Mutex<Vec<String>>>,
+    connection: Arc<AtomicU64>,
     tx: mpsc::Sender<LinkEvent>,
     reconnect_delay: Duration,
-) {
-    let mut ever_connected = false;
-    let mut subscribing: Option<bool> = None;
-    loop {
-        let event = match eventloop.poll().await {
-            Ok(event) => event,
-            Err(ConnectionError::ConnectionRefused(code)) => {
-                let reason = refusal(code);
-                let _ = tx
-                    .send(LinkEvent::Down {
-                        reason,
-                        fatal: true,
-                    })
-                    .await;
-                return;
-            }
-            Err(ConnectionError::RequestsDone) => return,
-            Err(e) => {
-                let fatal = !ever_connected;
-                let reason = e.to_string();
-                subscribing = None;
-                if tx.send(LinkEvent::Down { reason, fatal }).await.is_err() || fatal {
+}
+
+impl Turn {
+    /// Turns the event loop: connects, subscribes at every connection, hands over what
+    /// arrives, and connects again after a failure. Only a failure before the first
+    /// connection, or a subscription the broker refuses, is fatal: a wrong address or
+    /// login is better reported than retried forever, while a broker that restarts
+    /// may refuse connections for a moment.
+    async fn run(self, mut eventloop: EventLoop) {
+        let mut ever_connected = false;
+        let mut subscribing: Option<bool> = None;
+        loop {
+            let event = match eventloop.poll().await {
+                Ok(event) => event,
+                Err(ConnectionError::RequestsDone) => return,
+                Err(e) => {
+                    self.connection.fetch_add(1, Ordering::AcqRel);
+                    subscribing = None;
+                    let fatal = !ever_connected;
+                    let reason = match e {
+                        ConnectionError::ConnectionRefused(code) => refusal(code),
+                        other => other.to_string(),
+                    };
+                    if !self.report(LinkEvent::Down { reason, fatal }).await || fatal {
+                        return;
+                    }
+                    tokio::time::sleep(self.reconnect_delay).await;
+                    continue;
+                }
+            };
+            let report = match event {
+                Event::Incoming(Packet::ConnAck(ack)) => {
+                    ever_connected = true;
+                    self.connection.fetch_add(1, Ordering::AcqRel);
+                    let all = lock(&self.filters).clone();
+                    if all.is_empty() {
+                        Some(LinkEvent::Up {
+                            session_present: ack.session_present,
+                        })
+                    } else {
+                        // Ahead of everything queued: nothing may be published before
+                        // the subscriptions are in place again. Straight into the
+                        // event loop's own queue, since waiting on the request queue
+                        // here could wait on this very loop.
+                        let subscribe = Subscribe::new_many(
+                            all.into_iter()
+                                .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce)),
+                        );
+                        eventloop.pending.push_front(Request::Subscribe(subscribe));
+                        subscribing = Some(ack.session_present);
+                        None
+                    }
+                }
+                Event::Incoming(Packet::SubAck(ack)) => {
+                    let refused = ack
+                        .return_codes
+                        .iter()
+                        .any(|code| matches!(code, SubscribeReasonCode::Failure));
+                    if refused {
+                        let reason = "the broker refused a subscription (not allowed to read \
+                                      the gateway's topics?)"
+                            .to_string();
+                        let _ = self
+                            .report(LinkEvent::Down {
+                                reason,
+                                fatal: true,
+                            })
+                            .await;
+                        return;
+                    }
+                    subscribing
+                        .take()
+                        .map(|session_present| LinkEvent::Up { session_present })
+                }
+                Event::Incoming(Packet::Publish(publish)) => Some(LinkEvent::Arrived(Arrival {
+                    publish,
+                    connection: self.connection.load(Ordering::Acquire),
+                })),
+                Event::Outgoing(Outgoing::Disconnect) => {
+                    // Lets the disconnection go out, then stops.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await;
                     return;
                 }
-                tokio::time::sleep(reconnect_delay).await;
-                continue;
-            }
-        };
-        let report = match event {
-            Event::Incoming(Packet::ConnAck(ack)) => {
-                ever_connected = true;
-                let all = lock(&filters).clone();
-                if all.is_empty() {
-                    Some(LinkEvent::Up {
-                        session_present: ack.session_present,
-                    })
-                } else {
-                    // Ahead of everything queued: nothing may be published before the
-                    // subscriptions are in place again. Straight into the event loop's
-                    // own queue, since waiting on the request queue here could wait on
-                    // this very loop.
-                    let subscribe = Subscribe::new_many(
-                        all.into_iter()
-                            .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce)),
-                    );
-                    eventloop.pending.push_front(Request::Subscribe(subscribe));
-                    subscribing = Some(ack.session_present);
-                    None
+                _ => None,
+            };
+            if let Some(report) = report {
+                if !self.report(report).await {
+                    return;
                 }
             }
-            Event::Incoming(Packet::SubAck(_)) => subscribing
-                .take()
-                .map(|session_present| LinkEvent::Up { session_present }),
-            Event::Incoming(Packet::Publish(publish)) => Some(LinkEvent::Arrived(publish)),
-            Event::Outgoing(Outgoing::Disconnect) => {
-                drop(tx);
-                // Lets the disconnection go out, then stops.
-                let _ = tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await;
-                return;
-            }
-            _ => None,
-        };
-        if let Some(report) = report {
-            if tx.send(report).await.is_err() {
-                return;
-            }
         }
+    }
+
+    /// Hands `event` to the driver; false once the driver is gone.
+    async fn report(&self, event: LinkEvent) -> bool {
+        self.tx.send(event).await.is_ok()
     }
 }
 

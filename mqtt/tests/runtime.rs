@@ -420,3 +420,67 @@ async fn no_broker_at_first_contact_is_reported_as_failed() {
     }
     assert!(cloud.status().await.is_err(), "the driver stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_size_limit_is_dropped_and_the_connection_kept() {
+    let Some(broker) = broker() else { return };
+    let gateway = Serial::new(&name("oversize")).unwrap();
+    let mut config = CloudConfig::new(
+        mqtt(&broker, &format!("{gateway}-cloud")),
+        TrackerConfig::default(),
+    );
+    config.watch = dji_cloud_ota_mqtt::Watch::AllGateways;
+    config.mqtt.persistent_session = false;
+    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
+    cloud_connected(&mut events).await;
+
+    // 3 MB of garbage on the gateway's events topic, from a client of the test's own.
+    let mut options = rumqttc::MqttOptions::new(format!("{gateway}-big"), &broker.0, broker.1);
+    options.set_max_packet_size(4 << 20, 4 << 20);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+    let pump = tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => return,
+                Ok(_) => {}
+                Err(e) => panic!("the test's publisher failed: {e}"),
+            }
+        }
+    });
+    let topic = format!("thing/product/{gateway}/events");
+    client
+        .publish(
+            &topic,
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            vec![b'x'; 3 << 20],
+        )
+        .await
+        .unwrap();
+    timeout(LIMIT, pump).await.unwrap().unwrap();
+
+    // The cloud still answers: an event asking for a reply, after the big one.
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        mqtt(&broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    ))
+    .unwrap();
+    agent_connected(&mut agent_events).await;
+    let request = Message::ota_create(gateway, vec![device()]);
+    let event = agent.progress(&request, step(10), true).unwrap();
+    loop {
+        match timeout(LIMIT, agent_events.next()).await.unwrap() {
+            Some(AgentEvent::Answered(reply)) if reply.tid == event.tid => break,
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    }
+    let counters = cloud.status().await.unwrap().counters;
+    assert_eq!(
+        (counters.dropped, counters.disconnections),
+        (1, 0),
+        "{counters:?}"
+    );
+    cloud.close().await;
+    agent.close().await;
+}
