@@ -18,14 +18,14 @@ mod task;
 mod wire;
 
 pub use model::{
-    Data, Device, Encoded, EventsReply, Id, Message, Method, OTHER_THING_SUFFIXES, OtaCreate,
-    OtaCreateOutput, OtaCreateReply, OtaProgress, Payload, Progress, ProgressExt, ProgressOutput,
-    ResultCode, Serial, Step, TaskStatus, Text, Topic, TopicKind, UnknownMethod, UnknownValue,
-    UpgradeType, now_millis,
+    CompatibleStatus, Data, Device, Encoded, EventsReply, FirmwareState, FirmwareUpgradeStatus, Id,
+    Message, Method, OTHER_THING_SUFFIXES, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress,
+    Payload, Progress, ProgressExt, ProgressOutput, ResultCode, Serial, StatePush, StateTopic,
+    Step, TaskStatus, Text, Topic, TopicKind, UnknownMethod, UnknownValue, UpgradeType, now_millis,
 };
 pub use rules::check::{Problem, TopicError, ValidationErrors, Violation, check_serial};
 pub use rules::limits;
 pub use task::{dock, tracker};
 #[cfg(feature = "schemars")]
 pub use wire::json_schema;
-pub use wire::{DataError, DecodeError, decode};
+pub use wire::{DataError, DecodeError, decode, decode_state};

@@ -6,5 +6,5 @@ mod error;
 #[cfg(feature = "schemars")]
 pub mod json_schema;
 
-pub use decode::decode;
+pub use decode::{decode, decode_state};
 pub use error::{DataError, DecodeError};

@@ -134,6 +134,18 @@ fn a_message_of_another_method_is_refused_with_only_serde_jsons_skip_buffer() {
     assert!(count <= 2, "{count} allocations");
 }
 
+#[test]
+fn a_full_state_push_is_read_without_building_its_other_properties() {
+    // About forty properties, nested objects and arrays among them: only the three
+    // firmware properties are built (a short version is inline text). serde_json's
+    // skip buffer is all that is allocated for the rest.
+    let topic = "thing/product/4TADKAQ000002J/state";
+    let payload = fixture("state", "dock_full");
+    let (count, push) = allocations(|| dji_cloud_ota::decode_state(topic, &payload));
+    assert!(push.unwrap().firmware.firmware_version.is_some());
+    assert!(count <= 2, "{count} allocations");
+}
+
 /// The seed's `"timestamp:"` key written as `"timestamp"`.
 fn without_timestamp_colon(payload: Vec<u8>) -> Vec<u8> {
     String::from_utf8(payload)

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::model::payload::{Payload, PayloadFn, Plain, with_payload};
 use crate::model::{
-    Data, Device, EventsReply, Id, Method, OtaCreate, OtaCreateOutput, OtaCreateReply, OtaProgress,
-    ResultCode, Serial, TaskStatus, Text, Topic,
+    Data, Device, EventsReply, FirmwareState, Id, Method, OtaCreate, OtaCreateOutput,
+    OtaCreateReply, OtaProgress, ResultCode, Serial, StatePush, TaskStatus, Text, Topic,
 };
 use crate::rules::check::{At, Problem, Report, ValidationErrors, check_serial};
 use crate::rules::limits::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
@@ -589,6 +589,40 @@ pub(crate) fn read_envelope_only<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Envelope<'de, ()>, D::Error> {
     d.deserialize_map(EnvelopeVisitor(Skip))
+}
+
+/// Reads a state push of the device `sn` from `d` in one pass: the envelope, and of
+/// `data` (an object) the firmware properties only, every other property skipped.
+pub(crate) fn read_state<'de, D: Deserializer<'de>>(
+    d: D,
+    sn: &Serial,
+) -> Result<StatePush, D::Error> {
+    d.deserialize_map(EnvelopeVisitor(AsState(sn)))
+}
+
+struct AsState<'s>(&'s Serial);
+
+impl<'de> ReadData<'de> for AsState<'_> {
+    type Out = FirmwareState;
+    type Value = StatePush;
+
+    fn finish(self, envelope: Envelope<'de, FirmwareState>) -> StatePush {
+        StatePush {
+            sn: self.0.clone(),
+            tid: Id::from_text(&envelope.tid),
+            bid: Id::from_text(&envelope.bid),
+            timestamp: envelope.timestamp,
+            gateway: envelope.gateway.map(|g| Text::new(&*g)),
+            firmware: envelope.data,
+        }
+    }
+
+    fn read<A: MapAccess<'de>>(
+        map: &mut A,
+        _: Option<&MethodName>,
+    ) -> Result<FirmwareState, A::Error> {
+        map.next_value_seed(ObjectSeed(PhantomData))
+    }
 }
 
 /// How `data` is read, given the method read before it, if any, and what is made of the

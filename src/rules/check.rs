@@ -329,4 +329,7 @@ pub enum TopicError {
         "not a DJI Cloud API topic: expected thing/product/{{sn}}/services, services_reply, events or events_reply"
     )]
     Unrecognised,
+    /// Not a device's state topic, where a state topic was expected.
+    #[error("not a state topic: expected thing/product/{{sn}}/state")]
+    NotState,
 }

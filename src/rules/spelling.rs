@@ -9,6 +9,7 @@
 //! | an integer as an integral float (`10.0`, `1e1`, `-0`) | Python's `json.dumps` of a float | [`int`], [`opt_int`] |
 //! | `need_reply` as `true`/`false` or `"0"`/`"1"` | Java (Jackson) and JavaScript peers | [`opt_flag`] |
 //! | `null` for an absent field | Java (Jackson) peers | `Option`'s own deserializer, [`opt_int`], [`opt_flag`] |
+//! | a 0/1 state property (`compatible_status`) as `true`/`false` | Java peers (DJI's server reads it as a boolean) | [`int_or_flag`] |
 //!
 //! Key-name quirks are `serde(alias)` attributes on the fields they concern:
 //! `"timestamp:"` (the envelope, `model/message.rs`), `stauts` and `current_step`
@@ -185,6 +186,34 @@ pub(crate) fn opt_int<'de, D: Deserializer<'de>, T: WireInt>(d: D) -> Result<Opt
         }
     }
     d.deserialize_option(OptVisitor(PhantomData))
+}
+
+/// An integer as [`int`] reads it, or a boolean for 1 (`true`) and 0 (`false`): the 0/1
+/// properties of a state push, which Java peers write as booleans.
+pub(crate) fn int_or_flag<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    struct IntOrFlag;
+    impl Visitor<'_> for IntOrFlag {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{}, or true or false", i64::EXPECTING)
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<i64, E> {
+            Ok(i64::from(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            IntVisitor::<i64>(PhantomData).visit_u64(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            IntVisitor::<i64>(PhantomData).visit_i64(v)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            IntVisitor::<i64>(PhantomData).visit_f64(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+            IntVisitor::<i64>(PhantomData).visit_str(v)
+        }
+    }
+    d.deserialize_any(IntOrFlag)
 }
 
 /// An integer read by [`int`], for `next_value` where no field attribute applies.

@@ -10,7 +10,10 @@
 use serde::de::IgnoredAny;
 
 use crate::model::payload::{Payload, PayloadFn, with_payload};
-use crate::model::{Id, Message, Method, MethodName, Topic, read_envelope, read_envelope_only};
+use crate::model::{
+    Id, Message, Method, MethodName, StatePush, StateTopic, Topic, read_envelope,
+    read_envelope_only, read_state,
+};
 use crate::rules::check::TopicError;
 use crate::rules::limits::MAX_PAYLOAD_BYTES;
 use crate::wire::error::{DataError, DecodeError};
@@ -46,14 +49,75 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
         Err(TopicError::NotOta) => return Err(DecodeError::NotOta { method: None }),
         Err(e) => return Err(DecodeError::Topic(e)),
     };
+    let text = checked_text(payload)?;
+    with_payload(
+        topic.kind,
+        Decode {
+            topic: &topic,
+            text,
+        },
+    )
+}
+
+/// Decodes a device's state push (`thing/product/{device_sn}/state`) into its firmware
+/// properties: `firmware_version`, `firmware_upgrade_status` and `compatible_status`,
+/// each present only when the push carries it. Every other property of `data` is
+/// skipped without being built, and a push with none of the three is not an error: its
+/// [`FirmwareState`](crate::FirmwareState) is empty.
+///
+/// The same tolerance as [`decode`]: the envelope's every spelling, integers as strings
+/// or integral floats, and the two 0/1 properties also as `true`/`false`; an unknown
+/// value is kept. [`decode`] refuses a state topic as not an OTA message, as before.
+///
+/// ```
+/// use dji_cloud_ota::{FirmwareUpgradeStatus, decode_state};
+///
+/// let push = decode_state(
+///     "thing/product/4TADKAQ000002J/state",
+///     br#"{"tid":"t","bid":"b","timestamp":1707048089244,"gateway":"4TADKAQ000002J",
+///         "data":{"mode_code":1,"firmware_version":"10.01.0504","firmware_upgrade_status":0}}"#,
+/// )?;
+/// assert_eq!(push.firmware.firmware_version.as_deref(), Some("10.01.0504"));
+/// assert_eq!(push.firmware.firmware_upgrade_status, Some(FirmwareUpgradeStatus::NOT_UPGRADING));
+/// assert_eq!(push.firmware.compatible_status, None);
+/// # Ok::<(), dji_cloud_ota::DecodeError>(())
+/// ```
+///
+/// # Errors
+/// As [`decode`]: [`DecodeError::Topic`] for a topic that is not a state topic
+/// ([`TopicError::NotState`]) or has an unsafe serial, then size, UTF-8, syntax and
+/// data errors, each data error with its JSON path.
+pub fn decode_state(topic: &str, payload: &[u8]) -> Result<StatePush, DecodeError> {
+    let topic = StateTopic::parse(topic).map_err(DecodeError::Topic)?;
+    let text = checked_text(payload)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = read_state(&mut de, &topic.sn).and_then(|push| {
+        de.end()?;
+        Ok(push)
+    });
+    read.map_err(|error| {
+        if let Err(syntax) = serde_json::from_str::<IgnoredAny>(text) {
+            return DecodeError::Syntax {
+                line: syntax.line(),
+                column: syntax.column(),
+                message: message_of(&syntax),
+            };
+        }
+        let path = error_path(text, |d| read_state(d, &topic.sn).map(drop));
+        data_error(path, &error, None)
+    })
+}
+
+/// `payload` as text, once its size and UTF-8 are checked.
+fn checked_text(payload: &[u8]) -> Result<&str, DecodeError> {
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(DecodeError::TooLarge {
             len: payload.len(),
             max: MAX_PAYLOAD_BYTES,
         });
     }
-    let text = match simdutf8::basic::from_utf8(payload) {
-        Ok(text) => text,
+    match simdutf8::basic::from_utf8(payload) {
+        Ok(text) => Ok(text),
         // The fast check says only that the payload is not UTF-8; std's says where.
         Err(_) => std::str::from_utf8(payload).map_err(|e| {
             let (line, column) = line_column(payload, e.valid_up_to());
@@ -62,15 +126,8 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
                 line,
                 column,
             }
-        })?,
-    };
-    with_payload(
-        topic.kind,
-        Decode {
-            topic: &topic,
-            text,
-        },
-    )
+        }),
+    }
 }
 
 /// Decoding `text` as the message of `topic`, once its payload type is known.
