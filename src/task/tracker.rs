@@ -62,7 +62,8 @@ use thiserror::Error;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Data, Device, Id, Message, OtaCreateReply, OtaProgress, ResultCode, Serial, Step, TaskStatus,
+    Data, Device, FirmwareUpgradeStatus, Id, Message, OtaCreateReply, OtaProgress, ResultCode,
+    Serial, StatePush, Step, TaskStatus, Text,
 };
 use crate::rules::check::ValidationErrors;
 
@@ -196,6 +197,32 @@ pub enum Change {
         /// When the last sign of the task arrived (`now_ms` of its handling).
         last_heard_ms: u64,
     },
+    /// No final event came, but every device of the task reported, in its state
+    /// pushes, that it is not upgrading and runs the version the task asked for: the
+    /// task ended `ok`, as confirmed by the devices' state ([`Tracker::handle_state`]).
+    Confirmed {
+        /// Each device and the version it reported.
+        versions: Vec<(Text, Text)>,
+    },
+    /// A device of the accepted task reported, in a state push, that it is not
+    /// upgrading and runs another version than the task asked for: the task failed,
+    /// without waiting for the silence limit.
+    Reverted {
+        /// The device.
+        device: Text,
+        /// The version it reported.
+        version: Text,
+        /// The version the task asked for.
+        wanted: Text,
+    },
+    /// A device reported `compatible_status` 1: it needs a consistency upgrade.
+    /// [`StatePush::consistency_upgrade`] builds the `ota_create` that fixes it. The
+    /// update's task is the device's task in flight, if any, else the push's gateway
+    /// and `bid`.
+    ConsistencyNeeded {
+        /// The device.
+        device: Serial,
+    },
     /// A message was set aside; the task, if any, is unchanged.
     Ignored(Ignored),
 }
@@ -210,12 +237,16 @@ impl Change {
                 | Change::Refused { .. }
                 | Change::NoReply { .. }
                 | Change::Silent { .. }
+                | Change::Confirmed { .. }
+                | Change::Reverted { .. }
         )
     }
 
-    /// True when the change ends the task successfully: a final `ok`.
+    /// True when the change ends the task successfully: a final `ok`, or the devices'
+    /// state confirming the new version ([`Change::Confirmed`]).
     pub fn is_success(&self) -> bool {
         matches!(self, Change::Finished { status, .. } if status.is_success())
+            || matches!(self, Change::Confirmed { .. })
     }
 }
 
@@ -284,6 +315,25 @@ pub enum Ending {
     Silent,
     /// Dropped by [`Tracker::forget`].
     Forgotten,
+    /// Confirmed by the devices' state: every device at the version asked, not
+    /// upgrading ([`Change::Confirmed`]).
+    Confirmed,
+    /// A device back at another version ([`Change::Reverted`]).
+    Reverted {
+        /// The device.
+        device: Text,
+        /// The version it reported.
+        version: Text,
+    },
+}
+
+impl Ending {
+    /// True for the endings of a successful upgrade: a final `ok`, or confirmed by the
+    /// devices' state.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Ending::Finished { status, .. } if status.is_success())
+            || matches!(self, Ending::Confirmed)
+    }
 }
 
 /// What the caller does after handing the tracker a message or the time: publish
@@ -395,6 +445,18 @@ pub struct Counters {
     pub silent: u64,
     /// Events answered on `events_reply`.
     pub events_answered: u64,
+    /// Tasks ended `ok` as confirmed by the devices' state, without a final event.
+    #[serde(default)]
+    pub confirmed: u64,
+    /// Tasks failed because a device reported another version than asked.
+    #[serde(default)]
+    pub reverted: u64,
+    /// Reports of a device that needs a consistency upgrade.
+    #[serde(default)]
+    pub consistency_needed: u64,
+    /// State pushes handled.
+    #[serde(default)]
+    pub state_pushes: u64,
     /// Events set aside as duplicates.
     pub duplicates: u64,
     /// Events set aside as older than the last one applied.
@@ -487,6 +549,19 @@ struct Task {
     status: Option<TaskStatus>,
     last_event: Option<Position>,
     seen: VecDeque<Id>,
+    /// What the task's devices said of their firmware in state pushes since it started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    firmware: Vec<Observed>,
+}
+
+/// What one device of a task said in its state pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Observed {
+    sn: Text,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upgrading: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -596,6 +671,7 @@ impl Tracker {
             status: None,
             last_event: None,
             seen: VecDeque::new(),
+            firmware: Vec::new(),
         });
         self.counters.started += 1;
         Ok(Started { task: key, request })
@@ -811,6 +887,118 @@ impl Tracker {
         known
     }
 
+    /// Takes a device's state push ([`crate::decode_state`]) received at `now_ms`: the
+    /// devices' second witness of an upgrade's outcome, besides the final event.
+    ///
+    /// For each task in flight that upgrades the pushing device (by its serial):
+    /// - the push is a sign of life of the task (see
+    ///   [`TrackerConfig::silence_timeout_ms`]);
+    /// - once every device of the task has reported `firmware_upgrade_status` 0 and
+    ///   the `product_version` the task asked for, the task ends `ok`
+    ///   ([`Change::Confirmed`]), if it was accepted or a device reported upgrading:
+    ///   the outcome stands even when the final event was lost;
+    /// - a device of an accepted task that reports `firmware_upgrade_status` 0 with
+    ///   another version than asked ends the task as failed ([`Change::Reverted`]),
+    ///   before the silence limit. The version is the push's own, or the last one the
+    ///   device reported since the task started; without one, nothing is concluded.
+    ///
+    /// Each property is taken as it comes: a push holds only what changed, so a
+    /// device's version and status are remembered across pushes. Any push with
+    /// `compatible_status` 1 is reported ([`Change::ConsistencyNeeded`]). A push of a
+    /// device of no task changes nothing else.
+    pub fn handle_state(&mut self, push: &StatePush, now_ms: u64) -> Output {
+        let mut out = Output::default();
+        self.counters.state_pushes += 1;
+        let device = push.sn.as_str();
+        let firmware = &push.firmware;
+        let upgrading = match firmware.firmware_upgrade_status {
+            Some(FirmwareUpgradeStatus::UPGRADING) => Some(true),
+            Some(FirmwareUpgradeStatus::NOT_UPGRADING) => Some(false),
+            // An unknown value says nothing the rules can use.
+            _ => None,
+        };
+        let mut concerned = Vec::new();
+        let mut ends = Vec::new();
+        for (key, task) in &mut self.tasks {
+            let Data::OtaCreate(create) = &task.request.data else {
+                continue;
+            };
+            let Some(wanted) = create
+                .devices
+                .iter()
+                .find(|d| d.sn.as_str() == device)
+                .map(|d| d.product_version.clone())
+            else {
+                continue;
+            };
+            concerned.push(key.clone());
+            task.last_heard_ms = now_ms;
+            let slot = match task.firmware.iter().position(|o| o.sn.as_str() == device) {
+                Some(i) => &mut task.firmware[i],
+                None => {
+                    task.firmware.push(Observed {
+                        sn: Text::new(device),
+                        version: None,
+                        upgrading: None,
+                    });
+                    task.firmware.last_mut().expect("just pushed")
+                }
+            };
+            if let Some(version) = &firmware.firmware_version {
+                slot.version = Some(version.clone());
+            }
+            if upgrading.is_some() {
+                slot.upgrading = upgrading;
+            }
+            let accepted = task.phase == Phase::Accepted;
+            let other_version = slot.version.clone().filter(|v| *v != wanted);
+            if let (true, Some(false), Some(version)) = (accepted, upgrading, other_version) {
+                let change = Change::Reverted {
+                    device: Text::new(device),
+                    version: version.clone(),
+                    wanted,
+                };
+                let ending = Ending::Reverted {
+                    device: Text::new(device),
+                    version,
+                };
+                ends.push((key.clone(), change, ending));
+                continue;
+            }
+            let started = accepted || task.firmware.iter().any(|o| o.upgrading == Some(true));
+            let versions: Option<Vec<(Text, Text)>> = create
+                .devices
+                .iter()
+                .map(|d| {
+                    let seen = task.firmware.iter().find(|o| o.sn == d.sn)?;
+                    let version = seen.version.clone()?;
+                    (seen.upgrading == Some(false) && version == d.product_version)
+                        .then(|| (d.sn.clone(), version))
+                })
+                .collect();
+            if let Some(versions) = versions.filter(|_| started) {
+                ends.push((key.clone(), Change::Confirmed { versions }, Ending::Confirmed));
+            }
+        }
+        for (key, change, ending) in ends {
+            self.conclude(key, change, ending, &mut out);
+        }
+        if push.needs_consistency_upgrade() {
+            let task = concerned.into_iter().next().unwrap_or_else(|| TaskKey {
+                gateway: push.gateway_serial(),
+                bid: push.bid.clone(),
+            });
+            out.updates.push(Update {
+                task,
+                change: Change::ConsistencyNeeded {
+                    device: push.sn.clone(),
+                },
+            });
+        }
+        self.tally(&out);
+        out
+    }
+
     fn on_reply(
         &mut self,
         message: &Message,
@@ -997,6 +1185,9 @@ impl Tracker {
                 Change::Refused { .. } => &mut c.refused,
                 Change::NoReply { .. } => &mut c.no_reply,
                 Change::Silent { .. } => &mut c.silent,
+                Change::Confirmed { .. } => &mut c.confirmed,
+                Change::Reverted { .. } => &mut c.reverted,
+                Change::ConsistencyNeeded { .. } => &mut c.consistency_needed,
                 Change::Ignored(ignored) => match ignored {
                     Ignored::Duplicate { .. } => &mut c.duplicates,
                     Ignored::OutOfOrder { .. } => &mut c.out_of_order,
