@@ -177,7 +177,11 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
     }
     let began = StdInstant::now();
     for gateway in &gateways {
-        if let Err(e) = cloud.start(gateway.clone(), cli.firmware.devices()).await {
+        // Each dock's aircraft has a serial of its own, as real ones do: a device's
+        // state is pushed on its serial's topic.
+        let mut firmware = cli.firmware.clone();
+        firmware.device = format!("{gateway}UAV");
+        if let Err(e) = cloud.start(gateway.clone(), firmware.devices()).await {
             eprintln!("ota-load: {e}");
             return EXIT_USAGE;
         }

@@ -216,12 +216,21 @@ fn dock(broker: &str, gateway: &str, extra: &[&str], env: &[(&str, &str)]) -> Pr
     dock
 }
 
+/// The aircraft a test upgrades: a serial of its own, since devices push their state on
+/// topics of their own serial, which every cloud upgrading that serial hears.
+fn aircraft(gateway: &str) -> String {
+    format!("{gateway}UAV")
+}
+
 fn cloud(broker: &str, gateway: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    let device = aircraft(gateway);
     let mut args = vec![
         "--broker",
         broker,
         "--gateway",
         gateway,
+        "--device",
+        device.as_str(),
         "--timeout-secs",
         "60",
     ];
@@ -889,4 +898,58 @@ fn ten_thousand_garbage_messages_during_an_upgrade_are_dropped_counted_and_logge
     assert!(peak < 100 * 1024, "peak {peak} KiB");
     let (_, dock_out) = dock.finish(LIMIT);
     assert_eq!(number(&summary(&dock_out), "tasks_ended"), 1);
+}
+
+#[test]
+fn a_lost_final_event_is_confirmed_by_the_devices_state() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("dropfinal");
+    let dock = dock(&broker, &sn, &["--once", "--drop-final"], &[]);
+    let started = Instant::now();
+    // A silence limit far beyond the test's: only the state can end the task in time.
+    let extra = ["--silence-timeout-ms", "120000"];
+    let (status, out) = cloud(&broker, &sn, &extra, &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    assert!(
+        out.iter().any(|l| l.starts_with(&format!(
+            "upgrade ended: ok, confirmed by the devices' state (no final event): {} 04.01.0020",
+            aircraft(&sn)
+        ))),
+        "{}",
+        out.join("\n")
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let c = summary(&out);
+    assert_eq!(field(&c, "status"), "ok");
+    // The upgrading push and the final one.
+    assert!(number(&c, "state_pushes") >= 2, "{c:?}");
+    // No final event went out: the progress events only.
+    let d = summary(&dock.finish(LIMIT).1);
+    assert_eq!(number(&d, "events_sent"), 22);
+}
+
+#[test]
+fn a_device_back_at_its_old_version_fails_the_task_before_the_silence_limit() {
+    let Some(broker) = broker() else { return };
+    let _broker = shared();
+    let sn = gateway("reverted");
+    let dock = dock(
+        &broker,
+        &sn,
+        &["--once", "--drop-final", "--fail-at", "50"],
+        &[],
+    );
+    let extra = ["--silence-timeout-ms", "120000"];
+    let (status, out) = cloud(&broker, &sn, &extra, &[]).finish(LIMIT);
+    assert_eq!(status.code(), Some(1), "{}", out.join("\n"));
+    assert!(
+        out.iter().any(|l| l.starts_with(&format!(
+            "upgrade failed: {} reports version 01.00.0000, not 04.01.0020",
+            aircraft(&sn)
+        ))),
+        "{}",
+        out.join("\n")
+    );
+    drop(dock);
 }

@@ -241,6 +241,32 @@ fn report(update: &Update, task: &TaskKey, display: &mut Display) -> Option<(u8,
                 format!("the dock went silent: nothing of task {task} for {quiet} ms"),
             ));
         }
+        Change::Confirmed { versions } => {
+            let versions: Vec<String> =
+                versions.iter().map(|(sn, v)| format!("{sn} {v}")).collect();
+            return Some((
+                EXIT_OK,
+                format!(
+                    "upgrade ended: ok, confirmed by the devices' state (no final event): {}",
+                    versions.join(", ")
+                ),
+            ));
+        }
+        Change::Reverted {
+            device,
+            version,
+            wanted,
+        } => {
+            return Some((
+                EXIT_TASK_FAILED,
+                format!(
+                    "upgrade failed: {device} reports version {version}, not {wanted}, and is no longer upgrading"
+                ),
+            ));
+        }
+        Change::ConsistencyNeeded { device } => display.line(&format!(
+            "{device} needs a consistency upgrade (firmware_upgrade_type 2)"
+        )),
         Change::Ignored(why) => {
             let text = match why {
                 Ignored::Duplicate { tid } => format!("duplicate event {tid}: set aside"),
@@ -280,6 +306,11 @@ fn ended(ending: &Ending) -> (u8, String) {
         Ending::NoReply => (EXIT_TIMED_OUT, "no reply".into()),
         Ending::Silent => (EXIT_TIMED_OUT, "the dock went silent".into()),
         Ending::Forgotten => (EXIT_TIMED_OUT, "given up".into()),
+        Ending::Confirmed => (EXIT_OK, "ok, confirmed by the devices' state".into()),
+        Ending::Reverted { device, version } => (
+            EXIT_TASK_FAILED,
+            format!("failed: {device} back at version {version}"),
+        ),
     }
 }
 
@@ -305,6 +336,7 @@ fn summary(code: u8, status: &CloudStatus) -> String {
         ("dropped", c.dropped.to_string()),
         ("disconnections", c.disconnections.to_string()),
         ("saves", c.saves.to_string()),
+        ("state_pushes", t.state_pushes.to_string()),
         (
             "peak_rss_kib",
             super::peak_rss_kib().map_or("unknown".into(), |k| k.to_string()),

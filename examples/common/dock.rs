@@ -114,6 +114,12 @@ pub async fn run(
         for message in out {
             agent.publish(message).map_err(|e| e.to_string())?;
         }
+        // After the messages: the final event before the new version's push.
+        for dock in docks.values_mut() {
+            for push in dock.take_state_pushes() {
+                agent.publish_state(push).map_err(|e| e.to_string())?;
+            }
+        }
         let done = |d: &Dock| d.stats().tasks_ended > 0 && !d.is_busy();
         if until.once && all_ended.is_none() && docks.values().all(done) {
             all_ended = Some(Instant::now());

@@ -144,6 +144,13 @@ pub struct DockArgs {
     /// Sends the last progress event after the final one.
     #[arg(long)]
     pub late_event: bool,
+    /// Never sends the final event, as if it were lost; the devices' state pushes still
+    /// tell the outcome.
+    #[arg(long)]
+    pub drop_final: bool,
+    /// Pushes no firmware properties on the devices' state topics.
+    #[arg(long)]
+    pub no_state_pushes: bool,
     /// An event that asked for a reply and got none is sent again after this many ms.
     #[arg(long, default_value_t = 5_000)]
     pub resend_after_ms: u64,
@@ -176,6 +183,8 @@ impl DockArgs {
             fault,
             duplicate_events: self.duplicate_events,
             late_event: self.late_event,
+            drop_final_event: self.drop_final,
+            state_pushes: !self.no_state_pushes,
             ..DockConfig::default()
         }
     }

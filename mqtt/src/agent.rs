@@ -21,7 +21,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use dji_cloud_ota::{
-    Data, Id, Message, OtaProgress, ResultCode, Serial, TaskStatus, Topic, TopicKind, decode,
+    Data, Id, Message, OtaProgress, ResultCode, Serial, StatePush, TaskStatus, Topic, TopicKind,
+    decode,
 };
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -152,6 +153,7 @@ impl AgentEvents {
 
 enum Command {
     Publish(Box<Message>),
+    PublishState(Box<StatePush>),
     Counters(oneshot::Sender<AgentCounters>),
     Close(oneshot::Sender<()>),
 }
@@ -206,6 +208,16 @@ impl Agent {
     /// [`AgentError::Stopped`].
     pub fn publish(&self, message: Message) -> Result<(), AgentError> {
         self.send(Command::Publish(Box::new(message)))
+    }
+
+    /// Publishes a device's state push on its `state` topic, at QoS 1: the firmware
+    /// properties a real dock pushes when they change (see
+    /// [`dji_cloud_ota::StatePush::new`]).
+    ///
+    /// # Errors
+    /// [`AgentError::Stopped`].
+    pub fn publish_state(&self, push: StatePush) -> Result<(), AgentError> {
+        self.send(Command::PublishState(Box::new(push)))
     }
 
     /// Publishes the `services_reply` to `request`, with `result` and, if given,
@@ -302,6 +314,10 @@ impl Driver {
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Publish(message)) => self.publish(*message),
+                    Some(Command::PublishState(push)) => {
+                        self.link.publish_encoded(push.encode());
+                        self.counters.published += 1;
+                    }
                     Some(Command::Counters(done)) => {
                         let mut counters = self.counters;
                         counters.awaiting = self.awaiting.len() as u64;

@@ -37,7 +37,13 @@ use dji_cloud_ota::tracker::{
     Change, Counters, Ending, Output, RestoreError, StartError, Started, TaskKey, TaskState,
     Tracker, TrackerConfig, Update,
 };
-use dji_cloud_ota::{Data, Device, Message, Serial, Topic, TopicKind, decode, now_millis};
+use dji_cloud_ota::{
+    Data, DecodeError, Device, Message, Serial, StateTopic, Topic, TopicKind, decode, decode_state,
+    now_millis,
+};
+
+/// The last level of a device's state topic, with its separator.
+const STATE_SUFFIX: &str = "/state";
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
@@ -253,13 +259,26 @@ impl Cloud {
             None => Tracker::new(config.tracker.clone()),
         };
         let mut gateways = BTreeSet::new();
+        let mut devices = BTreeSet::new();
         let filters = match config.watch {
-            Watch::AllGateways => [TopicKind::ServicesReply, TopicKind::Events]
-                .map(TopicKind::wildcard_filter)
-                .to_vec(),
+            Watch::AllGateways => {
+                let mut all: Vec<String> = [TopicKind::ServicesReply, TopicKind::Events]
+                    .map(TopicKind::wildcard_filter)
+                    .to_vec();
+                all.push(StateTopic::wildcard_filter());
+                all
+            }
             Watch::TaskGateways => {
-                gateways.extend(tracker.tasks().into_iter().map(|(key, _)| key.gateway));
-                gateways.iter().flat_map(filters_of).collect()
+                let keys: Vec<TaskKey> = tracker.tasks().into_iter().map(|(key, _)| key).collect();
+                for key in &keys {
+                    if let Some(request) = tracker.request(key) {
+                        devices.extend(state_filters(request));
+                    }
+                }
+                gateways.extend(keys.into_iter().map(|key| key.gateway));
+                let mut all: Vec<String> = gateways.iter().flat_map(filters_of).collect();
+                all.extend(devices.iter().cloned());
+                all
             }
         };
         let link = Link::open(options, filters, config.mqtt.reconnect_delay);
@@ -272,6 +291,7 @@ impl Cloud {
             store,
             link,
             gateways,
+            devices,
             watch: config.watch,
             events: events_tx,
             counters: CloudCounters::default(),
@@ -350,6 +370,19 @@ fn filters_of(gateway: &Serial) -> [String; 2] {
         .map(|kind| Topic::new(gateway.clone(), kind).to_string())
 }
 
+/// The state topics of the devices `request` upgrades.
+fn state_filters(request: &Message) -> Vec<String> {
+    let Data::OtaCreate(create) = &request.data else {
+        return Vec::new();
+    };
+    create
+        .devices
+        .iter()
+        .filter_map(|d| Serial::new(d.sn.as_str()).ok())
+        .map(|sn| StateTopic::new(sn).to_string())
+        .collect()
+}
+
 #[derive(Debug, Default)]
 struct DropNotice {
     every: Duration,
@@ -371,6 +404,8 @@ struct Driver {
     store: Option<Box<dyn Store + Send>>,
     link: Link,
     gateways: BTreeSet<Serial>,
+    /// The state topics subscribed to.
+    devices: BTreeSet<String>,
     watch: Watch,
     events: mpsc::UnboundedSender<CloudEvent>,
     counters: CloudCounters,
@@ -466,10 +501,18 @@ impl Driver {
             self.tracker.forget(&started.task);
             return Err(CloudError::Save(e));
         }
-        if self.watch == Watch::TaskGateways && self.gateways.insert(started.task.gateway.clone()) {
+        if self.watch == Watch::TaskGateways {
             // Queued before the request, so in place before its reply comes.
-            self.link
-                .subscribe(filters_of(&started.task.gateway).to_vec());
+            let mut filters = Vec::new();
+            if self.gateways.insert(started.task.gateway.clone()) {
+                filters.extend(filters_of(&started.task.gateway));
+            }
+            for state in state_filters(&started.request) {
+                if self.devices.insert(state.clone()) {
+                    filters.push(state);
+                }
+            }
+            self.link.subscribe(filters);
         }
         self.link.publish(&started.request);
         self.counters.published += 1;
@@ -479,6 +522,16 @@ impl Driver {
     fn arrived(&mut self, arrival: Arrival) {
         self.counters.received += 1;
         let publish = &arrival.publish;
+        if publish.topic.ends_with(STATE_SUFFIX) {
+            match decode_state(&publish.topic, &publish.payload) {
+                Ok(push) => {
+                    let out = self.tracker.handle_state(&push, now_millis());
+                    self.apply(out, Some(arrival));
+                }
+                Err(e) => self.drop_message(arrival, &e),
+            }
+            return;
+        }
         match decode(&publish.topic, &publish.payload) {
             Ok(message) => {
                 if matches!(message.data, Data::OtaProgress(_)) {
@@ -487,15 +540,18 @@ impl Driver {
                 let out = self.tracker.handle(&message, now_millis());
                 self.apply(out, Some(arrival));
             }
-            Err(e) => {
-                self.counters.dropped += 1;
-                let notice = &mut self.drops;
-                notice.count += 1;
-                notice.topic.clone_from(&publish.topic);
-                notice.reason = e.to_string();
-                self.acknowledge(arrival);
-            }
+            Err(e) => self.drop_message(arrival, &e),
         }
+    }
+
+    /// Counts a message that did not decode, for the next notice, and acknowledges it.
+    fn drop_message(&mut self, arrival: Arrival, error: &DecodeError) {
+        self.counters.dropped += 1;
+        let notice = &mut self.drops;
+        notice.count += 1;
+        notice.topic.clone_from(&arrival.publish.topic);
+        notice.reason = error.to_string();
+        self.acknowledge(arrival);
     }
 
     /// Saves what changed, publishes what the tracker asks, acknowledges `cause` once

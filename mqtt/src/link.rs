@@ -107,6 +107,14 @@ impl Link {
         });
     }
 
+    /// Publishes a topic and payload at QoS 1 (a state push, say).
+    pub(crate) fn publish_encoded(&mut self, encoded: dji_cloud_ota::Encoded) {
+        self.push(Out::Publish {
+            topic: encoded.topic,
+            payload: encoded.payload,
+        });
+    }
+
     /// Acknowledges a message that arrived, if its connection is still the current one.
     pub(crate) fn ack(&mut self, arrival: Arrival) {
         self.push(Out::Ack(arrival));

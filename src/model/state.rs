@@ -14,7 +14,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::topic::THING_PREFIX;
-use crate::model::{Device, Id, Message, Serial, Text, UpgradeType};
+use crate::model::{Device, Encoded, Id, Message, Serial, Text, UpgradeType};
 use crate::rules::check::TopicError;
 use crate::rules::spelling;
 
@@ -204,6 +204,59 @@ pub struct StatePush {
 }
 
 impl StatePush {
+    /// A push of the device `sn` behind `gateway`, with fresh ids and the current time:
+    /// what a dock (or a simulated one) publishes.
+    pub fn new(sn: Serial, gateway: Option<Serial>, firmware: FirmwareState) -> Self {
+        Self {
+            sn,
+            tid: Id::new_v4(),
+            bid: Id::new_v4(),
+            timestamp: crate::model::now_millis(),
+            gateway: gateway.map(|g| Text::new(g.as_str())),
+            firmware,
+        }
+    }
+
+    /// The push's topic and canonical payload: `tid`, `bid`, `timestamp`, `gateway` (if
+    /// any) and `data` with the properties it carries, in that order.
+    ///
+    /// ```
+    /// use dji_cloud_ota::{FirmwareState, FirmwareUpgradeStatus, Serial, StatePush, decode_state};
+    ///
+    /// let firmware = FirmwareState {
+    ///     firmware_upgrade_status: Some(FirmwareUpgradeStatus::UPGRADING),
+    ///     ..FirmwareState::default()
+    /// };
+    /// let push = StatePush::new(Serial::new("4TADKAQ000002J")?, None, firmware);
+    /// let encoded = push.encode();
+    /// assert_eq!(encoded.topic, "thing/product/4TADKAQ000002J/state");
+    /// assert_eq!(decode_state(&encoded.topic, &encoded.payload)?, push);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode(&self) -> Encoded {
+        #[derive(Serialize)]
+        struct Canonical<'a> {
+            tid: &'a Id,
+            bid: &'a Id,
+            timestamp: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            gateway: &'a Option<Text>,
+            data: &'a FirmwareState,
+        }
+        let payload = serde_json::to_vec(&Canonical {
+            tid: &self.tid,
+            bid: &self.bid,
+            timestamp: self.timestamp,
+            gateway: &self.gateway,
+            data: &self.firmware,
+        })
+        .expect("ids, numbers and text always serialize");
+        Encoded {
+            topic: StateTopic::new(self.sn.clone()).to_string(),
+            payload,
+        }
+    }
+
     /// The gateway (dock) the device is behind: the envelope's `gateway` when it is a
     /// usable serial, else the device itself (a dock pushes its own state).
     pub fn gateway_serial(&self) -> Serial {

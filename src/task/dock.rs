@@ -34,7 +34,10 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Data, Id, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus};
+use crate::model::{
+    Data, Device, FirmwareState, FirmwareUpgradeStatus, Id, Message, OtaProgress, ResultCode,
+    Serial, StatePush, Step, TaskStatus, Text,
+};
 use crate::rules::limits::MAX_PERCENT;
 
 /// `312014`: what a dock answers to a second task while it is upgrading.
@@ -61,6 +64,16 @@ pub struct DockConfig {
     pub late_event: bool,
     /// Package size used for the download rate when the request gives none, in bytes.
     pub default_file_size: u64,
+    /// Pushes the devices' firmware properties on their `state` topics, as a real dock
+    /// does ([`Dock::take_state_pushes`]): `firmware_upgrade_status` 1 when the task
+    /// starts; at its end, 0 with the new version (`ok`) or with
+    /// [`DockConfig::version_before`] (failed).
+    pub state_pushes: bool,
+    /// The version the devices run before the upgrade.
+    pub version_before: String,
+    /// Never sends the final event, as if it were lost on the way; the state pushes
+    /// still go.
+    pub drop_final_event: bool,
 }
 
 impl Default for DockConfig {
@@ -73,6 +86,9 @@ impl Default for DockConfig {
             duplicate_events: false,
             late_event: false,
             default_file_size: 100 * 1024 * 1024,
+            state_pushes: true,
+            version_before: "01.00.0000".into(),
+            drop_final_event: false,
         }
     }
 }
@@ -154,6 +170,8 @@ pub struct Dock {
     seen_bids: Vec<Id>,
     /// Events of the current task that asked for a reply, and whether one came.
     awaiting: HashMap<Id, bool>,
+    /// State pushes to publish.
+    state: Vec<StatePush>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +196,32 @@ impl Dock {
             seen_tids: Vec::new(),
             seen_bids: Vec::new(),
             awaiting: HashMap::new(),
+            state: Vec::new(),
+        }
+    }
+
+    /// The state pushes to publish since the last call (see
+    /// [`DockConfig::state_pushes`]), each on its device's `state` topic
+    /// ([`StatePush::encode`]). Take them after each [`Dock::handle`] and
+    /// [`Dock::poll`], and publish them after the messages those return.
+    pub fn take_state_pushes(&mut self) -> Vec<StatePush> {
+        std::mem::take(&mut self.state)
+    }
+
+    /// Queues a state push of every device of `request` with `firmware`.
+    fn push_state(&mut self, request: &Message, firmware: impl Fn(&Device) -> FirmwareState) {
+        if !self.config.state_pushes {
+            return;
+        }
+        let Data::OtaCreate(create) = &request.data else {
+            return;
+        };
+        for device in &create.devices {
+            // A device whose serial cannot stand in a topic gets no push.
+            if let Ok(sn) = Serial::new(device.sn.as_str()) {
+                let push = StatePush::new(sn, Some(self.gateway.clone()), firmware(device));
+                self.state.push(push);
+            }
         }
     }
 
@@ -280,6 +324,10 @@ impl Dock {
                 });
                 self.awaiting.clear();
                 self.stats.tasks_started += 1;
+                self.push_state(request, |_| FirmwareState {
+                    firmware_upgrade_status: Some(FirmwareUpgradeStatus::UPGRADING),
+                    ..FirmwareState::default()
+                });
                 (ResultCode::SUCCESS, Some(TaskStatus::InProgress))
             }
         };
@@ -353,9 +401,24 @@ impl Dock {
     }
 
     fn finish(&mut self, event: Message, out: &mut Vec<Message>) {
-        self.send(event, out);
-        if let Some(late) = self.task.take().and_then(|run| run.held_back) {
-            out.push(late);
+        let ok = matches!(&event.data, Data::OtaProgress(p) if p.status().is_success());
+        if !self.config.drop_final_event {
+            self.send(event, out);
+        }
+        if let Some(run) = self.task.take() {
+            if let Some(late) = run.held_back {
+                out.push(late);
+            }
+            let before = self.config.version_before.clone();
+            self.push_state(&run.request, |device| FirmwareState {
+                firmware_version: Some(if ok {
+                    device.product_version.clone()
+                } else {
+                    Text::new(&before)
+                }),
+                firmware_upgrade_status: Some(FirmwareUpgradeStatus::NOT_UPGRADING),
+                compatible_status: None,
+            });
         }
         self.stats.tasks_ended += 1;
     }

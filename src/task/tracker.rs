@@ -872,6 +872,12 @@ impl Tracker {
             .collect()
     }
 
+    /// The `ota_create` of a task in flight (its latest attempt's `tid` aside): its
+    /// devices, their versions, the task's gateway.
+    pub fn request(&self, key: &TaskKey) -> Option<&Message> {
+        self.tasks.get(key).map(|task| &task.request)
+    }
+
     /// How a recently ended task ended.
     pub fn ending(&self, key: &TaskKey) -> Option<&Ending> {
         self.ended.get(key).map(|e| &e.ending)
@@ -977,7 +983,11 @@ impl Tracker {
                 })
                 .collect();
             if let Some(versions) = versions.filter(|_| started) {
-                ends.push((key.clone(), Change::Confirmed { versions }, Ending::Confirmed));
+                ends.push((
+                    key.clone(),
+                    Change::Confirmed { versions },
+                    Ending::Confirmed,
+                ));
             }
         }
         for (key, change, ending) in ends {
