@@ -1,12 +1,14 @@
 //! Regenerates `schemas/` from the crate's types: `cargo run --example gen-schemas`.
 //!
 //! Writes into `schemas/` (or the directory given as the one argument):
-//! - the four message schemas and `index.json`, from `dji_cloud_ota::json_schema`;
+//! - the four message schemas, the state push's and `index.json`, from
+//!   `dji_cloud_ota::json_schema`;
 //! - `README.md`, whose table is made from the same index;
 //! - `examples/<topic>/<fixture>.json`: the canonical encoding of every fixture in
 //!   `tests/fixtures/<topic>/` whose message breaks no rule the schemas state, so that a
 //!   consumer in another language can check its types and validator against messages
-//!   the crate really writes.
+//!   the crate really writes; and `examples/state/<fixture>.json`, the canonical encoding
+//!   of every state push in `tests/fixtures/state/`.
 //!
 //! The test `checked_in_schemas_are_up_to_date` (tests/json_schema.rs) runs
 //! [`generate`] into a temporary directory and compares.
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use dji_cloud_ota::json_schema::{self, index, is_stated};
-use dji_cloud_ota::{TopicKind, decode};
+use dji_cloud_ota::{TopicKind, decode, decode_state};
 
 /// The command that regenerates `schemas/`.
 pub const COMMAND: &str = "cargo run --example gen-schemas";
@@ -112,6 +114,25 @@ fn examples(fixtures: &Path) -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
             }
         }
     }
+    // The devices' state pushes, each on its device's topic.
+    let dir = fixtures.join("state");
+    let mut names: Vec<PathBuf> = fs::read_dir(&dir)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<io::Result<_>>()?;
+    names.sort();
+    for path in names
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        let payload = fs::read(path)?;
+        let push = decode_state("thing/product/4TADKAQ000002J/state", &payload)
+            .map_err(|e| io::Error::other(format!("{} does not decode: {e}", path.display())))?;
+        let name = path.file_name().unwrap_or_default();
+        examples.push((
+            Path::new("examples/state").join(name),
+            push.encode().payload,
+        ));
+    }
     Ok(examples)
 }
 
@@ -119,11 +140,13 @@ fn readme() -> String {
     let mut table = String::from("| schema | topic | direction | method |\n|---|---|---|---|\n");
     for entry in index() {
         table.push_str(&format!(
-            "| [`{schema}`]({schema}) | `{topic}` | {direction} | `{method}` |\n",
+            "| [`{schema}`]({schema}) | `{topic}` | {direction} | {method} |\n",
             schema = entry.schema,
             topic = entry.topic,
             direction = entry.direction.as_str(),
-            method = entry.method,
+            method = entry
+                .method
+                .map_or("(none)".to_owned(), |m| format!("`{m}`")),
         ));
     }
     README
@@ -131,7 +154,7 @@ fn readme() -> String {
         .replace("{command}", COMMAND)
 }
 
-const README: &str = r#"# JSON Schemas of the OTA messages
+const README: &str = r#"# JSON Schemas of the OTA messages and the firmware properties
 
 Generated from the types of the `dji-cloud-ota` crate by `{command}`; do not
 edit by hand. A test regenerates them and fails on any difference.
@@ -141,6 +164,12 @@ edit by hand. A test regenerates them and fails on any difference.
 `{"topic", "method", "direction", "schema"}`, one object per message kind. To pick the
 schema for a received message, take the entry whose `topic` matches (`{sn}` stands for
 one topic level, the gateway serial) and whose `method` is the message's `method`.
+
+A device's state push (`thing/product/{sn}/state`, `{sn}` the device's own serial) has
+no `method` (`null` in the index). Its schema describes the envelope and the three
+firmware properties of `data` (`firmware_version`, `firmware_upgrade_status`,
+`compatible_status`); the device's many other properties are allowed. The crate's
+`decode_state` also reads the two 0/1 properties as `true`/`false`.
 
 Each schema is draft 2020-12 and self-contained: the envelope, `method` as a constant,
 `data`, and the shared types (`Id`, `ResultCode`, `TaskStatus`, `UpgradeType`, `Step`)

@@ -29,6 +29,8 @@ pub use ota_create::{Device, OtaCreate, OtaCreateOutput, OtaCreateReply, Upgrade
 pub use ota_progress::{EventsReply, OtaProgress, Progress, ProgressExt, ProgressOutput, Step};
 pub use payload::{Data, Method, Payload, UnknownMethod};
 pub use result_code::ResultCode;
+#[cfg(feature = "schemars")]
+pub(crate) use state::CanonicalState;
 pub use state::{CompatibleStatus, FirmwareState, FirmwareUpgradeStatus, StatePush, StateTopic};
 pub use task_status::TaskStatus;
 pub use text::Text;

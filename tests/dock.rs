@@ -423,3 +423,107 @@ fn a_failure_and_a_refusal_reach_the_tracker_with_their_codes() {
         }
     );
 }
+
+#[test]
+fn the_dock_pushes_its_devices_state_as_a_real_dock_does() {
+    let mut dock = dock(DockConfig::default());
+    dock.handle(&request(), T0);
+    let start = dock.take_state_pushes();
+    assert_eq!(start.len(), 1);
+    let encoded = start[0].encode();
+    assert_eq!(encoded.topic, "thing/product/1581F5BMD22330010X0V/state");
+    let push = dji_cloud_ota::decode_state(&encoded.topic, &encoded.payload).unwrap();
+    assert_eq!(push.gateway.as_deref(), Some("4TADKAQ000002J"));
+    assert_eq!(
+        push.firmware.firmware_upgrade_status,
+        Some(dji_cloud_ota::FirmwareUpgradeStatus::UPGRADING)
+    );
+    let events = run(&mut dock, T0);
+    assert_eq!(progress(events.last().unwrap()).status(), &TaskStatus::Ok);
+    let end = dock.take_state_pushes();
+    assert_eq!(end.len(), 1);
+    assert_eq!(
+        end[0].firmware.firmware_version.as_deref(),
+        Some("04.01.0020")
+    );
+    assert_eq!(
+        end[0].firmware.firmware_upgrade_status,
+        Some(dji_cloud_ota::FirmwareUpgradeStatus::NOT_UPGRADING)
+    );
+    assert!(dock.take_state_pushes().is_empty(), "taken once");
+}
+
+#[test]
+fn a_dock_that_drops_its_final_event_still_pushes_the_outcome_and_the_tracker_confirms_it() {
+    let mut dock = dock(DockConfig {
+        drop_final_event: true,
+        ..DockConfig::default()
+    });
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let started = tracker
+        .start(
+            gateway(),
+            match &request().data {
+                Data::OtaCreate(create) => create.devices.clone(),
+                _ => unreachable!(),
+            },
+            T0,
+        )
+        .unwrap();
+    for reply in dock.handle(&wire(&started.request), T0) {
+        tracker.handle(&wire(&reply), T0);
+    }
+    let mut end = None;
+    let mut now = T0;
+    while let Some(at) = dock.next_deadline() {
+        now = at;
+        for event in dock.poll(at) {
+            assert!(!progress(&event).status().is_final(), "no final event");
+            tracker.handle(&wire(&event), at);
+        }
+        for push in dock.take_state_pushes() {
+            let encoded = push.encode();
+            let push = dji_cloud_ota::decode_state(&encoded.topic, &encoded.payload).unwrap();
+            for update in tracker.handle_state(&push, at).updates {
+                end = Some(update.change);
+            }
+        }
+    }
+    assert!(
+        matches!(end, Some(Change::Confirmed { .. })),
+        "{end:?} at {now}"
+    );
+    assert_eq!(dock.stats().tasks_ended, 1);
+}
+
+#[test]
+fn a_failed_upgrade_pushes_the_version_before() {
+    let mut dock = dock(DockConfig {
+        fault: Fault::FailAt {
+            step: Step::UpgradeFirmware,
+            percent: 50,
+            result: ResultCode(312003),
+        },
+        version_before: "03.00.0000".into(),
+        ..DockConfig::default()
+    });
+    dock.handle(&request(), T0);
+    run(&mut dock, T0);
+    let pushes = dock.take_state_pushes();
+    let last = pushes.last().unwrap();
+    assert_eq!(
+        last.firmware.firmware_version.as_deref(),
+        Some("03.00.0000")
+    );
+    // Without state pushes, none.
+    let mut quiet = Dock::new(
+        gateway(),
+        DockConfig {
+            state_pushes: false,
+            ..DockConfig::default()
+        },
+    );
+    quiet.handle(&request(), T0);
+    run(&mut quiet, T0);
+    assert!(quiet.take_state_pushes().is_empty());
+}

@@ -194,7 +194,8 @@ fn every_schema_is_valid_against_the_draft_2020_12_meta_schema() {
 fn the_index_names_one_schema_per_topic_with_its_method() {
     let index = read_json(&Path::new(SCHEMAS).join("index.json"));
     let entries = index.as_array().unwrap();
-    assert_eq!(entries.len(), TopicKind::ALL.len());
+    // The four OTA messages, and the devices' state push.
+    assert_eq!(entries.len(), TopicKind::ALL.len() + 1);
     for kind in TopicKind::ALL {
         let matching: Vec<&Value> = entries
             .iter()
@@ -507,4 +508,56 @@ proptest! {
             stated_violation_paths(&message)
         );
     }
+}
+
+// ---- the state push -------------------------------------------------------------------
+
+fn state_validator() -> Validator {
+    let index = read_json(&Path::new(SCHEMAS).join("index.json"));
+    let entry = index
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["topic"] == "thing/product/{sn}/state")
+        .expect("the state push is in the index");
+    assert_eq!(entry["method"], Value::Null, "a state push has no method");
+    let schema = read_json(&Path::new(SCHEMAS).join(entry["schema"].as_str().unwrap()));
+    jsonschema::draft202012::meta::validate(&schema).expect("a valid draft 2020-12 schema");
+    validator(&schema)
+}
+
+/// Every state fixture, decoded and re-encoded, passes the schema; the schema refuses
+/// the rule-breaking ones and the tolerated spellings the decoder reads.
+#[test]
+fn the_state_schema_accepts_canonical_pushes_and_refuses_the_others() {
+    let validator = state_validator();
+    let topic = "thing/product/4TADKAQ000002J/state";
+    let fixtures = fixture_files(&fixtures_dir().join("state"));
+    assert!(fixtures.len() >= 5);
+    for path in &fixtures {
+        let push = dji_cloud_ota::decode_state(topic, &fs::read(path).unwrap()).unwrap();
+        let canonical: Value = serde_json::from_slice(&push.encode().payload).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&canonical)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+    }
+    // Booleans, strings and nulls are read by the decoder, refused by the schema.
+    for path in [
+        "state/aircraft_java_booleans.json",
+        "state/javascript_strings.json",
+        "state/python_floats_nulls.json",
+    ] {
+        let raw = read_json(&fixtures_dir().join(path));
+        assert!(!validator.is_valid(&raw), "{path}");
+    }
+    let broken = fixture_files(&fixtures_dir().join("breaks_a_rule/state"));
+    assert_eq!(broken.len(), 2);
+    for path in broken {
+        assert!(!validator.is_valid(&read_json(&path)), "{}", path.display());
+    }
+    // The device's other properties are allowed.
+    let full = read_json(&fixtures_dir().join("state/dock_full.json"));
+    assert!(validator.is_valid(&full));
 }

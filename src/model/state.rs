@@ -139,7 +139,7 @@ macro_rules! int_property {
                         let meaning = known.description().unwrap_or_default();
                         (known.0.into(), meaning.to_owned())
                     }),
-                    crate::rules::schema_part::UNKNOWN_REFUSED,
+                    crate::rules::schema_part::UNKNOWN_KEPT,
                 )
             }
         }
@@ -165,13 +165,15 @@ int_property!(
 pub struct FirmwareState {
     /// `firmware_version`, e.g. `10.01.0504`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "schemars", schemars(length(max = 64)))]
+    #[cfg_attr(feature = "schemars", schemars(with = "String", length(max = 64)))]
     pub firmware_version: Option<Text>,
     /// `firmware_upgrade_status`: 0 not upgrading, 1 upgrading.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(with = "FirmwareUpgradeStatus"))]
     pub firmware_upgrade_status: Option<FirmwareUpgradeStatus>,
     /// `compatible_status`: 1 when a consistency upgrade is needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(with = "CompatibleStatus"))]
     pub compatible_status: Option<CompatibleStatus>,
 }
 
@@ -234,16 +236,7 @@ impl StatePush {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn encode(&self) -> Encoded {
-        #[derive(Serialize)]
-        struct Canonical<'a> {
-            tid: &'a Id,
-            bid: &'a Id,
-            timestamp: u64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            gateway: &'a Option<Text>,
-            data: &'a FirmwareState,
-        }
-        let payload = serde_json::to_vec(&Canonical {
+        let payload = serde_json::to_vec(&CanonicalState {
             tid: &self.tid,
             bid: &self.bid,
             timestamp: self.timestamp,
@@ -304,6 +297,34 @@ impl StatePush {
             Message::ota_create(self.gateway_serial(), vec![device])
         })
     }
+}
+
+/// A state push as it is written: canonical key names in a fixed order. The JSON Schema
+/// of a state push describes this very struct (`wire::json_schema`); its field docs are
+/// the schema's descriptions.
+#[derive(Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub(crate) struct CanonicalState<'a> {
+    /// Transaction id.
+    pub(crate) tid: &'a Id,
+    /// Business id.
+    pub(crate) bid: &'a Id,
+    /// When the push was sent, in milliseconds since the Unix epoch.
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::rules::schema_part::timestamp")
+    )]
+    pub(crate) timestamp: u64,
+    /// The gateway (dock) serial: the dock, for a push of its aircraft.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(schema_with = "crate::rules::schema_part::serial")
+    )]
+    pub(crate) gateway: &'a Option<Text>,
+    /// The properties that changed: of those, the three firmware properties are
+    /// described here; the device's many others are allowed and not described.
+    pub(crate) data: &'a FirmwareState,
 }
 
 /// A device's state topic, `thing/product/{device_sn}/state`.

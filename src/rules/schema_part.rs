@@ -139,6 +139,11 @@ pub(crate) fn open_enum(
 pub(crate) const UNKNOWN_REFUSED: &str = "A value this version of the crate does not know: \
     its decoder keeps it and re-encodes it unchanged; `validate()` refuses it.";
 
+/// The description of the other values of an open enum that nothing validates (the
+/// properties of a state push).
+pub(crate) const UNKNOWN_KEPT: &str = "A value this version of the crate does not know: \
+    its decoder keeps it, and no rule of the tracker uses it.";
+
 /// `dependentRequired` for an object whose optional properties come all together or not
 /// at all (a device's firmware package: `file_url`, `md5`, `file_size`, `file_name`).
 pub(crate) fn all_or_none_of_optional(schema: &mut Schema) {

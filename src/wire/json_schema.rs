@@ -1,5 +1,6 @@
-//! JSON Schemas (draft 2020-12) of the four OTA messages, for servers written in other
-//! languages. Behind the default feature `schemars`.
+//! JSON Schemas (draft 2020-12) of the four OTA messages and of a device's state push
+//! (its firmware properties), for servers written in other languages. Behind the
+//! default feature `schemars`.
 //!
 //! Each schema describes one message kind whole (envelope and `data`) in the canonical
 //! form [`Message::encode`](crate::Message::encode) writes, which is the form a peer
@@ -34,7 +35,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::payload::{Payload, SchemaPayloadFn, with_schema_payload};
-use crate::model::{CanonicalEnvelope, THING_PREFIX, TopicKind};
+use crate::model::{CanonicalEnvelope, CanonicalState, StateTopic, THING_PREFIX, TopicKind};
 use crate::rules::check::{Problem, Violation};
 
 /// The JSON Schema of the message that travels on `kind`'s topic, in canonical form.
@@ -93,38 +94,51 @@ impl Direction {
 /// describes it. Serialized as an object of `schemas/index.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IndexEntry {
-    /// The topic, with `{sn}` standing for the gateway serial:
-    /// `thing/product/{sn}/events`.
+    /// The topic, with `{sn}` standing for the serial (the gateway's, or for `state`
+    /// the device's own): `thing/product/{sn}/events`.
     pub topic: String,
-    /// The envelope's `method`: `ota_create` or `ota_progress`.
-    pub method: &'static str,
+    /// The envelope's `method`: `ota_create` or `ota_progress`; `null` for a state
+    /// push, which has none.
+    pub method: Option<&'static str>,
     /// Who sends it.
     pub direction: Direction,
-    /// The schema's file name, as [`file_name`] gives it.
+    /// The schema's file name, as [`file_name`] (or [`STATE_FILE_NAME`]) gives it.
     pub schema: String,
-    /// The topic kind, for Rust callers (not serialized).
+    /// The topic kind of an OTA message, for Rust callers (not serialized); `None` for
+    /// the state push.
     #[serde(skip)]
-    pub kind: TopicKind,
+    pub kind: Option<TopicKind>,
 }
 
-/// One entry per message kind, in the order of the protocol's flow ([`TopicKind::ALL`]):
-/// what a consumer in another language reads to pick the schema for a received
-/// message (by topic and `method`).
+/// The file name of the state push's schema.
+pub const STATE_FILE_NAME: &str = "firmware_properties.state.schema.json";
+
+/// One entry per message kind, in the order of the protocol's flow ([`TopicKind::ALL`]),
+/// then the devices' state push: what a consumer in another language reads to pick
+/// the schema for a received message (by topic and `method`).
 pub fn index() -> Vec<IndexEntry> {
-    TopicKind::ALL
+    let mut entries: Vec<IndexEntry> = TopicKind::ALL
         .into_iter()
         .map(|kind| IndexEntry {
             topic: format!("{THING_PREFIX}{{sn}}/{}", kind.suffix()),
-            method: kind.method().as_str(),
+            method: Some(kind.method().as_str()),
             direction: Direction::of_topic(kind),
             schema: file_name(kind),
-            kind,
+            kind: Some(kind),
         })
-        .collect()
+        .collect();
+    entries.push(IndexEntry {
+        topic: format!("{THING_PREFIX}{{sn}}/{}", StateTopic::SUFFIX),
+        method: None,
+        direction: Direction::DockToCloud,
+        schema: STATE_FILE_NAME.to_owned(),
+        kind: None,
+    });
+    entries
 }
 
-/// Every generated file of `schemas/` as `(file name, text)`: the four message schemas
-/// and `index.json`.
+/// Every generated file of `schemas/` as `(file name, text)`: the four message schemas,
+/// the state push's and `index.json`.
 ///
 /// The text is pretty-printed JSON with a final line feed, and ASCII only: characters
 /// outside ASCII (in the patterns) are written as `\uXXXX` escapes, so the files read
@@ -134,18 +148,66 @@ pub fn files() -> Vec<(String, String)> {
         .into_iter()
         .map(|kind| (file_name(kind), to_text(&message_schema(kind))))
         .collect();
+    files.push((STATE_FILE_NAME.to_owned(), to_text(&state_schema())));
     files.push(("index.json".to_owned(), to_text(&index())));
     files
 }
 
-fn schema_of<D: Payload + JsonSchema>() -> Schema {
-    let (kind, method) = (D::TOPIC, D::METHOD);
-    let generator = SchemaSettings::draft2020_12()
+/// The JSON Schema of a device's state push (`thing/product/{sn}/state`) in the
+/// canonical form [`StatePush::encode`](crate::StatePush::encode) writes: the envelope
+/// and, of `data`, the three firmware properties ([`crate::decode_state`]); the
+/// device's other properties are allowed and not described.
+///
+/// ```
+/// use dji_cloud_ota::json_schema::state_schema;
+///
+/// let schema = state_schema();
+/// assert_eq!(schema.pointer("/title"), Some(&"FirmwarePropertiesMessage".into()));
+/// assert!(schema.pointer("/$defs/FirmwareState/properties/firmware_version").is_some());
+/// ```
+pub fn state_schema() -> Value {
+    let mut schema = generator().into_root_schema_for::<CanonicalState<'static>>();
+    schema.insert("title".into(), "FirmwarePropertiesMessage".into());
+    let other_keys = refuse_other_key_spellings(&mut schema);
+    let mut text = format!(
+        "A device's state push, sent by a dock for itself or its aircraft on \
+         `{THING_PREFIX}{{sn}}/state` ({{sn}} is the device's own serial; `gateway` then \
+         names the dock), with the properties that changed. Of these, the schema \
+         describes the three firmware properties; the device's many others are allowed. \
+         A state push has no `method`.\n\n\
+         Contract: the canonical form the dji-cloud-ota crate writes \
+         (`StatePush::encode`): the keys spelled as here, integers as JSON numbers, an \
+         absent property left out (never `null`).\n\n\
+         The crate's decoder (`decode_state`) also reads these spellings, which this \
+         schema refuses:"
+    );
+    let tolerated: Vec<&str> = other_keys
+        .iter()
+        .map(String::as_str)
+        .chain([
+            "`firmware_upgrade_status` and `compatible_status` as `true`/`false` (Java peers; DJI's server reads `compatible_status` as a boolean)",
+            "integers as decimal strings (`\"1\"`) in every integer field",
+            "`null` for an absent property (Java peers)",
+            "`tid` and `bid` that are not UUIDs: kept verbatim",
+        ])
+        .collect();
+    push_list(&mut text, &tolerated);
+    schema.insert("description".into(), text.into());
+    schema.to_value()
+}
+
+/// The generator of every schema: draft 2020-12, for what the crate writes.
+fn generator() -> schemars::SchemaGenerator {
+    SchemaSettings::draft2020_12()
         .for_serialize()
         .with_transform(RecursiveTransform(drop_integer_width))
         .with_transform(RecursiveTransform(unwrap_description))
-        .into_generator();
-    let mut schema = generator.into_root_schema_for::<CanonicalEnvelope<'static, D>>();
+        .into_generator()
+}
+
+fn schema_of<D: Payload + JsonSchema>() -> Schema {
+    let (kind, method) = (D::TOPIC, D::METHOD);
+    let mut schema = generator().into_root_schema_for::<CanonicalEnvelope<'static, D>>();
     schema.insert(
         "title".into(),
         format!("{}Message", D::schema_name()).into(),
