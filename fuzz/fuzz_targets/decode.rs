@@ -1,10 +1,10 @@
 //! `decode` on any topic and payload: it returns, never panics, and its error says what
 //! the limits module promises. What it returns is what the payload holds: its canonical
-//! encoding decodes to the same message.
+//! encoding decodes to the same message. `decode_state` likewise, on the same input.
 #![no_main]
 
 use dji_cloud_ota::limits::MAX_PAYLOAD_BYTES;
-use dji_cloud_ota::{DecodeError, Topic, TopicError, decode};
+use dji_cloud_ota::{DecodeError, Topic, TopicError, decode, decode_state};
 use dji_cloud_ota_fuzz::topic_and_payload;
 use libfuzzer_sys::fuzz_target;
 
@@ -32,6 +32,22 @@ fuzz_target!(|data: &[u8]| {
             "{result:?}"
         ),
         Ok(_) => {}
+    }
+
+    // A state push: the same promises, and its canonical form reads back equal.
+    let state = decode_state(&topic, payload);
+    match &state {
+        Ok(push) => {
+            let encoded = push.encode();
+            assert_eq!(encoded.topic, topic);
+            assert_eq!(
+                decode_state(&encoded.topic, &encoded.payload).as_ref(),
+                Ok(push),
+                "the canonical form decodes to another push: {}",
+                String::from_utf8_lossy(&encoded.payload)
+            );
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
     }
 
     if let Ok(message) = &result {
