@@ -1,7 +1,9 @@
 //! The cloud side over MQTT: upgrades started, followed and saved.
 //!
 //! [`Cloud::spawn`] loads the tracker's state from a [`Store`], connects, subscribes to
-//! the `services_reply` and `events` topics of every gateway it has a task for, and
+//! the `services_reply` and `events` topics of every gateway it has a task for and to
+//! the `state` topics of the devices it upgrades (their firmware properties confirm an
+//! outcome whose final event was lost: `Tracker::handle_state`), and
 //! drives the protocol crate's [`Tracker`] in a task of its own, with real timers:
 //! it publishes the requests, their retries and the replies to events, and saves the
 //! tracker's state after every change (a message set aside is none), before publishing

@@ -484,3 +484,54 @@ async fn a_message_over_the_size_limit_is_dropped_and_the_connection_kept() {
     cloud.close().await;
     agent.close().await;
 }
+
+#[tokio::test]
+async fn the_devices_state_confirms_an_upgrade_whose_final_event_was_lost() {
+    let Some(broker) = broker() else { return };
+    let gateway = Serial::new(&name("confirmed")).unwrap();
+    let aircraft = Serial::new(&format!("{gateway}UAV")).unwrap();
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        mqtt(&broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    ))
+    .unwrap();
+    agent_connected(&mut agent_events).await;
+    let config = CloudConfig::new(
+        mqtt(&broker, &format!("{gateway}-cloud")),
+        TrackerConfig::default(),
+    );
+    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
+    cloud_connected(&mut events).await;
+    let device = Device::new(aircraft.as_str(), "04.01.0020", UpgradeType::NORMAL);
+    let started = cloud.start(gateway.clone(), vec![device]).await.unwrap();
+    let request = next_request(&mut agent_events).await;
+    agent
+        .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+        .unwrap();
+    agent.progress(&request, step(100), false).unwrap();
+    // No final event: the aircraft's state says it all.
+    let firmware = dji_cloud_ota::FirmwareState {
+        firmware_version: Some("04.01.0020".into()),
+        firmware_upgrade_status: Some(dji_cloud_ota::FirmwareUpgradeStatus::NOT_UPGRADING),
+        compatible_status: None,
+    };
+    agent
+        .publish_state(dji_cloud_ota::StatePush::new(
+            aircraft.clone(),
+            Some(gateway),
+            firmware,
+        ))
+        .unwrap();
+    let end = end_of(&mut events, &started.task).await;
+    assert_eq!(
+        end,
+        Change::Confirmed {
+            versions: vec![(aircraft.as_str().into(), "04.01.0020".into())]
+        }
+    );
+    let status = cloud.status().await.unwrap();
+    assert_eq!(status.ended, vec![(started.task, Ending::Confirmed)]);
+    assert_eq!(status.counters.tracker.state_pushes, 1);
+    cloud.close().await;
+    agent.close().await;
+}
