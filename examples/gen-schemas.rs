@@ -89,16 +89,8 @@ fn remove_generated(out: &Path) -> io::Result<()> {
 fn examples(fixtures: &Path) -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
     let mut examples = Vec::new();
     for kind in TopicKind::ALL {
-        let dir = fixtures.join(kind.suffix());
-        let mut names: Vec<PathBuf> = fs::read_dir(&dir)?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<io::Result<_>>()?;
-        names.sort();
-        for path in names
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        {
-            let payload = fs::read(path)?;
+        for path in json_files(&fixtures.join(kind.suffix()))? {
+            let payload = fs::read(&path)?;
             let topic = format!("thing/product/4TADKAQ000002J/{}", kind.suffix());
             let message = decode(&topic, &payload).map_err(|e| {
                 io::Error::other(format!("{} does not decode: {e}", path.display()))
@@ -115,16 +107,8 @@ fn examples(fixtures: &Path) -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
         }
     }
     // The devices' state pushes, each on its device's topic.
-    let dir = fixtures.join("state");
-    let mut names: Vec<PathBuf> = fs::read_dir(&dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<io::Result<_>>()?;
-    names.sort();
-    for path in names
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-    {
-        let payload = fs::read(path)?;
+    for path in json_files(&fixtures.join("state"))? {
+        let payload = fs::read(&path)?;
         let push = decode_state("thing/product/4TADKAQ000002J/state", &payload)
             .map_err(|e| io::Error::other(format!("{} does not decode: {e}", path.display())))?;
         let name = path.file_name().unwrap_or_default();
@@ -134,6 +118,19 @@ fn examples(fixtures: &Path) -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
         ));
     }
     Ok(examples)
+}
+
+/// The `.json` files of `dir`, sorted.
+fn json_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)?
+        .map(|entry| entry.map(|e| e.path()))
+        .filter(|p| {
+            p.as_ref()
+                .map_or(true, |p| p.extension().is_some_and(|e| e == "json"))
+        })
+        .collect::<io::Result<_>>()?;
+    paths.sort();
+    Ok(paths)
 }
 
 fn readme() -> String {

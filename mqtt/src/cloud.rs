@@ -352,8 +352,8 @@ impl Cloud {
     }
 
     /// Hands what was published to the connection, disconnects (rumqttc sends what it
-    /// holds first), and stops the driver; waits a second at most. The state stays saved: a new [`Cloud`] on the same store takes up
-    /// the tasks in flight.
+    /// holds first), and stops the driver; waits a second at most. The state stays
+    /// saved: a new [`Cloud`] on the same store takes up the tasks in flight.
     pub async fn close(self) {
         let (tx, rx) = oneshot::channel();
         if self.send(Command::Close(tx)).is_ok() {
