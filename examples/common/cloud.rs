@@ -415,9 +415,11 @@ impl Display {
         bar.set_message(format!("{status}{rate_text}"));
     }
 
+    /// Leaves the bar as it last was, and the cursor on the next line.
     fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish();
+            println!();
         }
     }
 }
