@@ -219,6 +219,17 @@ fn a_device_that_needs_a_consistency_upgrade_is_reported_with_its_fix_one_call_a
     );
     assert_eq!(out.updates[0].task, task, "the device's task");
     assert!(!out.updates[0].change.is_final());
+    // From the update alone, as the runtime hands it over.
+    let from_update = out.updates[0].consistency_upgrade(NEW).unwrap();
+    let Data::OtaCreate(create) = &from_update.data else {
+        panic!()
+    };
+    assert_eq!(from_update.sn.as_str(), DOCK);
+    assert_eq!(create.devices[0].sn.as_str(), AIRCRAFT);
+    assert_eq!(
+        create.devices[0].firmware_upgrade_type,
+        UpgradeType::CONSISTENCY
+    );
     let fix = asking.consistency_upgrade(NEW).unwrap();
     let Data::OtaCreate(create) = &fix.data else {
         panic!()

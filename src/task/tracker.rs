@@ -63,7 +63,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Data, Device, FirmwareUpgradeStatus, Id, Message, OtaCreateReply, OtaProgress, ResultCode,
-    Serial, StatePush, Step, TaskStatus, Text,
+    Serial, StatePush, Step, TaskStatus, Text, UpgradeType,
 };
 use crate::rules::check::ValidationErrors;
 
@@ -130,14 +130,28 @@ impl fmt::Display for TaskKey {
     }
 }
 
-/// What happened to a task, as reported by [`Tracker::handle`] and [`Tracker::poll`].
+/// What happened to a task, as reported by [`Tracker::handle`], [`Tracker::poll`] and
+/// [`Tracker::handle_state`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {
     /// The task concerned (for [`Ignored::Unknown`], the gateway and `bid` of the
-    /// message).
+    /// message; for [`Change::ConsistencyNeeded`] of a device of no task, the push's).
     pub task: TaskKey,
     /// What changed.
     pub change: Change,
+}
+
+impl Update {
+    /// For [`Change::ConsistencyNeeded`], the `ota_create` that fixes it: a consistency
+    /// upgrade (`firmware_upgrade_type` 2) of the device to `product_version`, sent to
+    /// the update's gateway. `None` for any other change.
+    pub fn consistency_upgrade(&self, product_version: impl Into<Text>) -> Option<Message> {
+        let Change::ConsistencyNeeded { device } = &self.change else {
+            return None;
+        };
+        let device = Device::new(device.as_str(), product_version, UpgradeType::CONSISTENCY);
+        Some(Message::ota_create(self.task.gateway.clone(), vec![device]))
+    }
 }
 
 /// A change in a task's life. [`Change::is_final`] tells the ones that end it.
