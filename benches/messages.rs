@@ -11,7 +11,8 @@
 //! `events_reply`, `events_reply_pretty`), each with `floor_ignored_any`,
 //! `serde_json_value`, `plain_derive` (where a plain derive can read the bytes), `decode`,
 //! `encode`, `encode_into` and `validate`; `hms_refusal` (an `hms` event on the events
-//! topic, refused as not OTA) with `floor_ignored_any` and `decode`; and `topic`.
+//! topic, refused as not OTA) with `floor_ignored_any` and `decode`; `state_push` (a
+//! dock's full state push read by `decode_state`, and written); and `topic`.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -388,6 +389,26 @@ fn hms_refusal(c: &mut Criterion) {
     group.finish();
 }
 
+/// A dock's full state push (about forty properties): its three firmware properties
+/// read, everything else skipped, beside the floor on the same bytes.
+fn state_push(c: &mut Criterion) {
+    let payload = read("state/dock_full.json");
+    let topic = "thing/product/4TADKAQ000002J/state";
+    let push = dji_cloud_ota::decode_state(topic, &payload).unwrap();
+    let mut group = c.benchmark_group("state_push");
+    group.bench_function("floor_ignored_any", |b| {
+        b.iter(|| serde_json::from_slice::<IgnoredAny>(black_box(&payload)).unwrap())
+    });
+    group.bench_function("serde_json_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&payload)).unwrap())
+    });
+    group.bench_function("decode", |b| {
+        b.iter(|| dji_cloud_ota::decode_state(black_box(topic), black_box(&payload)).unwrap())
+    });
+    group.bench_function("encode", |b| b.iter(|| black_box(&push).encode()));
+    group.finish();
+}
+
 fn topics(c: &mut Criterion) {
     let sn = Serial::new(GATEWAY).unwrap();
     let mut group = c.benchmark_group("topic");
@@ -404,5 +425,5 @@ fn topics(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, messages, hms_refusal, topics);
+criterion_group!(benches, messages, hms_refusal, state_push, topics);
 criterion_main!(benches);

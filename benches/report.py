@@ -32,6 +32,7 @@ GROUPS = [
     "events_reply",
     "events_reply_pretty",
     "hms_refusal",
+    "state_push",
     "topic",
 ]
 # Limits as ratios to the floor of the same group.
@@ -40,7 +41,7 @@ DECODE_LIMIT_BY_GROUP = {"ota_progress_every_quirk": 3.5, "hms_refusal": 1.8}
 ENCODE_LIMIT = 1.5
 ENCODE_FUNCTIONS = ["encode", "encode_into"]
 # Groups that are not one OTA message (no encode, or no floor).
-NOT_MESSAGES = {"hms_refusal", "topic"}
+NOT_MESSAGES = {"hms_refusal", "state_push", "topic"}
 
 
 def median_ns(group: pathlib.Path, name: str) -> float | None:
