@@ -888,6 +888,7 @@ fn ten_thousand_garbage_messages_during_an_upgrade_are_dropped_counted_and_logge
     let (status, out) = cloud.finish(LIMIT);
     assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
     let c = summary(&out);
+    eprintln!("cloud: {c:?}");
     assert_eq!(field(&c, "status"), "ok");
     assert_eq!(number(&c, "dropped"), 10_000, "{}", out.join("\n"));
     // Reported at a bounded rate (once per 5 s), not once per message.
