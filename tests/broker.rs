@@ -909,7 +909,7 @@ fn a_lost_final_event_is_confirmed_by_the_devices_state() {
     let dock = dock(&broker, &sn, &["--once", "--drop-final"], &[]);
     let started = Instant::now();
     // A silence limit far beyond the test's: only the state can end the task in time.
-    let extra = ["--silence-timeout-ms", "120000"];
+    let extra = ["--silence-timeout-ms", "120000", "--state-grace-ms", "500"];
     let (status, out) = cloud(&broker, &sn, &extra, &[]).finish(LIMIT);
     assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
     assert!(

@@ -489,6 +489,12 @@ fn a_dock_that_drops_its_final_event_still_pushes_the_outcome_and_the_tracker_co
             }
         }
     }
+    // The final event is awaited a moment more, then the task ends as confirmed.
+    let at = tracker.next_deadline().expect("the confirmation's grace");
+    assert!(at > now);
+    for update in tracker.poll(at).updates {
+        end = Some(update.change);
+    }
     assert!(
         matches!(end, Some(Change::Confirmed { .. })),
         "{end:?} at {now}"

@@ -17,6 +17,8 @@ const AIRCRAFT: &str = "1581F5BMD22330010X0V";
 /// What `common::device()` asks for.
 const NEW: &str = "04.01.0020";
 const OLD: &str = "04.01.0010";
+/// `TrackerConfig::state_grace_ms` by default.
+const GRACE: u64 = 5_000;
 
 /// A state push of `sn`, behind the dock, with `data` (JSON object members).
 fn push(sn: &str, data: &str) -> StatePush {
@@ -30,10 +32,17 @@ fn changes(out: &Output) -> Vec<&Change> {
     out.updates.iter().map(|u| &u.change).collect()
 }
 
-/// A tracker with one task for the aircraft, accepted by the dock's reply.
+/// A tracker with one task for the aircraft, accepted by the dock's reply; the state
+/// ends a task as soon as it confirms the outcome (no grace for the final event, which
+/// the grace tests below give).
 fn accepted(devices: Vec<Device>) -> (Tracker, TaskKey, Message) {
+    accepted_with(devices, 0)
+}
+
+fn accepted_with(devices: Vec<Device>, state_grace_ms: u64) -> (Tracker, TaskKey, Message) {
     let mut tracker = Tracker::new(TrackerConfig {
         silence_timeout_ms: Some(600_000),
+        state_grace_ms,
         ..TrackerConfig::default()
     });
     let started = tracker
@@ -263,8 +272,101 @@ fn what_the_devices_said_survives_a_restart() {
         T0 + 2_000,
     );
     assert!(
+        out.updates.is_empty(),
+        "the final event is awaited a moment"
+    );
+    // The confirmation waiting for its grace survives a restart too.
+    let text = serde_json::to_string(&restored.snapshot()).unwrap();
+    let mut restored = Tracker::restore(
+        TrackerConfig::default(),
+        serde_json::from_str(&text).unwrap(),
+    )
+    .unwrap();
+    let out = restored.poll(T0 + 2_000 + GRACE);
+    assert!(
         matches!(changes(&out)[..], [Change::Confirmed { .. }]),
         "{out:?}"
     );
     assert_eq!(restored.ending(&task), Some(&Ending::Confirmed));
+}
+
+#[test]
+fn a_confirmed_outcome_waits_for_the_final_event_a_moment_then_ends_the_task() {
+    let (mut tracker, task, _) = accepted_with(vec![device()], GRACE);
+    tracker.handle_state(
+        &push(AIRCRAFT, r#""firmware_upgrade_status":1"#),
+        T0 + 1_000,
+    );
+    let done = format!(r#""firmware_version":"{NEW}","firmware_upgrade_status":0"#);
+    let out = tracker.handle_state(&push(AIRCRAFT, &done), T0 + 2_000);
+    assert!(out.updates.is_empty(), "{out:?}");
+    assert_eq!(tracker.next_deadline(), Some(T0 + 2_000 + GRACE));
+    assert!(tracker.poll(T0 + 2_000 + GRACE - 1).updates.is_empty());
+    let out = tracker.poll(T0 + 2_000 + GRACE);
+    assert_eq!(
+        changes(&out),
+        [&Change::Confirmed {
+            versions: vec![(AIRCRAFT.into(), NEW.into())]
+        }]
+    );
+    assert_eq!(tracker.ending(&task), Some(&Ending::Confirmed));
+}
+
+#[test]
+fn a_final_event_within_the_grace_ends_the_task_as_usual() {
+    let (mut tracker, task, request) = accepted_with(vec![device()], GRACE);
+    tracker.handle_state(
+        &push(AIRCRAFT, r#""firmware_upgrade_status":1"#),
+        T0 + 1_000,
+    );
+    // The dock pushes its new state just before its final event.
+    let done = format!(r#""firmware_version":"{NEW}","firmware_upgrade_status":0"#);
+    assert!(
+        tracker
+            .handle_state(&push(AIRCRAFT, &done), T0 + 2_000)
+            .updates
+            .is_empty()
+    );
+    let ok = request
+        .progress_event(OtaProgress::new(TaskStatus::Ok), true)
+        .unwrap();
+    let out = tracker.handle(&ok, T0 + 2_100);
+    assert!(
+        matches!(
+            changes(&out)[..],
+            [Change::Finished {
+                status: TaskStatus::Ok,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(out.publish.len(), 1, "the final event is answered");
+    assert!(tracker.poll(T0 + 2_000 + GRACE).updates.is_empty());
+    assert_eq!(tracker.counters().confirmed, 0);
+    assert!(tracker.ending(&task).unwrap().is_success());
+}
+
+#[test]
+fn a_confirmation_is_withdrawn_when_a_device_upgrades_again() {
+    let (mut tracker, task, _) = accepted_with(vec![device()], GRACE);
+    let done = format!(r#""firmware_version":"{NEW}","firmware_upgrade_status":0"#);
+    tracker.handle_state(&push(AIRCRAFT, &done), T0 + 1_000);
+    tracker.handle_state(
+        &push(AIRCRAFT, r#""firmware_upgrade_status":1"#),
+        T0 + 2_000,
+    );
+    assert!(tracker.poll(T0 + 1_000 + GRACE).updates.is_empty());
+    assert!(tracker.task(&task).is_some());
+}
+
+#[test]
+fn a_device_not_yet_upgrading_after_the_reply_fails_nothing() {
+    // Right after accepting, a dock downloads: its devices still report 0 and the old
+    // version, which is no sign of a failed upgrade.
+    let (mut tracker, task, _) = accepted(vec![device()]);
+    let idle = format!(r#""firmware_version":"{OLD}","firmware_upgrade_status":0"#);
+    let out = tracker.handle_state(&push(AIRCRAFT, &idle), T0 + 1_000);
+    assert!(out.updates.is_empty(), "{out:?}");
+    assert!(tracker.task(&task).is_some());
 }

@@ -93,6 +93,10 @@ pub struct TrackerArgs {
     /// After the task ends, keeps answering late events this long, in ms.
     #[arg(long, default_value_t = 500)]
     pub linger_ms: u64,
+    /// Once the devices' state confirms the outcome, how long the final event is still
+    /// awaited, in ms.
+    #[arg(long, default_value_t = 5_000)]
+    pub state_grace_ms: u64,
 }
 
 impl TrackerArgs {
@@ -101,6 +105,7 @@ impl TrackerArgs {
             reply_timeout_ms: self.reply_timeout_ms,
             retries: self.retries,
             silence_timeout_ms: Some(self.silence_timeout_ms),
+            state_grace_ms: self.state_grace_ms,
             ..TrackerConfig::default()
         }
     }

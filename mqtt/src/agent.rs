@@ -87,7 +87,9 @@ pub enum AgentEvent {
     /// An `ota_create` for one of the agent's gateways. A request can arrive more than
     /// once: the cloud's retries carry a new `tid` and the same `bid`.
     Request(Box<Message>),
-    /// An `events_reply` for one of the agent's gateways.
+    /// An `events_reply` for one of the agent's gateways: to one of its events (which
+    /// is then no longer sent again), or, with a persistent session, to an event another
+    /// process on the same gateway sent (compare the `tid`).
     Answered(Box<Message>),
     /// An event that asked for a reply got none after every attempt.
     Unanswered(Box<Message>),

@@ -428,6 +428,10 @@ impl Driver {
                 command = commands.recv() => match command {
                     Some(Command::Close(done)) => {
                         self.report_drops();
+                        // The counters of what changed no task, saved with the rest.
+                        if self.store.is_some() {
+                            self.save();
+                        }
                         self.link.close(Duration::from_secs(1)).await;
                         let _ = done.send(());
                         return;

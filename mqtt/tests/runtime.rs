@@ -496,10 +496,12 @@ async fn the_devices_state_confirms_an_upgrade_whose_final_event_was_lost() {
     ))
     .unwrap();
     agent_connected(&mut agent_events).await;
-    let config = CloudConfig::new(
-        mqtt(&broker, &format!("{gateway}-cloud")),
-        TrackerConfig::default(),
-    );
+    // The final event is awaited 200 ms once the state confirms the outcome.
+    let tracker = TrackerConfig {
+        state_grace_ms: 200,
+        ..TrackerConfig::default()
+    };
+    let config = CloudConfig::new(mqtt(&broker, &format!("{gateway}-cloud")), tracker);
     let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
     cloud_connected(&mut events).await;
     let device = Device::new(aircraft.as_str(), "04.01.0020", UpgradeType::NORMAL);

@@ -72,8 +72,9 @@ use crate::rules::check::ValidationErrors;
 /// The default is DJI's reference behaviour: a reply is awaited 3 s, and the request is
 /// sent twice more (new `tid`, same `bid`) before the task fails for lack of a reply.
 ///
-/// In serde (a configuration file, say) it is an object of these fields, each optional
-/// and defaulting as here: `{"reply_timeout_ms": 5000, "silence_timeout_ms": null}`.
+/// In serde (a configuration file, say) it is an object of these fields, each optional,
+/// an absent one taking its default: `{"reply_timeout_ms": 5000, "silence_timeout_ms":
+/// null}` waits 5 s for each reply and forever for events, and keeps the other defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrackerConfig {
@@ -90,6 +91,12 @@ pub struct TrackerConfig {
     pub recent_finished: usize,
     /// How many event ids are remembered per task, to recognise duplicates.
     pub seen_events_per_task: usize,
+    /// Once the devices' state pushes confirm a task's outcome
+    /// ([`Tracker::handle_state`]), how long the final event is still awaited before the
+    /// task ends as [`Change::Confirmed`], in milliseconds: a dock may push its state
+    /// just before its final event, which is then what ends the task. Zero ends it at
+    /// once.
+    pub state_grace_ms: u64,
 }
 
 impl Default for TrackerConfig {
@@ -101,6 +108,7 @@ impl Default for TrackerConfig {
             max_tasks: 65_536,
             recent_finished: 1_024,
             seen_events_per_task: 64,
+            state_grace_ms: 5_000,
         }
     }
 }
@@ -243,7 +251,8 @@ pub enum Change {
 
 impl Change {
     /// True for the changes that end a task: [`Change::Finished`], [`Change::Refused`],
-    /// [`Change::NoReply`], [`Change::Silent`].
+    /// [`Change::NoReply`], [`Change::Silent`], [`Change::Confirmed`],
+    /// [`Change::Reverted`].
     pub fn is_final(&self) -> bool {
         matches!(
             self,
@@ -566,6 +575,17 @@ struct Task {
     /// What the task's devices said of their firmware in state pushes since it started.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     firmware: Vec<Observed>,
+    /// Set once the devices' state confirms the outcome: when the task ends so, unless
+    /// the final event comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    confirming: Option<Confirming>,
+}
+
+/// An outcome the devices' state confirmed, waiting for the final event a moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Confirming {
+    deadline_ms: u64,
+    versions: Vec<(Text, Text)>,
 }
 
 /// What one device of a task said in its state pushes.
@@ -576,6 +596,9 @@ struct Observed {
     version: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     upgrading: Option<bool>,
+    /// True once the device reported upgrading during the task.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    was_upgrading: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -686,6 +709,7 @@ impl Tracker {
             last_event: None,
             seen: VecDeque::new(),
             firmware: Vec::new(),
+            confirming: None,
         });
         self.counters.started += 1;
         Ok(Started { task: key, request })
@@ -712,6 +736,12 @@ impl Tracker {
         let mut out = Output::default();
         let mut ended = Vec::new();
         for (key, task) in &mut self.tasks {
+            if let Some(confirming) = task.confirming.as_ref().filter(|c| now_ms >= c.deadline_ms) {
+                let versions = confirming.versions.clone();
+                let change = Change::Confirmed { versions };
+                ended.push((key.clone(), change, Ending::Confirmed));
+                continue;
+            }
             match task.phase {
                 Phase::AwaitingReply { deadline_ms } if now_ms >= deadline_ms => {
                     let attempts = len_u32(&task.attempts);
@@ -762,12 +792,16 @@ impl Tracker {
     pub fn next_deadline(&self) -> Option<u64> {
         self.tasks
             .values()
-            .filter_map(|task| match task.phase {
-                Phase::AwaitingReply { deadline_ms } => Some(deadline_ms),
-                Phase::Accepted => self
-                    .config
-                    .silence_timeout_ms
-                    .map(|t| task.last_heard_ms.saturating_add(t)),
+            .filter_map(|task| {
+                let phase = match task.phase {
+                    Phase::AwaitingReply { deadline_ms } => Some(deadline_ms),
+                    Phase::Accepted => self
+                        .config
+                        .silence_timeout_ms
+                        .map(|t| task.last_heard_ms.saturating_add(t)),
+                };
+                let confirmed = task.confirming.as_ref().map(|c| c.deadline_ms);
+                phase.into_iter().chain(confirmed).min()
             })
             .min()
     }
@@ -914,13 +948,17 @@ impl Tracker {
     /// - the push is a sign of life of the task (see
     ///   [`TrackerConfig::silence_timeout_ms`]);
     /// - once every device of the task has reported `firmware_upgrade_status` 0 and
-    ///   the `product_version` the task asked for, the task ends `ok`
-    ///   ([`Change::Confirmed`]), if it was accepted or a device reported upgrading:
-    ///   the outcome stands even when the final event was lost;
-    /// - a device of an accepted task that reports `firmware_upgrade_status` 0 with
-    ///   another version than asked ends the task as failed ([`Change::Reverted`]),
-    ///   before the silence limit. The version is the push's own, or the last one the
-    ///   device reported since the task started; without one, nothing is concluded.
+    ///   the `product_version` the task asked for, if the task was accepted or a device
+    ///   reported upgrading, the outcome is confirmed: unless the final event comes
+    ///   within [`TrackerConfig::state_grace_ms`] (a dock may push its state just
+    ///   before it), the task then ends `ok` ([`Change::Confirmed`], at the next
+    ///   [`Tracker::poll`]): the outcome stands even when the final event was lost;
+    /// - a device of an accepted task that reported upgrading (1) during the task, then
+    ///   reports 0 with another version than asked, ends the task as failed
+    ///   ([`Change::Reverted`]), before the silence limit. The version is the push's
+    ///   own, or the last one the device reported since the task started; without
+    ///   one, nothing is concluded. A device that reports 0 before it ever reported
+    ///   upgrading has not started (a dock downloads first), and fails nothing.
     ///
     /// Each property is taken as it comes: a push holds only what changed, so a
     /// device's version and status are remembered across pushes. Any push with
@@ -960,6 +998,7 @@ impl Tracker {
                         sn: Text::new(device),
                         version: None,
                         upgrading: None,
+                        was_upgrading: false,
                     });
                     task.firmware.last_mut().expect("just pushed")
                 }
@@ -970,9 +1009,13 @@ impl Tracker {
             if upgrading.is_some() {
                 slot.upgrading = upgrading;
             }
+            slot.was_upgrading |= upgrading == Some(true);
             let accepted = task.phase == Phase::Accepted;
+            // Back from upgrading at another version: a device that says it is not
+            // upgrading before it ever said it was has not started yet.
+            let back = slot.was_upgrading && upgrading == Some(false);
             let other_version = slot.version.clone().filter(|v| *v != wanted);
-            if let (true, Some(false), Some(version)) = (accepted, upgrading, other_version) {
+            if let (true, true, Some(version)) = (accepted, back, other_version) {
                 let change = Change::Reverted {
                     device: Text::new(device),
                     version: version.clone(),
@@ -996,12 +1039,23 @@ impl Tracker {
                         .then(|| (d.sn.clone(), version))
                 })
                 .collect();
-            if let Some(versions) = versions.filter(|_| started) {
-                ends.push((
-                    key.clone(),
-                    Change::Confirmed { versions },
-                    Ending::Confirmed,
-                ));
+            match versions.filter(|_| started) {
+                Some(versions) if self.config.state_grace_ms == 0 => {
+                    ends.push((
+                        key.clone(),
+                        Change::Confirmed { versions },
+                        Ending::Confirmed,
+                    ));
+                }
+                Some(versions) => {
+                    let deadline_ms = now_ms.saturating_add(self.config.state_grace_ms);
+                    task.confirming.get_or_insert(Confirming {
+                        deadline_ms,
+                        versions,
+                    });
+                }
+                // A device upgrading again, or at another version: not confirmed.
+                None => task.confirming = None,
             }
         }
         for (key, change, ending) in ends {
