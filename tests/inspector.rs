@@ -117,3 +117,25 @@ fn a_huge_input_is_refused_after_the_size_limit_without_being_read_whole() {
     let limit = dji_cloud_ota::limits::MAX_PAYLOAD_BYTES;
     assert!(taken <= limit + (2 << 20), "{taken} bytes taken");
 }
+
+#[test]
+fn a_state_push_shows_its_firmware_properties() {
+    let path = format!(
+        "{}/tests/fixtures/state/aircraft_java_booleans.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = inspect(&["thing/product/1581F5BMD22330010X0V/state", &path], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("== state push of 1581F5BMD22330010X0V"),
+        "{shown}"
+    );
+    assert!(shown.contains(r#""compatible_status":1"#), "{shown}");
+    let out = inspect(
+        &["thing/product/4TADKAQ000002J/state", "-"],
+        Some(b"{\"tid\":"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).starts_with("not decoded: malformed JSON"));
+}

@@ -1,5 +1,6 @@
 //! `ota-inspect TOPIC [FILE]`: decodes one OTA message and shows what the crate makes of
-//! it: the typed message, its canonical encoding and the validation report.
+//! it: the typed message, its canonical encoding and the validation report. On a
+//! device's `state` topic, it shows the firmware properties of the push instead.
 //!
 //! The payload is read from FILE, or from standard input when FILE is `-` or absent.
 //! Exit status: 0 decoded and valid, 1 decoded but invalid, 2 not decoded, 64 usage.
@@ -9,7 +10,8 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: ota-inspect TOPIC [FILE|-]
   Decodes the OTA message in FILE (or standard input) as received on TOPIC, e.g.
-  ota-inspect thing/product/4TADKAQ000002J/events event.json";
+  ota-inspect thing/product/4TADKAQ000002J/events event.json
+  On thing/product/{sn}/state, shows the firmware properties of the state push.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
         }
     };
 
+    if dji_cloud_ota::StateTopic::parse(topic).is_ok() {
+        return state(topic, &payload);
+    }
     let message = match dji_cloud_ota::decode(topic, &payload) {
         Ok(message) => message,
         Err(e) => {
@@ -60,6 +65,28 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A state push: its firmware properties and canonical encoding. Nothing is validated
+/// in a state push; exit 0 when it decodes, 2 when it does not.
+fn state(topic: &str, payload: &[u8]) -> ExitCode {
+    let push = match dji_cloud_ota::decode_state(topic, payload) {
+        Ok(push) => push,
+        Err(e) => {
+            println!("not decoded: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("== state push of {}", push.sn);
+    println!("{push:#?}");
+    if push.firmware.is_empty() {
+        println!("(no firmware property: nothing for an upgrade)");
+    }
+    let encoded = push.encode();
+    println!("== canonical encoding");
+    println!("topic:   {}", encoded.topic);
+    println!("payload: {}", String::from_utf8_lossy(&encoded.payload));
+    ExitCode::SUCCESS
 }
 
 /// The payload, read up to one byte past the size limit: enough for `decode` to say it
