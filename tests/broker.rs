@@ -791,6 +791,11 @@ fn broker_restart_at(moment: &str, test: &str) {
 }
 
 #[test]
+fn a_broker_killed_as_soon_as_the_dock_took_the_task_is_survived() {
+    broker_restart_at("the dock took the task", "brokerstart");
+}
+
+#[test]
 fn a_broker_killed_during_the_download_is_survived() {
     broker_restart_at("progress download_firmware 50%", "brokerdl");
 }
