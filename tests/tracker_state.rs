@@ -370,3 +370,134 @@ fn a_device_not_yet_upgrading_after_the_reply_fails_nothing() {
     assert!(out.updates.is_empty(), "{out:?}");
     assert!(tracker.task(&task).is_some());
 }
+
+#[test]
+fn a_device_upgrading_shows_the_dock_took_the_task_and_stops_the_retries() {
+    // The reply and the events are lost; the devices' state tells it all.
+    let mut tracker = Tracker::new(TrackerConfig {
+        state_grace_ms: 0,
+        ..TrackerConfig::default()
+    });
+    let started = tracker
+        .start(Serial::new(DOCK).unwrap(), vec![device()], T0)
+        .unwrap();
+    let out = tracker.handle_state(
+        &push(AIRCRAFT, r#""firmware_upgrade_status":1"#),
+        T0 + 1_000,
+    );
+    assert_eq!(
+        changes(&out),
+        [&Change::Accepted {
+            status: None,
+            by_event: true
+        }]
+    );
+    // No retry of the ota_create, however the time goes (short of the silence limit).
+    assert!(tracker.poll(T0 + 60_000).publish.is_empty());
+    let done = format!(r#""firmware_version":"{NEW}","firmware_upgrade_status":0"#);
+    let out = tracker.handle_state(&push(AIRCRAFT, &done), T0 + 61_000);
+    assert!(
+        matches!(changes(&out)[..], [Change::Confirmed { .. }]),
+        "{out:?}"
+    );
+    assert_eq!(tracker.ending(&started.task), Some(&Ending::Confirmed));
+}
+
+#[test]
+fn the_version_a_device_reports_while_it_upgrades_is_not_the_outcome() {
+    let (mut tracker, task, _) = accepted(vec![device()]);
+    // Starting, it reports the version it runs, the old one.
+    let starting = format!(r#""firmware_version":"{OLD}","firmware_upgrade_status":1"#);
+    tracker.handle_state(&push(AIRCRAFT, &starting), T0 + 1_000);
+    let out = tracker.handle_state(
+        &push(AIRCRAFT, r#""firmware_upgrade_status":0"#),
+        T0 + 2_000,
+    );
+    assert!(out.updates.is_empty(), "not reverted: {out:?}");
+    let out = tracker.handle_state(
+        &push(AIRCRAFT, &format!(r#""firmware_version":"{NEW}""#)),
+        T0 + 3_000,
+    );
+    assert!(
+        matches!(changes(&out)[..], [Change::Confirmed { .. }]),
+        "{out:?}"
+    );
+    assert_eq!(tracker.ending(&task), Some(&Ending::Confirmed));
+}
+
+#[test]
+fn a_revert_is_seen_when_the_version_comes_in_a_later_push() {
+    let (mut tracker, task, _) = accepted(vec![device()]);
+    tracker.handle_state(
+        &push(AIRCRAFT, r#""firmware_upgrade_status":1"#),
+        T0 + 1_000,
+    );
+    tracker.handle_state(
+        &push(AIRCRAFT, r#""firmware_upgrade_status":0"#),
+        T0 + 2_000,
+    );
+    let out = tracker.handle_state(
+        &push(AIRCRAFT, &format!(r#""firmware_version":"{OLD}""#)),
+        T0 + 3_000,
+    );
+    assert!(
+        matches!(changes(&out)[..], [Change::Reverted { .. }]),
+        "{out:?}"
+    );
+    assert!(matches!(
+        tracker.ending(&task),
+        Some(Ending::Reverted { .. })
+    ));
+}
+
+#[test]
+fn a_push_through_another_gateway_concerns_no_task_of_this_one() {
+    let (mut tracker, task, _) = accepted(vec![device()]);
+    let elsewhere = |data: &str| {
+        let payload = format!(
+            r#"{{"tid":"5d9e54a9-4a6c-4e39-9a0e-7c1e3b6dbb7b","bid":"8d6a7a5e-7a0d-4b8b-a0a9-4f0e8c6a2f11","timestamp":1700000000000,"gateway":"5TADKAQ000003K","data":{{{data}}}}}"#
+        );
+        decode_state(
+            &format!("thing/product/{AIRCRAFT}/state"),
+            payload.as_bytes(),
+        )
+        .unwrap()
+    };
+    tracker.handle_state(&elsewhere(r#""firmware_upgrade_status":1"#), T0 + 1_000);
+    let done = format!(r#""firmware_version":"{NEW}","firmware_upgrade_status":0"#);
+    let out = tracker.handle_state(&elsewhere(&done), T0 + 2_000);
+    assert!(out.updates.is_empty(), "{out:?}");
+    assert!(tracker.task(&task).is_some());
+    assert_eq!(tracker.task(&task).unwrap().last_heard_ms, T0 + 100);
+}
+
+#[test]
+fn a_confirmed_task_waits_for_its_grace_whatever_the_silence_limit() {
+    let mut tracker = Tracker::new(TrackerConfig {
+        silence_timeout_ms: Some(3_000),
+        state_grace_ms: GRACE,
+        ..TrackerConfig::default()
+    });
+    let started = tracker
+        .start(Serial::new(DOCK).unwrap(), vec![device()], T0)
+        .unwrap();
+    let reply = started
+        .request
+        .reply_to_create(ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+        .unwrap();
+    tracker.handle(&reply, T0);
+    tracker.handle_state(
+        &push(AIRCRAFT, r#""firmware_upgrade_status":1"#),
+        T0 + 1_000,
+    );
+    let done = format!(r#""firmware_version":"{NEW}","firmware_upgrade_status":0"#);
+    tracker.handle_state(&push(AIRCRAFT, &done), T0 + 2_000);
+    // The silence limit (3 s after the last sign) passes before the grace (5 s).
+    assert_eq!(tracker.next_deadline(), Some(T0 + 2_000 + GRACE));
+    assert!(tracker.poll(T0 + 5_500).updates.is_empty());
+    let out = tracker.poll(T0 + 2_000 + GRACE);
+    assert!(
+        matches!(changes(&out)[..], [Change::Confirmed { .. }]),
+        "{out:?}"
+    );
+}

@@ -532,6 +532,12 @@ impl Driver {
             match decode_state(&publish.topic, &publish.payload) {
                 Ok(push) => {
                     let out = self.tracker.handle_state(&push, now_millis());
+                    // What a device says of its firmware is remembered by the tracker,
+                    // update or not (a confirmation waiting for the final event, say):
+                    // saved before the push is acknowledged.
+                    if !push.firmware.is_empty() {
+                        self.unsaved = true;
+                    }
                     self.apply(out, Some(arrival));
                 }
                 Err(e) => self.drop_message(arrival, &e),

@@ -537,3 +537,55 @@ async fn the_devices_state_confirms_an_upgrade_whose_final_event_was_lost() {
     cloud.close().await;
     agent.close().await;
 }
+
+#[tokio::test]
+async fn what_the_devices_say_is_saved_before_their_pushes_are_acknowledged() {
+    let Some(broker) = broker() else { return };
+    let gateway = Serial::new(&name("statesaved")).unwrap();
+    let aircraft = Serial::new(&format!("{gateway}UAV")).unwrap();
+    let dir = TempDir::new("statesaved");
+    let store = FileStore::new(dir.0.join("state.json"));
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        mqtt(&broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    ))
+    .unwrap();
+    agent_connected(&mut agent_events).await;
+    // A long grace: the confirmation waits, and only the store holds it.
+    let tracker = TrackerConfig {
+        state_grace_ms: 600_000,
+        ..TrackerConfig::default()
+    };
+    let config = CloudConfig::new(mqtt(&broker, &format!("{gateway}-cloud")), tracker);
+    let (cloud, mut events) = Cloud::spawn(config, store.clone()).unwrap();
+    cloud_connected(&mut events).await;
+    let device = Device::new(aircraft.as_str(), "04.01.0020", UpgradeType::NORMAL);
+    cloud.start(gateway.clone(), vec![device]).await.unwrap();
+    let request = next_request(&mut agent_events).await;
+    agent
+        .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+        .unwrap();
+    let state = |status, version: Option<&str>| dji_cloud_ota::FirmwareState {
+        firmware_version: version.map(Into::into),
+        firmware_upgrade_status: Some(dji_cloud_ota::FirmwareUpgradeStatus(status)),
+        compatible_status: None,
+    };
+    for firmware in [state(1, None), state(0, Some("04.01.0020"))] {
+        let push = dji_cloud_ota::StatePush::new(aircraft.clone(), Some(gateway.clone()), firmware);
+        agent.publish_state(push).unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while cloud.status().await.unwrap().counters.tracker.state_pushes < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pushes never came"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let saved = serde_json::to_value(store.load().unwrap().unwrap()).unwrap();
+    let task = &saved["tasks"][0];
+    assert_eq!(task["firmware"][0]["version"], "04.01.0020", "{saved}");
+    assert!(task["confirming"]["deadline_ms"].is_u64(), "{saved}");
+    cloud.close().await;
+    agent.close().await;
+}

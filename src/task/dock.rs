@@ -145,7 +145,8 @@ pub struct DockStats {
     pub replies_sent: u64,
     /// Tasks begun.
     pub tasks_started: u64,
-    /// Tasks that sent their final event (or were refused).
+    /// Tasks that ended: their final event sent (or dropped, with
+    /// [`DockConfig::drop_final_event`]), or refused.
     pub tasks_ended: u64,
     /// Events sent, duplicates included.
     pub events_sent: u64,

@@ -505,8 +505,12 @@ pub struct Counters {
 ///   gateway, its `bid` the task), `attempts` (the `tid` of every attempt sent),
 ///   `phase` (`{"awaiting_reply": {"deadline_ms": T}}` or `"accepted"`),
 ///   `last_heard_ms`, `status` (the last status heard, or `null`), `last_event` (the
-///   `timestamp`, `step` and `percent` of the last event applied, or `null`) and `seen`
-///   (the `tid`s of the last events seen);
+///   `timestamp`, `step` and `percent` of the last event applied, or `null`), `seen`
+///   (the `tid`s of the last events seen) and, when the devices' state pushes said
+///   something ([`Tracker::handle_state`]), `firmware` (per device: `sn`, `version`,
+///   `upgrading`, `was_upgrading`) and `confirming` (`deadline_ms` and `versions`, an
+///   outcome the state confirmed, waiting for the final event); both are left out when
+///   empty, so a snapshot written before them reads as it did;
 /// - `ended`: the recently ended tasks, oldest first, each `task` (its [`TaskKey`]),
 ///   `ending` (an [`Ending`]) and `seen`;
 /// - `counters`: the [`Counters`].
@@ -765,6 +769,8 @@ impl Tracker {
                     });
                     out.publish.push(retry);
                 }
+                // Confirmed by the devices' state: the grace decides, not the silence.
+                Phase::Accepted if task.confirming.is_some() => {}
                 Phase::Accepted => {
                     let silent = self
                         .config
@@ -795,6 +801,7 @@ impl Tracker {
             .filter_map(|task| {
                 let phase = match task.phase {
                     Phase::AwaitingReply { deadline_ms } => Some(deadline_ms),
+                    Phase::Accepted if task.confirming.is_some() => None,
                     Phase::Accepted => self
                         .config
                         .silence_timeout_ms
@@ -944,9 +951,14 @@ impl Tracker {
     /// Takes a device's state push ([`crate::decode_state`]) received at `now_ms`: the
     /// devices' second witness of an upgrade's outcome, besides the final event.
     ///
-    /// For each task in flight that upgrades the pushing device (by its serial):
+    /// For each task in flight that upgrades the pushing device (by its serial, on the
+    /// gateway the push's `gateway` names, if it names one):
     /// - the push is a sign of life of the task (see
     ///   [`TrackerConfig::silence_timeout_ms`]);
+    /// - a device that reports upgrading (1) shows the dock took the task: a task still
+    ///   waiting for its reply is accepted ([`Change::Accepted`] with `by_event`), and
+    ///   no more retries are sent. The version a device reports while it upgrades is
+    ///   the one it had, and is not taken as the outcome;
     /// - once every device of the task has reported `firmware_upgrade_status` 0 and
     ///   the `product_version` the task asked for, if the task was accepted or a device
     ///   reported upgrading, the outcome is confirmed: unless the final event comes
@@ -977,10 +989,17 @@ impl Tracker {
         };
         let mut concerned = Vec::new();
         let mut ends = Vec::new();
+        // A push names its dock in `gateway` (an aircraft's) or is the dock's own; one
+        // without `gateway` is matched by the device alone.
+        let behind = push.gateway.as_deref();
+        let mut accepted_now = Vec::new();
         for (key, task) in &mut self.tasks {
             let Data::OtaCreate(create) = &task.request.data else {
                 continue;
             };
+            if !behind.is_none_or(|g| g == key.gateway.as_str()) {
+                continue;
+            }
             let Some(wanted) = create
                 .devices
                 .iter()
@@ -1003,17 +1022,28 @@ impl Tracker {
                     task.firmware.last_mut().expect("just pushed")
                 }
             };
-            if let Some(version) = &firmware.firmware_version {
+            if upgrading == Some(true) {
+                // While it upgrades, a device runs (and reports) the version it had:
+                // that is not the outcome. Its version counts again once it is done.
+                slot.version = None;
+            } else if let Some(version) = &firmware.firmware_version {
                 slot.version = Some(version.clone());
             }
             if upgrading.is_some() {
                 slot.upgrading = upgrading;
             }
             slot.was_upgrading |= upgrading == Some(true);
+            if upgrading == Some(true) && task.phase != Phase::Accepted {
+                // The device upgrades: the dock took the task, whatever became of its
+                // reply. No more retries.
+                task.phase = Phase::Accepted;
+                accepted_now.push(key.clone());
+            }
             let accepted = task.phase == Phase::Accepted;
             // Back from upgrading at another version: a device that says it is not
-            // upgrading before it ever said it was has not started yet.
-            let back = slot.was_upgrading && upgrading == Some(false);
+            // upgrading before it ever said it was has not started yet. What it said
+            // is taken as remembered, since a push holds only what changed.
+            let back = slot.was_upgrading && slot.upgrading == Some(false);
             let other_version = slot.version.clone().filter(|v| *v != wanted);
             if let (true, true, Some(version)) = (accepted, back, other_version) {
                 let change = Change::Reverted {
@@ -1028,7 +1058,7 @@ impl Tracker {
                 ends.push((key.clone(), change, ending));
                 continue;
             }
-            let started = accepted || task.firmware.iter().any(|o| o.upgrading == Some(true));
+            let started = accepted || task.firmware.iter().any(|o| o.was_upgrading);
             let versions: Option<Vec<(Text, Text)>> = create
                 .devices
                 .iter()
@@ -1058,10 +1088,21 @@ impl Tracker {
                 None => task.confirming = None,
             }
         }
+        accepted_now.sort();
+        for task in accepted_now {
+            out.updates.push(Update {
+                task,
+                change: Change::Accepted {
+                    status: None,
+                    by_event: true,
+                },
+            });
+        }
         for (key, change, ending) in ends {
             self.conclude(key, change, ending, &mut out);
         }
         if push.needs_consistency_upgrade() {
+            concerned.sort();
             let task = concerned.into_iter().next().unwrap_or_else(|| TaskKey {
                 gateway: push.gateway_serial(),
                 bid: push.bid.clone(),
