@@ -997,7 +997,7 @@ impl Tracker {
             let Data::OtaCreate(create) = &task.request.data else {
                 continue;
             };
-            if !behind.is_none_or(|g| g == key.gateway.as_str()) {
+            if behind.is_some_and(|g| g != key.gateway.as_str()) {
                 continue;
             }
             let Some(wanted) = create
