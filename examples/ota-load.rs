@@ -225,7 +225,6 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
     };
     cloud.close().await;
     let c = &status.counters;
-    let t = &c.tracker;
     let elapsed = all_ended.map_or(began.elapsed(), |(_, e)| e);
     let total_ended: u64 = ended.values().sum();
     let ok = ended.get("ok").copied().unwrap_or(0);
@@ -233,32 +232,18 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
     let rate = messages as f64 / elapsed.as_secs_f64().max(1e-3);
     let mut ends: Vec<_> = ended.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     ends.sort();
-    let pairs = [
+    let mut pairs = vec![
         ("tasks", gateways.len().to_string()),
         ("ended", total_ended.to_string()),
         ("ok", ok.to_string()),
         ("ends", ends.join(",")),
-        ("events", c.events.to_string()),
-        ("retries", t.retries.to_string()),
         ("messages_in", c.received.to_string()),
         ("messages_out", c.published.to_string()),
         ("seconds", format!("{:.2}", elapsed.as_secs_f64())),
         ("msgs_per_s", format!("{rate:.0}")),
         ("remembered", status.ended.len().to_string()),
-        (
-            "peak_rss_kib",
-            common::peak_rss_kib().map_or("unknown".into(), |k| k.to_string()),
-        ),
-        ("duplicates", t.duplicates.to_string()),
-        ("late", t.late.to_string()),
-        ("out_of_order", t.out_of_order.to_string()),
-        ("unknown", t.unknown.to_string()),
-        (
-            "stray_replies",
-            (t.unmatched_replies + t.extra_replies).to_string(),
-        ),
-        ("dropped", c.dropped.to_string()),
     ];
+    pairs.extend(common::cloud::counter_pairs(&status));
     println!("{}", common::summary(&pairs));
     if ok == gateways.len() as u64 {
         EXIT_OK

@@ -316,11 +316,18 @@ fn ended(ending: &Ending) -> (u8, String) {
 
 /// The `summary` line: the outcome and what was counted.
 fn summary(code: u8, status: &CloudStatus) -> String {
+    let outcome = if code == EXIT_OK { "ok" } else { "failed" };
+    let mut pairs = vec![("status", outcome.to_string())];
+    pairs.extend(counter_pairs(status));
+    super::summary(&pairs)
+}
+
+/// What a cloud counted, as `summary` pairs: the events it received and answered, the
+/// retries, the messages set aside and dropped, and the process's peak memory.
+pub fn counter_pairs(status: &CloudStatus) -> Vec<(&'static str, String)> {
     let c = &status.counters;
     let t = &c.tracker;
-    let outcome = if code == EXIT_OK { "ok" } else { "failed" };
-    super::summary(&[
-        ("status", outcome.to_string()),
+    vec![
         ("events", c.events.to_string()),
         ("replies_sent", t.events_answered.to_string()),
         ("retries", t.retries.to_string()),
@@ -341,7 +348,7 @@ fn summary(code: u8, status: &CloudStatus) -> String {
             "peak_rss_kib",
             super::peak_rss_kib().map_or("unknown".into(), |k| k.to_string()),
         ),
-    ])
+    ]
 }
 
 /// A live progress bar on a terminal (step, percent, rate, time left); plain lines

@@ -138,6 +138,48 @@ async fn end_of(events: &mut CloudEvents, task: &TaskKey) -> Change {
     }
 }
 
+/// A gateway with its aircraft, an agent for it and a cloud watching it, both connected:
+/// what the tests of the devices' state start from.
+struct Upgrade {
+    gateway: Serial,
+    aircraft: Serial,
+    cloud: Cloud,
+    events: CloudEvents,
+    agent: Agent,
+    agent_events: AgentEvents,
+}
+
+async fn upgrade_pair(
+    broker: &(String, u16),
+    test: &str,
+    tracker: TrackerConfig,
+    store: Option<FileStore>,
+) -> Upgrade {
+    let gateway = Serial::new(&name(test)).unwrap();
+    let aircraft = Serial::new(&format!("{gateway}UAV")).unwrap();
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        mqtt(broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    ))
+    .unwrap();
+    agent_connected(&mut agent_events).await;
+    let config = CloudConfig::new(mqtt(broker, &format!("{gateway}-cloud")), tracker);
+    let (cloud, mut events) = match store {
+        Some(store) => Cloud::spawn(config, store),
+        None => Cloud::spawn_without_store(config),
+    }
+    .unwrap();
+    cloud_connected(&mut events).await;
+    Upgrade {
+        gateway,
+        aircraft,
+        cloud,
+        events,
+        agent,
+        agent_events,
+    }
+}
+
 fn step(percent: i64) -> OtaProgress {
     OtaProgress::new(TaskStatus::InProgress).with_progress(Step::UpgradeFirmware, percent)
 }
@@ -488,22 +530,19 @@ async fn a_message_over_the_size_limit_is_dropped_and_the_connection_kept() {
 #[tokio::test]
 async fn the_devices_state_confirms_an_upgrade_whose_final_event_was_lost() {
     let Some(broker) = broker() else { return };
-    let gateway = Serial::new(&name("confirmed")).unwrap();
-    let aircraft = Serial::new(&format!("{gateway}UAV")).unwrap();
-    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
-        mqtt(&broker, &format!("{gateway}-dock")),
-        vec![gateway.clone()],
-    ))
-    .unwrap();
-    agent_connected(&mut agent_events).await;
     // The final event is awaited 200 ms once the state confirms the outcome.
     let tracker = TrackerConfig {
         state_grace_ms: 200,
         ..TrackerConfig::default()
     };
-    let config = CloudConfig::new(mqtt(&broker, &format!("{gateway}-cloud")), tracker);
-    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
-    cloud_connected(&mut events).await;
+    let Upgrade {
+        gateway,
+        aircraft,
+        cloud,
+        mut events,
+        agent,
+        mut agent_events,
+    } = upgrade_pair(&broker, "confirmed", tracker, None).await;
     let device = Device::new(aircraft.as_str(), "04.01.0020", UpgradeType::NORMAL);
     let started = cloud.start(gateway.clone(), vec![device]).await.unwrap();
     let request = next_request(&mut agent_events).await;
@@ -541,24 +580,21 @@ async fn the_devices_state_confirms_an_upgrade_whose_final_event_was_lost() {
 #[tokio::test]
 async fn what_the_devices_say_is_saved_before_their_pushes_are_acknowledged() {
     let Some(broker) = broker() else { return };
-    let gateway = Serial::new(&name("statesaved")).unwrap();
-    let aircraft = Serial::new(&format!("{gateway}UAV")).unwrap();
     let dir = TempDir::new("statesaved");
     let store = FileStore::new(dir.0.join("state.json"));
-    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
-        mqtt(&broker, &format!("{gateway}-dock")),
-        vec![gateway.clone()],
-    ))
-    .unwrap();
-    agent_connected(&mut agent_events).await;
     // A long grace: the confirmation waits, and only the store holds it.
     let tracker = TrackerConfig {
         state_grace_ms: 600_000,
         ..TrackerConfig::default()
     };
-    let config = CloudConfig::new(mqtt(&broker, &format!("{gateway}-cloud")), tracker);
-    let (cloud, mut events) = Cloud::spawn(config, store.clone()).unwrap();
-    cloud_connected(&mut events).await;
+    let Upgrade {
+        gateway,
+        aircraft,
+        cloud,
+        events: _events,
+        agent,
+        mut agent_events,
+    } = upgrade_pair(&broker, "statesaved", tracker, Some(store.clone())).await;
     let device = Device::new(aircraft.as_str(), "04.01.0020", UpgradeType::NORMAL);
     cloud.start(gateway.clone(), vec![device]).await.unwrap();
     let request = next_request(&mut agent_events).await;
