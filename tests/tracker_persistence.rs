@@ -271,3 +271,46 @@ fn task_keys_order_the_listing() {
     let keys: Vec<TaskKey> = tracker.tasks().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, [a.task, b.task]);
 }
+
+#[test]
+fn the_revision_moves_with_what_a_snapshot_holds_and_not_otherwise() {
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let start = tracker.revision();
+    let started = tracker
+        .start(Serial::new("4TADKAQ000002J").unwrap(), vec![device()], T0)
+        .unwrap();
+    let request = started.request;
+    let after_start = tracker.revision();
+    assert_ne!(after_start, start, "a task started");
+    // Nothing due: nothing changes.
+    tracker.poll(T0 + 1);
+    assert_eq!(tracker.revision(), after_start);
+    let first = progress(&request, Step::DownloadFirmware, 10, T0 + 1_000);
+    tracker.handle(&first, T0 + 1_000);
+    let after_event = tracker.revision();
+    assert_ne!(after_event, after_start, "an event applied");
+    // A duplicate changes nothing a snapshot holds, though it is counted.
+    tracker.handle(&first, T0 + 1_100);
+    assert_eq!(tracker.revision(), after_event);
+    // Nor does an event of a task this tracker never started.
+    let mut stranger = first.clone();
+    stranger.bid = dji_cloud_ota::Id::new_v4();
+    stranger.tid = dji_cloud_ota::Id::new_v4();
+    tracker.handle(&stranger, T0 + 1_200);
+    assert_eq!(tracker.revision(), after_event);
+    // A state push of one of its devices does: what the device said is remembered.
+    let push = dji_cloud_ota::decode_state(
+        "thing/product/1581F5BMD22330010X0V/state",
+        br#"{"tid":"t","bid":"b","timestamp":1700000000000,"gateway":"4TADKAQ000002J","data":{"firmware_upgrade_status":1}}"#,
+    )
+    .unwrap();
+    let out = tracker.handle_state(&push, T0 + 1_300);
+    assert!(out.updates.is_empty());
+    assert_ne!(tracker.revision(), after_event);
+    let before_end = tracker.revision();
+    tracker.handle(
+        &final_event(&request, TaskStatus::Ok, T0 + 2_000),
+        T0 + 2_000,
+    );
+    assert_ne!(tracker.revision(), before_end, "the task ended");
+}

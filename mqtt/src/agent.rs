@@ -28,6 +28,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
 
+use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
 use crate::link::{Arrival, Link, LinkEvent};
 
@@ -263,18 +264,15 @@ impl Agent {
     /// # Errors
     /// [`AgentError::Stopped`].
     pub async fn counters(&self) -> Result<AgentCounters, AgentError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Counters(tx))?;
-        rx.await.map_err(|_| AgentError::Stopped)
+        ask(&self.commands, Command::Counters)
+            .await
+            .ok_or(AgentError::Stopped)
     }
 
     /// Hands what was published to the connection, disconnects (rumqttc sends what it
     /// holds first), and stops the driver; waits a second at most.
     pub async fn close(self) {
-        let (tx, rx) = oneshot::channel();
-        if self.send(Command::Close(tx)).is_ok() {
-            let _ = rx.await;
-        }
+        ask(&self.commands, Command::Close).await;
     }
 
     fn send(&self, command: Command) -> Result<(), AgentError> {

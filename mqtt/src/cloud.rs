@@ -6,8 +6,9 @@
 //! outcome whose final event was lost: `Tracker::handle_state`), and
 //! drives the protocol crate's [`Tracker`] in a task of its own, with real timers:
 //! it publishes the requests, their retries and the replies to events, and saves the
-//! tracker's state after every change (a message set aside is none), before publishing
-//! what the change calls for and before acknowledging the message that caused it. What
+//! tracker's state after every change ([`Tracker::revision`] moved: a message set aside
+//! is none), before publishing what the change calls for and before acknowledging the
+//! message that caused it. What
 //! a caller sees comes out of [`CloudEvents`].
 //!
 //! The store is called in the driver's task: a [`Store`] that blocks (a file, a local
@@ -36,20 +37,19 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dji_cloud_ota::tracker::{
-    Change, Counters, Ending, Output, RestoreError, StartError, Started, TaskKey, TaskState,
-    Tracker, TrackerConfig, Update,
+    Counters, Ending, Output, RestoreError, StartError, Started, TaskKey, TaskState, Tracker,
+    TrackerConfig, Update,
 };
 use dji_cloud_ota::{
     Data, DecodeError, Device, Message, Serial, StateTopic, Topic, TopicKind, decode, decode_state,
     now_millis,
 };
 
-/// The last level of a device's state topic, with its separator.
-const STATE_SUFFIX: &str = "/state";
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
 
+use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
 use crate::link::{Arrival, Link, LinkEvent};
 use crate::store::{Store, StoreError};
@@ -287,7 +287,7 @@ impl Cloud {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, rx) = mpsc::unbounded_channel();
         let driver = Driver {
-            unsaved: false,
+            saved_revision: 0,
             held: Vec::new(),
             tracker,
             store,
@@ -326,9 +326,9 @@ impl Cloud {
     /// # Errors
     /// As [`Cloud::start`].
     pub async fn start_request(&self, request: Message) -> Result<Started, CloudError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Start(request, tx))?;
-        rx.await.map_err(|_| CloudError::Stopped)?
+        ask(&self.commands, |tx| Command::Start(request, tx))
+            .await
+            .ok_or(CloudError::Stopped)?
     }
 
     /// Stops following a task in flight; false if there was none.
@@ -336,9 +336,9 @@ impl Cloud {
     /// # Errors
     /// [`CloudError::Stopped`].
     pub async fn forget(&self, task: TaskKey) -> Result<bool, CloudError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Forget(task, tx))?;
-        rx.await.map_err(|_| CloudError::Stopped)
+        ask(&self.commands, |tx| Command::Forget(task, tx))
+            .await
+            .ok_or(CloudError::Stopped)
     }
 
     /// The tasks and counters now.
@@ -346,23 +346,16 @@ impl Cloud {
     /// # Errors
     /// [`CloudError::Stopped`].
     pub async fn status(&self) -> Result<CloudStatus, CloudError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Status(tx))?;
-        rx.await.map_err(|_| CloudError::Stopped)
+        ask(&self.commands, Command::Status)
+            .await
+            .ok_or(CloudError::Stopped)
     }
 
     /// Hands what was published to the connection, disconnects (rumqttc sends what it
     /// holds first), and stops the driver; waits a second at most. The state stays
     /// saved: a new [`Cloud`] on the same store takes up the tasks in flight.
     pub async fn close(self) {
-        let (tx, rx) = oneshot::channel();
-        if self.send(Command::Close(tx)).is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    fn send(&self, command: Command) -> Result<(), CloudError> {
-        self.commands.send(command).map_err(|_| CloudError::Stopped)
+        ask(&self.commands, Command::Close).await;
     }
 }
 
@@ -398,8 +391,8 @@ struct DropNotice {
 const SAVE_RETRY: Duration = Duration::from_secs(1);
 
 struct Driver {
-    /// True while the tracker holds changes the store does not have.
-    unsaved: bool,
+    /// The tracker's revision the store holds (see [`Tracker::revision`]).
+    saved_revision: u64,
     /// Messages whose effect waits for a save before they are acknowledged.
     held: Vec<Arrival>,
     tracker: Tracker,
@@ -419,6 +412,7 @@ impl Driver {
         let far = Duration::from_secs(24 * 3600);
         loop {
             let next = self.tracker.next_deadline().map(instant_at);
+            let unsaved = self.unsaved();
             let notice_due = (self.drops.count > 0).then(|| {
                 self.drops
                     .last
@@ -467,7 +461,7 @@ impl Driver {
                 () = sleep_until(notice_due.unwrap_or_else(|| Instant::now() + far)), if notice_due.is_some() => {
                     self.report_drops();
                 }
-                () = sleep(SAVE_RETRY), if self.unsaved => {
+                () = sleep(SAVE_RETRY), if unsaved => {
                     self.save();
                 }
                 () = sleep(Duration::from_millis(10)), if self.link.backlog() > 0 => {}
@@ -528,16 +522,10 @@ impl Driver {
     fn arrived(&mut self, arrival: Arrival) {
         self.counters.received += 1;
         let publish = &arrival.publish;
-        if publish.topic.ends_with(STATE_SUFFIX) {
+        if StateTopic::parse(&publish.topic).is_ok() {
             match decode_state(&publish.topic, &publish.payload) {
                 Ok(push) => {
                     let out = self.tracker.handle_state(&push, now_millis());
-                    // What a device says of its firmware is remembered by the tracker,
-                    // update or not (a confirmation waiting for the final event, say):
-                    // saved before the push is acknowledged.
-                    if !push.firmware.is_empty() {
-                        self.unsaved = true;
-                    }
                     self.apply(out, Some(arrival));
                 }
                 Err(e) => self.drop_message(arrival, &e),
@@ -569,17 +557,7 @@ impl Driver {
     /// Saves what changed, publishes what the tracker asks, acknowledges `cause` once
     /// the state is saved, and reports the updates.
     fn apply(&mut self, out: Output, cause: Option<Arrival>) {
-        // A message set aside changes nothing worth a save (the ids of events seen,
-        // at most: one seen again after a restart is answered again, which is
-        // harmless).
-        if out
-            .updates
-            .iter()
-            .any(|u| !matches!(u.change, Change::Ignored(_)))
-        {
-            self.unsaved = true;
-        }
-        if self.unsaved {
+        if self.unsaved() {
             self.save();
         }
         // Published even when the save failed: the message that caused them is then
@@ -596,9 +574,14 @@ impl Driver {
         }
     }
 
+    /// True while the tracker holds changes the store does not have.
+    fn unsaved(&self) -> bool {
+        self.tracker.revision() != self.saved_revision
+    }
+
     /// Acknowledges `arrival` now if the state is saved, else once it is.
     fn acknowledge(&mut self, arrival: Arrival) {
-        if self.unsaved {
+        if self.unsaved() {
             self.held.push(arrival);
         } else {
             self.link.ack(arrival);
@@ -606,11 +589,11 @@ impl Driver {
     }
 
     fn try_save(&mut self) -> Result<(), StoreError> {
-        let Some(store) = &self.store else {
-            return Ok(());
-        };
-        store.save(&self.tracker.snapshot())?;
-        self.counters.saves += 1;
+        if let Some(store) = &self.store {
+            store.save(&self.tracker.snapshot())?;
+            self.counters.saves += 1;
+        }
+        self.saved_revision = self.tracker.revision();
         Ok(())
     }
 
@@ -619,14 +602,12 @@ impl Driver {
     fn save(&mut self) -> bool {
         match self.try_save() {
             Ok(()) => {
-                self.unsaved = false;
                 for arrival in std::mem::take(&mut self.held) {
                     self.link.ack(arrival);
                 }
                 true
             }
             Err(e) => {
-                self.unsaved = true;
                 self.counters.store_failures += 1;
                 self.emit(CloudEvent::StoreFailed {
                     reason: e.to_string(),

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+mod ask;
 pub mod cloud;
 pub mod config;
 mod link;

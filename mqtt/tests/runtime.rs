@@ -83,17 +83,7 @@ async fn cloud_connected_after(events: &mut CloudEvents, early: &mut Vec<CloudEv
 }
 
 async fn cloud_connected(events: &mut CloudEvents) -> bool {
-    loop {
-        match timeout(LIMIT, events.next())
-            .await
-            .expect("connected in time")
-        {
-            Some(CloudEvent::Connected { session_present }) => return session_present,
-            Some(CloudEvent::Failed { reason }) => panic!("{reason}"),
-            Some(_) => {}
-            None => panic!("the cloud stopped"),
-        }
-    }
+    cloud_connected_after(events, &mut Vec::new()).await
 }
 
 async fn agent_connected(events: &mut AgentEvents) {

@@ -441,6 +441,8 @@ pub struct Tracker {
     ended: HashMap<TaskKey, Ended>,
     ended_order: VecDeque<TaskKey>,
     counters: Counters,
+    /// Moves at every change of what a snapshot holds, but for the counters.
+    revision: u64,
 }
 
 /// What a [`Tracker`] has seen and done, one counter per kind of [`Change`] and of
@@ -656,6 +658,7 @@ impl Tracker {
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
             counters: Counters::default(),
+            revision: 0,
         }
     }
 
@@ -715,6 +718,7 @@ impl Tracker {
             firmware: Vec::new(),
             confirming: None,
         });
+        self.revision += 1;
         self.counters.started += 1;
         Ok(Started { task: key, request })
     }
@@ -757,6 +761,7 @@ impl Tracker {
                     retry.tid = Id::new_v4();
                     retry.timestamp = now_ms;
                     task.attempts.push(retry.tid.clone());
+                    self.revision += 1;
                     task.phase = Phase::AwaitingReply {
                         deadline_ms: now_ms.saturating_add(self.config.reply_timeout_ms),
                     };
@@ -856,6 +861,14 @@ impl Tracker {
     /// [`Tracker::snapshot`] and [`Tracker::restore`]).
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// A number that moves whenever what [`Tracker::snapshot`] holds changes, but for
+    /// the counters: a server that saves the snapshot saves when it moved since its last
+    /// save. A message that changes nothing (a duplicate, one of no task) leaves it
+    /// where it was; the counters go with the next save.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// The tracker's state, to save (with serde) and give to [`Tracker::restore`] after
@@ -1088,6 +1101,10 @@ impl Tracker {
                 None => task.confirming = None,
             }
         }
+        if !concerned.is_empty() {
+            // What the devices said, a sign of life, perhaps a confirmation.
+            self.revision += 1;
+        }
         accepted_now.sort();
         for task in accepted_now {
             out.updates.push(Update {
@@ -1162,6 +1179,7 @@ impl Tracker {
         } else {
             task.phase = Phase::Accepted;
             task.status.clone_from(&status);
+            self.revision += 1;
             out.updates.push(Update {
                 task: key,
                 change: Change::Accepted {
@@ -1181,6 +1199,7 @@ impl Tracker {
                 Some(ended) if ended.seen.contains(&tid) => Ignored::Duplicate { tid },
                 Some(ended) => {
                     remember(&mut ended.seen, tid.clone(), window);
+                    self.revision += 1;
                     Ignored::Late {
                         tid,
                         ended: ended.ending.clone(),
@@ -1198,6 +1217,7 @@ impl Tracker {
             return;
         }
         remember(&mut task.seen, tid.clone(), window);
+        self.revision += 1;
         out.answer(message, now_ms);
         task.last_heard_ms = now_ms;
         let status = event.status().clone();
@@ -1263,6 +1283,7 @@ impl Tracker {
 
     /// Moves a task from the tasks in flight to the bounded set of ended ones.
     fn end(&mut self, key: &TaskKey, ending: Ending) {
+        self.revision += 1;
         let seen = self.tasks.remove(key).map(|t| t.seen).unwrap_or_default();
         self.remember_ended(key.clone(), ending, seen);
     }
