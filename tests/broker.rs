@@ -683,6 +683,23 @@ struct OwnBroker {
     child: Option<Child>,
 }
 
+/// A free port for a test's own broker, below the kernel's ephemeral range (from
+/// 32768 on Linux): a port picked there can be taken, between the broker's kills, as
+/// the local port of some client's connection, and a probe of it can even connect to
+/// itself. Parallel tests start from different places.
+fn free_port(test: &str) -> u16 {
+    let start = test.bytes().fold(std::process::id(), |h, b| {
+        h.wrapping_mul(31).wrapping_add(b.into())
+    });
+    for i in 0..2000 {
+        let port = 20000 + (start.wrapping_add(i) % 12000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
+}
+
 impl OwnBroker {
     fn start(test: &str) -> Option<Self> {
         let mosquitto = match std::env::var("OTA_TEST_MOSQUITTO") {
@@ -696,11 +713,7 @@ impl OwnBroker {
             }
         };
         let dir = TempDir::new(test);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port(test);
         let conf = dir.0.join("mosquitto.conf");
         std::fs::write(
             &conf,
@@ -733,6 +746,9 @@ impl OwnBroker {
             .unwrap();
         self.child = Some(child);
         for _ in 0..100 {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("Mosquitto on {} exited: {status}", self.port);
+            }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
