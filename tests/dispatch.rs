@@ -51,6 +51,33 @@ fn a_method_less_event_of_the_same_shape_is_taken_for_ota() {
 }
 
 #[test]
+fn a_message_is_refused_as_soon_as_its_method_names_another() {
+    // What follows the method is not read, as the payload of a topic that is not OTA's
+    // is not: a server drops the message whatever it holds, and the commonest messages
+    // on `events` cost it a few keys instead of a payload.
+    let events = topic(TopicKind::Events);
+    let cut = br#"{"tid":"t","bid":"b","timestamp":1,"method":"hms","data":{"list":[{"lev"#;
+    assert_eq!(not_ota(&events, cut).as_deref(), Some("hms"));
+    let garbage = br#"{"method":"hms", this is not JSON"#;
+    assert_eq!(not_ota(&events, garbage).as_deref(), Some("hms"));
+    // An OTA method on the wrong topic, likewise.
+    let wrong = br#"{"method":"ota_create","data":[not JSON"#;
+    assert!(matches!(
+        decode(&events, wrong),
+        Err(DecodeError::WrongTopic {
+            method: Method::OtaCreate,
+            topic: TopicKind::Events
+        })
+    ));
+    // The message's own method goes on reading, and the same garbage is an error.
+    let own = br#"{"method":"ota_progress","data":{"list":[{"lev"#;
+    assert!(decode(&events, own).unwrap_err().is_syntax());
+    // A method after `data` is read once `data` is: the message is still refused.
+    let after = br#"{"tid":"t","bid":"b","timestamp":1,"data":{"list":[]},"method":"hms"}"#;
+    assert_eq!(not_ota(&events, after).as_deref(), Some("hms"));
+}
+
+#[test]
 fn other_services_are_not_ota() {
     let payload = fixture("not_ota", "services_flighttask_prepare");
     assert_eq!(

@@ -463,21 +463,14 @@ impl<'de> Deserialize<'de> for MethodName {
                 f.write_str("a method name")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<MethodName, E> {
-                Ok(match v.parse() {
-                    Ok(method) => MethodName::Ota(method),
-                    Err(_) => MethodName::Other(Text::new(v)),
+                Ok(match Method::named(v) {
+                    Some(method) => MethodName::Ota(method),
+                    None => MethodName::Other(Text::new(v)),
                 })
             }
         }
         d.deserialize_str(NameVisitor)
     }
-}
-
-/// `data` as read: the payload, or skipped because `method` had already named another
-/// message.
-pub(crate) enum Slot<P> {
-    Read(P),
-    Skipped,
 }
 
 /// The envelope as read, `data` as `D`.
@@ -495,14 +488,14 @@ pub(crate) struct Envelope<'de, D> {
     pub(crate) data: D,
 }
 
-impl<P: Payload> Envelope<'_, Slot<P>> {
-    /// The message, if `method` lets `data` be `P`; else the method that does not
-    /// (`None` never: a message without a method whose `data` was read is `P`).
+impl<P: Payload> Envelope<'_, P> {
+    /// The message, if `method` lets `data` be `P`; else the method, read after `data`,
+    /// that does not.
     pub(crate) fn into_message(self, topic: &Topic) -> Result<Message, Option<MethodName>> {
-        let data = match (self.method, self.data) {
-            (None, Slot::Read(data)) => data,
-            (Some(MethodName::Ota(m)), Slot::Read(data)) if m == P::METHOD => data,
-            (method, _) => return Err(method),
+        let data = match self.method {
+            None => self.data,
+            Some(MethodName::Ota(m)) if m == P::METHOD => self.data,
+            method => return Err(method),
         };
         Ok(Message {
             sn: topic.sn.clone(),
@@ -570,17 +563,24 @@ fn is_method_of<P: Payload>(method: Option<&MethodName>) -> bool {
     }
 }
 
-/// Reads the message of `topic` from `d` in one pass, `data` as `P` (from an object only)
-/// unless `method`, read before it, names another message; then `data` is skipped. The
-/// message, or the method that says it is another (see [`Envelope::into_message`]).
+/// Reads the message of `topic` from `d` in one pass, `data` as `P` (from an object
+/// only). The message, or the method that says it is another: as soon as `method` is
+/// read, if it names another message, the rest is left unread, as a topic that is not
+/// OTA's leaves its payload unread; if it comes after `data`, at the end.
 pub(crate) fn read_envelope<'de, P: Payload, D: Deserializer<'de>>(
     d: D,
     topic: &Topic,
 ) -> Result<Result<Message, Option<MethodName>>, D::Error> {
-    d.deserialize_map(EnvelopeVisitor(AsPayload::<P> {
+    let mut refused = None;
+    let read = d.deserialize_map(EnvelopeVisitor(AsPayload::<P> {
         topic,
+        refused: &mut refused,
         payload: PhantomData,
-    }))
+    }));
+    match refused {
+        Some(method) => Ok(Err(Some(method))),
+        None => read,
+    }
 }
 
 /// Reads the envelope from `d` with `data` skipped whatever the method: the error path's
@@ -617,48 +617,52 @@ impl<'de> ReadData<'de> for AsState<'_> {
         }
     }
 
-    fn read<A: MapAccess<'de>>(
-        map: &mut A,
-        _: Option<&MethodName>,
-    ) -> Result<FirmwareState, A::Error> {
+    fn read<A: MapAccess<'de>>(map: &mut A) -> Result<FirmwareState, A::Error> {
         map.next_value_seed(ObjectSeed(PhantomData))
     }
 }
 
-/// How `data` is read, given the method read before it, if any, and what is made of the
+/// How `data` is read, whether a method read stops the reading, and what is made of the
 /// envelope once it is read.
 trait ReadData<'de> {
     type Out;
     type Value;
-    fn read<A: MapAccess<'de>>(
-        map: &mut A,
-        method: Option<&MethodName>,
-    ) -> Result<Self::Out, A::Error>;
+    fn read<A: MapAccess<'de>>(map: &mut A) -> Result<Self::Out, A::Error>;
+    /// What the reading ends with at `method`, the rest of the payload unread, if it
+    /// stops there. The deserializer may then report the object as unfinished: the
+    /// reader keeps the method, to tell the stop from an error.
+    fn stops_at(&mut self, _method: &MethodName) -> Option<Self::Value> {
+        None
+    }
     fn finish(self, envelope: Envelope<'de, Self::Out>) -> Self::Value;
 }
 
 struct AsPayload<'t, P> {
     topic: &'t Topic,
+    /// The method of another message, once read.
+    refused: &'t mut Option<MethodName>,
     payload: PhantomData<P>,
 }
 
 impl<'de, P: Payload> ReadData<'de> for AsPayload<'_, P> {
-    type Out = Slot<P>;
+    type Out = P;
     type Value = Result<Message, Option<MethodName>>;
 
-    fn finish(self, envelope: Envelope<'de, Slot<P>>) -> Self::Value {
+    fn finish(self, envelope: Envelope<'de, P>) -> Self::Value {
         envelope.into_message(self.topic)
     }
 
-    fn read<A: MapAccess<'de>>(
-        map: &mut A,
-        method: Option<&MethodName>,
-    ) -> Result<Slot<P>, A::Error> {
-        if is_method_of::<P>(method) {
-            map.next_value_seed(ObjectSeed(PhantomData)).map(Slot::Read)
-        } else {
-            map.next_value::<IgnoredAny>().map(|_| Slot::Skipped)
+    fn read<A: MapAccess<'de>>(map: &mut A) -> Result<P, A::Error> {
+        map.next_value_seed(ObjectSeed(PhantomData))
+    }
+
+    fn stops_at(&mut self, method: &MethodName) -> Option<Self::Value> {
+        if is_method_of::<P>(Some(method)) {
+            return None;
         }
+        *self.refused = Some(method.clone());
+        // `read_envelope` answers with the method kept, whatever the deserializer says.
+        Some(Err(None))
     }
 }
 
@@ -672,7 +676,7 @@ impl<'de> ReadData<'de> for Skip {
         envelope
     }
 
-    fn read<A: MapAccess<'de>>(map: &mut A, _: Option<&MethodName>) -> Result<(), A::Error> {
+    fn read<A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
         map.next_value::<IgnoredAny>().map(|_| ())
     }
 }
@@ -697,6 +701,7 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut reader = self.0;
         fn once<T, E: de::Error>(
             slot: &mut Option<T>,
             name: &'static str,
@@ -718,11 +723,13 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
                     "timestamp",
                     map.next_value::<spelling::Int<u64>>()?.0,
                 )?,
-                Key::Method => once(
-                    &mut method,
-                    "method",
-                    map.next_value::<Option<MethodName>>()?,
-                )?,
+                Key::Method => {
+                    once(&mut method, "method", map.next_value()?)?;
+                    let read: Option<&MethodName> = method.as_ref().and_then(Option::as_ref);
+                    if let Some(stop) = read.and_then(|m| reader.stops_at(m)) {
+                        return Ok(stop);
+                    }
+                }
                 Key::Gateway => once(
                     &mut gateway,
                     "gateway",
@@ -734,7 +741,7 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
                     map.next_value::<spelling::OptFlag>()?.0,
                 )?,
                 Key::Data => {
-                    let read = R::read(&mut map, method.as_ref().and_then(Option::as_ref))?;
+                    let read = R::read(&mut map)?;
                     once(&mut data, "data", read)?;
                 }
                 Key::Topic | Key::Other => {
@@ -742,7 +749,7 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
                 }
             }
         }
-        Ok(self.0.finish(Envelope {
+        Ok(reader.finish(Envelope {
             tid: tid.ok_or_else(|| de::Error::missing_field("tid"))?,
             bid: bid.ok_or_else(|| de::Error::missing_field("bid"))?,
             timestamp: timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?,

@@ -73,10 +73,15 @@ impl FromStr for Method {
     type Err = UnknownMethod;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Method::ALL
-            .into_iter()
-            .find(|m| m.as_str() == name)
-            .ok_or_else(|| UnknownMethod { name: name.into() })
+        Method::named(name).ok_or_else(|| UnknownMethod { name: name.into() })
+    }
+}
+
+impl Method {
+    /// The method of this name, found without allocating (`FromStr`'s error keeps the
+    /// name).
+    pub(crate) fn named(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == name)
     }
 }
 

@@ -39,7 +39,7 @@
 //! `data.output.progress.percent`), and `decode` recurses only along that fixed shape.
 //! A deeper value where the message expects text or a number is refused at its first
 //! level ([`DecodeError::Data`]: `invalid type: sequence` or `map`); a deeper value that
-//! is skipped (an unknown key, the `data` of a non-OTA message) is walked without
+//! is skipped (an unknown key, the `data` of a state push) is walked without
 //! recursion, with one byte of memory per open level, so [`MAX_PAYLOAD_BYTES`] bounds
 //! it. serde_json's own recursion limit (128 levels) is never reached. A payload of a
 //! million nested arrays is read as quickly and safely as any other of its size.

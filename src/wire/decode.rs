@@ -2,8 +2,8 @@
 //!
 //! In order: the topic (a non-OTA topic ends here, its payload unread), the size limit,
 //! UTF-8, then one reading of the payload by serde_json: the envelope, with `data` read
-//! straight as the topic's payload type, in whatever order the keys come; if `method`
-//! comes before `data` and names another message, `data` is skipped instead. Only a
+//! straight as the topic's payload type, in whatever order the keys come; a `method`
+//! that names another message ends the reading there, the rest unread. Only a
 //! payload that fails is read again, to tell a syntax error from a data error, to find
 //! its method and ids, and to find the JSON path of the error.
 
@@ -141,14 +141,16 @@ impl PayloadFn for Decode<'_> {
 
     fn call<P: Payload>(self) -> Self::Output {
         let mut de = serde_json::Deserializer::from_str(self.text);
-        let read = match read_envelope::<P, _>(&mut de, self.topic) {
-            Ok(read) => read,
+        let message = match read_envelope::<P, _>(&mut de, self.topic) {
+            Ok(Ok(message)) => message,
+            // Another message's: the rest is not read, so not checked either.
+            Ok(Err(method)) => return Err(refusal(method, self.topic)),
             Err(error) => return Err(explain::<P>(self.topic, self.text, &error)),
         };
-        if let Err(error) = de.end() {
-            return Err(explain::<P>(self.topic, self.text, &error));
+        match de.end() {
+            Ok(()) => Ok(message),
+            Err(error) => Err(explain::<P>(self.topic, self.text, &error)),
         }
-        read.map_err(|method| refusal(method, self.topic))
     }
 }
 
