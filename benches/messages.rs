@@ -2,14 +2,16 @@
 //! `IgnoredAny` (serde_json reads every byte and builds nothing: the floor for any
 //! serde_json-based decoder), a plain `#[derive(Deserialize)]` struct of the same fields
 //! (what a decoder with no tolerance at all costs, so that the price of the tolerant
-//! types can be read off) and `serde_json::Value`. `benches/report.py` turns the results
+//! types can be read off), the same struct written back by serde_json (what writing the
+//! fields costs at the least: the baseline of `encode_into`) and `serde_json::Value`. `benches/report.py` turns the results
 //! into ratios to the floor (BENCHMARKS.md).
 //!
 //! Groups: one per payload (`ota_progress`, `ota_progress_pretty`,
 //! `ota_progress_every_quirk`, `ota_progress_java_order`, `ota_progress_dock_docs`,
 //! `ota_create`, `ota_create_pretty`, `ota_create_reply`, `ota_create_reply_pretty`,
 //! `events_reply`, `events_reply_pretty`), each with `floor_ignored_any`,
-//! `serde_json_value`, `plain_derive` (where a plain derive can read the bytes), `decode`,
+//! `serde_json_value`, `plain_derive` and `plain_serialize` (where a plain derive can read
+//! the bytes), `decode`,
 //! `encode`, `encode_into` and `validate`; `hms_refusal` (an `hms` event on the events
 //! topic, refused as not OTA) with `floor_ignored_any` and `decode`; `state_push` (a
 //! dock's full state push read by `decode_state`, and written); and `topic`.
@@ -20,8 +22,8 @@ use std::path::Path;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use dji_cloud_ota::{Serial, Topic, TopicKind, decode};
-use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
 const GATEWAY: &str = "4TADKAQ000002J";
 
@@ -131,91 +133,91 @@ fn pretty(bytes: &[u8]) -> Vec<u8> {
 // serde_json's derived impls, text borrowed from the payload (the benchmarked payloads
 // have no escapes). One alias only, `current_step` for `step_key`, so that the
 // Dock-documentation shape can be read; it costs nothing measurable on the others.
+// Written back (`plain_serialize`), absent options are left out, as the crate does.
 
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainEnvelope<'a, D> {
     tid: &'a str,
     bid: &'a str,
     timestamp: u64,
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     method: Option<&'a str>,
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     gateway: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     need_reply: Option<u8>,
     data: D,
 }
 
 /// `data` of `ota_create`.
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainCreate<'a> {
     #[serde(borrow)]
     devices: Vec<PlainDevice<'a>>,
 }
 
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainDevice<'a> {
     sn: &'a str,
     product_version: &'a str,
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     file_url: Option<&'a str>,
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     md5: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     file_size: Option<u64>,
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     file_name: Option<&'a str>,
     firmware_upgrade_type: i64,
 }
 
 /// `data` of `ota_progress`.
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainProgress<'a> {
     result: i64,
     #[serde(borrow)]
     output: PlainProgressOutput<'a>,
 }
 
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainProgressOutput<'a> {
     status: &'a str,
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     progress: Option<PlainStep<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     ext: Option<PlainExt>,
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     sub_status: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainStep<'a> {
     percent: i64,
-    #[serde(borrow, alias = "current_step")]
+    #[serde(
+        borrow,
+        alias = "current_step",
+        skip_serializing_if = "Option::is_none"
+    )]
     step_key: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainExt {
+    #[serde(skip_serializing_if = "Option::is_none")]
     rate: Option<u64>,
 }
 
 /// `data` of both replies: `ota_create`'s and the `events_reply`.
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainReply<'a> {
     result: i64,
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     output: Option<PlainReplyOutput<'a>>,
 }
 
-#[derive(Deserialize)]
-#[allow(dead_code)]
+#[derive(Deserialize, Serialize)]
 struct PlainReplyOutput<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     status: Option<&'a str>,
 }
 
@@ -233,15 +235,28 @@ enum Plain {
 fn plain_derive<'p, D: Deserialize<'p>>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     payload: &'p [u8],
-) {
-    if let Err(e) = serde_json::from_slice::<PlainEnvelope<'p, D>>(payload) {
+) -> PlainEnvelope<'p, D> {
+    let plain = serde_json::from_slice::<PlainEnvelope<'p, D>>(payload).unwrap_or_else(|e| {
         panic!(
             "{}: the plain structs do not read the payload: {e}",
             std::any::type_name::<D>()
-        );
-    }
+        )
+    });
     group.bench_function("plain_derive", |b| {
         b.iter(|| serde_json::from_slice::<PlainEnvelope<'p, D>>(black_box(payload)).unwrap())
+    });
+    plain
+}
+
+/// `plain_serialize`: serde_json writes the plain envelope read by [`plain_derive`] into
+/// a reused buffer, the baseline of `encode_into`.
+fn plain_serialize<D: Serialize>(group: &mut BenchmarkGroup<'_, WallTime>, plain: &D) {
+    let mut buf = Vec::with_capacity(4096);
+    group.bench_function("plain_serialize", |b| {
+        b.iter(|| {
+            buf.clear();
+            serde_json::to_writer(&mut buf, black_box(plain)).unwrap();
+        })
     });
 }
 
@@ -260,13 +275,16 @@ fn message_group(c: &mut Criterion, name: &str, kind: TopicKind, payload: &[u8],
     match (plain, kind) {
         (Plain::Unreadable, _) => {}
         (Plain::Derive, TopicKind::Services) => {
-            plain_derive::<PlainCreate<'_>>(&mut group, payload)
+            let plain = plain_derive::<PlainCreate<'_>>(&mut group, payload);
+            plain_serialize(&mut group, &plain);
         }
         (Plain::Derive, TopicKind::Events) => {
-            plain_derive::<PlainProgress<'_>>(&mut group, payload)
+            let plain = plain_derive::<PlainProgress<'_>>(&mut group, payload);
+            plain_serialize(&mut group, &plain);
         }
         (Plain::Derive, TopicKind::ServicesReply | TopicKind::EventsReply) => {
-            plain_derive::<PlainReply<'_>>(&mut group, payload)
+            let plain = plain_derive::<PlainReply<'_>>(&mut group, payload);
+            plain_serialize(&mut group, &plain);
         }
     }
     group.bench_function("decode", |b| {

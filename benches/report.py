@@ -5,7 +5,8 @@ medians and ratios to the floor (serde_json into IgnoredAny on the same bytes):
 1. every function of every group: median and ratio to the group's `floor_ignored_any`;
 2. one row per group, one column per function: the ratios side by side, with `decode`
    over `plain_derive` (what the tolerant types cost over a plain derive of the same
-   fields) where the group has both;
+   fields) and `encode_into` over `plain_serialize` (what writing the crate's types
+   costs over serde_json writing the plain structs) where the group has both;
 3. the targets: each limit, the measured ratio and whether it holds.
 
 Usage: python3 benches/report.py [target/criterion]
@@ -17,7 +18,10 @@ import sys
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
 FLOOR = "floor_ignored_any"
 PLAIN = "plain_derive"
-ORDER = [FLOOR, "serde_json_value", PLAIN, "decode", "encode", "encode_into", "validate"]
+PLAIN_WRITE = "plain_serialize"
+ORDER = [FLOOR, "serde_json_value", PLAIN, "decode", PLAIN_WRITE, "encode", "encode_into", "validate"]
+# Each function beside its plain baseline, as a column of its own.
+OVER_PLAIN = [("decode", PLAIN), ("encode_into", PLAIN_WRITE)]
 # The groups in the order of benches/messages.rs; any other group found comes after.
 GROUPS = [
     "ota_progress",
@@ -114,16 +118,18 @@ if with_floor:
             r = ratio(group, name)
             row.append(f"{r:.2f}x" if r is not None else "—")
         medians = results[group]
-        if PLAIN in medians and "decode" in medians:
-            row.append(f"{medians['decode'] / medians[PLAIN]:.2f}x")
-        else:
-            row.append("—")
+        for name, plain in OVER_PLAIN:
+            if plain in medians and name in medians:
+                row.append(f"{medians[name] / medians[plain]:.2f}x")
+            else:
+                row.append("—")
         rows.append(row)
     print()
     print("Ratios to the floor of each group (— where the group has no such benchmark;")
-    print("`plain_derive` is absent where a plain derive cannot read the bytes):")
+    print("the plain baselines are absent where a plain derive cannot read the bytes):")
     print()
-    table(["group"] + names + ["decode / plain_derive"], rows, right_from=1)
+    over = [f"{name} / {plain}" for name, plain in OVER_PLAIN]
+    table(["group"] + names + over, rows, right_from=1)
 
 # 3. The targets.
 rows = []
