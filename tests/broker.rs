@@ -911,7 +911,11 @@ fn ten_thousand_garbage_messages_during_an_upgrade_are_dropped_counted_and_logge
     let c = summary(&out);
     eprintln!("cloud: {c:?}");
     assert_eq!(field(&c, "status"), "ok");
-    assert_eq!(number(&c, "dropped"), 10_000, "{}", out.join("\n"));
+    // Two in five are someone else's messages rather than garbage, as `decode` tells
+    // them apart: an `hms` event, and a method-less one whose `data` is not of an OTA
+    // message's shape. They are counted apart, never reported as dropped.
+    assert_eq!(number(&c, "dropped"), 6_000, "{}", out.join("\n"));
+    assert_eq!(number(&c, "not_ota"), 4_000, "{}", out.join("\n"));
     // Reported at a bounded rate (once per 5 s), not once per message.
     let reports = out.iter().filter(|l| l.starts_with("dropped ")).count();
     assert!((1..=4).contains(&reports), "{reports} reports");

@@ -146,7 +146,7 @@ async fn follow(
                     }
                 }
                 Some(CloudEvent::Dropped { count, topic, reason }) => display.line(&format!(
-                    "dropped {count} message(s) that are not OTA messages; the last on {topic}: {reason}"
+                    "dropped {count} message(s) that did not decode; the last on {topic}: {reason}"
                 )),
                 Some(CloudEvent::Disconnected { reason }) => {
                     display.line(&format!("connection lost: {reason}; connecting again"));
@@ -341,6 +341,7 @@ pub fn counter_pairs(status: &CloudStatus) -> Vec<(&'static str, String)> {
         ),
         ("received", c.received.to_string()),
         ("dropped", c.dropped.to_string()),
+        ("not_ota", c.not_ota.to_string()),
         ("disconnections", c.disconnections.to_string()),
         ("saves", c.saves.to_string()),
         ("state_pushes", t.state_pushes.to_string()),

@@ -32,6 +32,8 @@
 //! - **Garbage on the topics**: a message that does not decode is acknowledged and
 //!   dropped, counted in [`CloudCounters::dropped`] and reported at most once per
 //!   [`CloudConfig::drop_notice_every`] ([`CloudEvent::Dropped`]); memory stays bounded.
+//!   A message of another kind (an `hms` event, another service's reply) is not garbage:
+//!   it is acknowledged and counted in [`CloudCounters::not_ota`], unreported.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -150,6 +152,9 @@ pub struct CloudCounters {
     pub events: u64,
     /// Messages dropped because they did not decode.
     pub dropped: u64,
+    /// Messages of other kinds on the same topics (an `hms` event, another service's
+    /// reply: [`DecodeError::NotOta`]), passed over: not faults, so not reported.
+    pub not_ota: u64,
     /// Messages published: requests, retries, replies to events.
     pub published: u64,
     /// Times the state was saved.
@@ -539,6 +544,10 @@ impl Driver {
                 }
                 let out = self.tracker.handle(&message, now_millis());
                 self.apply(out, Some(arrival));
+            }
+            Err(e) if e.is_not_ota() => {
+                self.counters.not_ota += 1;
+                self.acknowledge(arrival);
             }
             Err(e) => self.drop_message(arrival, &e),
         }

@@ -615,3 +615,91 @@ async fn what_the_devices_say_is_saved_before_their_pushes_are_acknowledged() {
     cloud.close().await;
     agent.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_of_other_kinds_are_counted_apart_and_never_reported_as_dropped() {
+    let Some(broker) = broker() else { return };
+    let gateway = Serial::new(&name("foreign")).unwrap();
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        mqtt(&broker, &format!("{gateway}-dock")),
+        vec![gateway.clone()],
+    ))
+    .unwrap();
+    agent_connected(&mut agent_events).await;
+    let mut config = CloudConfig::new(
+        mqtt(&broker, &format!("{gateway}-cloud")),
+        TrackerConfig::default(),
+    );
+    config.drop_notice_every = Duration::from_millis(100);
+    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
+    cloud_connected(&mut events).await;
+    cloud.start(gateway.clone(), vec![device()]).await.unwrap();
+    // The request reached the dock: the cloud's subscriptions, sent before it, are in place.
+    next_request(&mut agent_events).await;
+
+    // What a dock and the cloud's other services put on the same topics, and one piece
+    // of garbage, from a client of the test's own.
+    let options = rumqttc::MqttOptions::new(format!("{gateway}-other"), &broker.0, broker.1);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+    let pump = tokio::spawn(async move {
+        let mut acks = 0;
+        while acks < 4 {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => acks += 1,
+                Ok(_) => {}
+                Err(e) => panic!("the test's publisher failed: {e}"),
+            }
+        }
+    });
+    let hms = r#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc","bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1700000000000,"method":"hms","data":{"list":[]}}"#;
+    let prepare_reply = r#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc","bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1700000000000,"method":"flighttask_prepare","data":{"result":0}}"#;
+    let prepare = r#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc","bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1700000000000,"method":"flighttask_prepare","data":{"flight_id":"f"}}"#;
+    for (kind, payload) in [
+        ("events", hms),
+        ("services_reply", prepare_reply),
+        ("events", "not JSON"),
+        ("services", prepare),
+    ] {
+        let topic = format!("thing/product/{gateway}/{kind}");
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    timeout(LIMIT, pump).await.unwrap().unwrap();
+
+    // The garbage is reported; the two messages of other kinds are counted, not reported.
+    let mut reported = 0;
+    while reported == 0 {
+        match timeout(LIMIT, events.next()).await.unwrap() {
+            Some(CloudEvent::Dropped { count, reason, .. }) => {
+                assert!(reason.contains("expected"), "{reason}");
+                reported += count;
+            }
+            Some(_) => {}
+            None => panic!("the cloud stopped"),
+        }
+    }
+    let counters = cloud.status().await.unwrap().counters;
+    assert_eq!((counters.dropped, counters.not_ota), (1, 2), "{counters:?}");
+    // No later notice: a message of another kind is not a fault.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(Some(event)) = timeout(Duration::from_millis(10), events.next()).await {
+        assert!(!matches!(event, CloudEvent::Dropped { .. }), "{event:?}");
+    }
+    // The dock's side: another service on `services` is passed over the same way.
+    let started = tokio::time::Instant::now();
+    let counters = loop {
+        let counters = agent.counters().await.unwrap();
+        if counters.not_ota > 0 || started.elapsed() > LIMIT {
+            break counters;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!((counters.dropped, counters.not_ota), (0, 1), "{counters:?}");
+    while let Ok(Some(event)) = timeout(Duration::from_millis(10), agent_events.next()).await {
+        assert!(!matches!(event, AgentEvent::Dropped { .. }), "{event:?}");
+    }
+    cloud.close().await;
+    agent.close().await;
+}
