@@ -131,6 +131,13 @@ fn a_message_of_another_method_is_refused_at_its_method() {
     let (count, result) = allocations(|| decode(&topic, &payload));
     assert!(result.unwrap_err().is_not_ota());
     assert!(count <= 1, "{count} allocations");
+    // A name longer than the 24 bytes text keeps inline is kept once more, in the error.
+    let long = String::from_utf8(payload)
+        .unwrap()
+        .replace(r#""hms""#, r#""flight_areas_sync_progress""#);
+    let (count, result) = allocations(|| decode(&topic, long.as_bytes()));
+    assert!(result.unwrap_err().is_not_ota());
+    assert!(count <= 2, "{count} allocations");
 }
 
 #[test]

@@ -21,8 +21,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use dji_cloud_ota::{
-    Data, Id, Message, OtaProgress, ResultCode, Serial, StatePush, TaskStatus, Topic, TopicKind,
-    decode,
+    Data, DecodeError, Id, Message, OtaProgress, ResultCode, Serial, StatePush, TaskStatus, Topic,
+    TopicKind, decode,
 };
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -122,9 +122,9 @@ pub struct AgentCounters {
     pub received: u64,
     /// Messages dropped because they did not decode.
     pub dropped: u64,
-    /// Messages of other kinds on the same topics (another service, such as
-    /// `flighttask_prepare`: [`DecodeError::NotOta`](dji_cloud_ota::DecodeError::NotOta)),
-    /// passed over: not faults, so not reported.
+    /// Messages that name another method on the same topics (another service, such as
+    /// `flighttask_prepare`: [`DecodeError::NotOta`] with its method), passed over: not
+    /// faults, so not reported.
     pub not_ota: u64,
     /// Times the connection was lost, or an attempt to connect again failed.
     pub disconnections: u64,
@@ -449,7 +449,7 @@ impl Driver {
                 Data::OtaCreateReply(_) | Data::OtaProgress(_) => {}
             },
             Ok(_) => {}
-            Err(e) if e.is_not_ota() => self.counters.not_ota += 1,
+            Err(DecodeError::NotOta { method: Some(_) }) => self.counters.not_ota += 1,
             Err(e) => {
                 self.counters.dropped += 1;
                 self.drops.0 += 1;

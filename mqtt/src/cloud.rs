@@ -32,8 +32,10 @@
 //! - **Garbage on the topics**: a message that does not decode is acknowledged and
 //!   dropped, counted in [`CloudCounters::dropped`] and reported at most once per
 //!   [`CloudConfig::drop_notice_every`] ([`CloudEvent::Dropped`]); memory stays bounded.
-//!   A message of another kind (an `hms` event, another service's reply) is not garbage:
-//!   it is acknowledged and counted in [`CloudCounters::not_ota`], unreported.
+//!   A message that names another method (an `hms` event, another service's reply) is
+//!   not garbage: it is acknowledged and counted in [`CloudCounters::not_ota`],
+//!   unreported. One without a method whose `data` is not an OTA message's may be a
+//!   broken one: it is dropped and reported.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -152,8 +154,9 @@ pub struct CloudCounters {
     pub events: u64,
     /// Messages dropped because they did not decode.
     pub dropped: u64,
-    /// Messages of other kinds on the same topics (an `hms` event, another service's
-    /// reply: [`DecodeError::NotOta`]), passed over: not faults, so not reported.
+    /// Messages that name another method on the same topics (an `hms` event, another
+    /// service's reply: [`DecodeError::NotOta`] with its method), passed over: not
+    /// faults, so not reported.
     pub not_ota: u64,
     /// Messages published: requests, retries, replies to events.
     pub published: u64,
@@ -545,7 +548,7 @@ impl Driver {
                 let out = self.tracker.handle(&message, now_millis());
                 self.apply(out, Some(arrival));
             }
-            Err(e) if e.is_not_ota() => {
+            Err(DecodeError::NotOta { method: Some(_) }) => {
                 self.counters.not_ota += 1;
                 self.acknowledge(arrival);
             }

@@ -401,7 +401,7 @@ impl<'de> Deserialize<'de> for Message {
                 read.map_err(|method| {
                     format!(
                         "method {} does not travel on the `{}` topic",
-                        method.as_ref().map_or("(none)", MethodName::as_str),
+                        method.as_str(),
                         self.topic.kind
                     )
                 })
@@ -489,23 +489,17 @@ pub(crate) struct Envelope<'de, D> {
 }
 
 impl<P: Payload> Envelope<'_, P> {
-    /// The message, if `method` lets `data` be `P`; else the method, read after `data`,
-    /// that does not.
-    pub(crate) fn into_message(self, topic: &Topic) -> Result<Message, Option<MethodName>> {
-        let data = match self.method {
-            None => self.data,
-            Some(MethodName::Ota(m)) if m == P::METHOD => self.data,
-            method => return Err(method),
-        };
-        Ok(Message {
+    /// The message (its `method`, if any, is `P`'s: another stopped the reading).
+    fn into_message(self, topic: &Topic) -> Message {
+        Message {
             sn: topic.sn.clone(),
             tid: Id::from_text(&self.tid),
             bid: Id::from_text(&self.bid),
             timestamp: self.timestamp,
             gateway: self.gateway.map(|g| Text::new(&*g)),
             need_reply: self.need_reply,
-            data: data.into(),
-        })
+            data: self.data.into(),
+        }
     }
 }
 
@@ -554,32 +548,26 @@ impl<'de> Deserialize<'de> for IdStr<'de> {
     }
 }
 
-/// Whether `method` names the message `P` (or nothing, leaving it to `data`'s shape).
-fn is_method_of<P: Payload>(method: Option<&MethodName>) -> bool {
-    match method {
-        None => true,
-        Some(MethodName::Ota(m)) => *m == P::METHOD,
-        Some(MethodName::Other(_)) => false,
-    }
-}
-
 /// Reads the message of `topic` from `d` in one pass, `data` as `P` (from an object
-/// only). The message, or the method that says it is another: as soon as `method` is
-/// read, if it names another message, the rest is left unread, as a topic that is not
-/// OTA's leaves its payload unread; if it comes after `data`, at the end.
+/// only). The message, or the method that says it is another: the reading stops as
+/// soon as `method` is read and names another message, the rest of the payload unread,
+/// as the payload of a topic that is not OTA's is left unread.
 pub(crate) fn read_envelope<'de, P: Payload, D: Deserializer<'de>>(
     d: D,
     topic: &Topic,
-) -> Result<Result<Message, Option<MethodName>>, D::Error> {
+) -> Result<Result<Message, MethodName>, D::Error> {
     let mut refused = None;
     let read = d.deserialize_map(EnvelopeVisitor(AsPayload::<P> {
         topic,
         refused: &mut refused,
         payload: PhantomData,
     }));
-    match refused {
-        Some(method) => Ok(Err(Some(method))),
-        None => read,
+    // Stopped: serde_json then finds the object unfinished, which is no error here.
+    match (refused, read) {
+        (Some(method), _) => Ok(Err(method)),
+        (None, Ok(Some(message))) => Ok(Ok(message)),
+        (None, Ok(None)) => unreachable!("a reading that stops keeps the method"),
+        (None, Err(e)) => Err(e),
     }
 }
 
@@ -628,11 +616,12 @@ trait ReadData<'de> {
     type Out;
     type Value;
     fn read<A: MapAccess<'de>>(map: &mut A) -> Result<Self::Out, A::Error>;
-    /// What the reading ends with at `method`, the rest of the payload unread, if it
-    /// stops there. The deserializer may then report the object as unfinished: the
-    /// reader keeps the method, to tell the stop from an error.
-    fn stops_at(&mut self, _method: &MethodName) -> Option<Self::Value> {
-        None
+    /// The value the reading ends with at `method`, the rest of the payload unread, if
+    /// it stops there; else `method` back, to read on. The deserializer may then report
+    /// the object as unfinished: a reader that stops keeps the method, to tell the stop
+    /// from an error.
+    fn stop_at(&mut self, method: MethodName) -> Result<Self::Value, MethodName> {
+        Err(method)
     }
     fn finish(self, envelope: Envelope<'de, Self::Out>) -> Self::Value;
 }
@@ -646,23 +635,23 @@ struct AsPayload<'t, P> {
 
 impl<'de, P: Payload> ReadData<'de> for AsPayload<'_, P> {
     type Out = P;
-    type Value = Result<Message, Option<MethodName>>;
+    /// `None` when the reading stopped at another message's method.
+    type Value = Option<Message>;
 
     fn finish(self, envelope: Envelope<'de, P>) -> Self::Value {
-        envelope.into_message(self.topic)
+        Some(envelope.into_message(self.topic))
     }
 
     fn read<A: MapAccess<'de>>(map: &mut A) -> Result<P, A::Error> {
         map.next_value_seed(ObjectSeed(PhantomData))
     }
 
-    fn stops_at(&mut self, method: &MethodName) -> Option<Self::Value> {
-        if is_method_of::<P>(Some(method)) {
-            return None;
+    fn stop_at(&mut self, method: MethodName) -> Result<Self::Value, MethodName> {
+        if matches!(method, MethodName::Ota(m) if m == P::METHOD) {
+            return Err(method);
         }
-        *self.refused = Some(method.clone());
-        // `read_envelope` answers with the method kept, whatever the deserializer says.
-        Some(Err(None))
+        *self.refused = Some(method);
+        Ok(None)
     }
 }
 
@@ -724,11 +713,17 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
                     map.next_value::<spelling::Int<u64>>()?.0,
                 )?,
                 Key::Method => {
-                    once(&mut method, "method", map.next_value()?)?;
-                    let read: Option<&MethodName> = method.as_ref().and_then(Option::as_ref);
-                    if let Some(stop) = read.and_then(|m| reader.stops_at(m)) {
-                        return Ok(stop);
+                    let read: Option<MethodName> = map.next_value()?;
+                    if method.is_some() {
+                        return Err(de::Error::duplicate_field("method"));
                     }
+                    method = Some(match read {
+                        Some(name) => match reader.stop_at(name) {
+                            Ok(stopped) => return Ok(stopped),
+                            Err(name) => Some(name),
+                        },
+                        None => None,
+                    });
                 }
                 Key::Gateway => once(
                     &mut gateway,

@@ -14,17 +14,17 @@
 //! |---|---|
 //! | a payload longer than [`MAX_PAYLOAD_BYTES`] (default 2 MiB) | [`DecodeError::TooLarge`], once the topic is read and before anything is done with the payload: nothing proportional to its size is allocated |
 //! | bytes that are not UTF-8, anywhere in the payload (in an unknown field too) | [`DecodeError::InvalidUtf8`] with the offset, line and column of the first bad byte |
-//! | bytes that are not JSON, anywhere in the payload (after the message's end too) | [`DecodeError::Syntax`] with line and column |
+//! | bytes that are not JSON, anywhere in the payload (after the message's end too) | [`DecodeError::Syntax`] with line and column; but what follows a `method` that names another message is not read: that message is [`DecodeError::NotOta`] (or [`DecodeError::WrongTopic`]) whatever follows |
 //! | nesting depth | no limit of its own, and none needed: see below |
 //! | an integer written as a JSON float (`10.0`, `1e1`, `-0`), as Python's `json.dumps` writes it | read as that integer when it is whole and at most [`MAX_INTEGRAL_FLOAT`] in magnitude; a fraction (`10.5`) is [`DecodeError::Data`] at the field's path (`invalid value: floating point`), a larger float is `out of range`. serde_json reads the number as a 64-bit float first, so a fraction finer than a float holds (`0.999999999999999999999`, 17 significant digits and more) is read as the whole number it rounds to |
 //! | an integer beyond its field's type (`timestamp`, `file_size` and `rate` are `u64`; `percent`, `result`, `step_result` and `firmware_upgrade_type` are `i64`), as a number (`18446744073709551616`, `1e400`, `-1` for a `u64`) or a decimal string (`"18446744073709551616"`) | [`DecodeError::Data`] at the field's path, its message saying `out of range` |
-//! | a key twice in one object, or two spellings of one key (`status` beside `stauts`, `timestamp` beside `"timestamp:"`, `step_key` beside `current_step`) | [`DecodeError::Data`] at the object's path: `duplicate field` and the key's canonical name |
+//! | a key twice in one object, or two spellings of one key (`status` beside `stauts`, `timestamp` beside `"timestamp:"`, `step_key` beside `current_step`) | [`DecodeError::Data`] at the object's path: `duplicate field` and the key's canonical name (unless a `method` naming another message came first: see above) |
 //! | a lone UTF-16 surrogate (`"\ud800"`, `"\udc00"`) in a string the crate reads: an id, `method`, `gateway`, any text or enum field, or any object key | [`DecodeError::Data`] at its path, its message saying `lone UTF-16 surrogate`: such an escape is valid JSON grammar but not text |
 //!
 //! Duplicate keys and lone surrogates in what the crate does not read are not looked
-//! for: the value of an unknown key, and the `data` of a non-OTA message, are only
-//! checked to be well-formed JSON and then skipped, since they are not part of the
-//! message that `decode` returns. The same key twice in such a place is not an error;
+//! for: the value of an unknown key is only checked to be well-formed JSON and then
+//! skipped, and what follows the `method` of a non-OTA message is not read at all,
+//! since neither is part of the message that `decode` returns. The same key twice in such a place is not an error;
 //! neither is a lone surrogate there. Keys are always read, to be told apart, so a
 //! lone surrogate in the key of an unknown field is an error.
 //!

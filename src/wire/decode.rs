@@ -144,7 +144,7 @@ impl PayloadFn for Decode<'_> {
         let message = match read_envelope::<P, _>(&mut de, self.topic) {
             Ok(Ok(message)) => message,
             // Another message's: the rest is not read, so not checked either.
-            Ok(Err(method)) => return Err(refusal(method, self.topic)),
+            Ok(Err(method)) => return Err(refusal(Some(method), self.topic)),
             Err(error) => return Err(explain::<P>(self.topic, self.text, &error)),
         };
         match de.end() {
@@ -174,8 +174,8 @@ fn refusal(method: Option<MethodName>, topic: &Topic) -> DecodeError {
 #[cold]
 #[inline(never)]
 fn explain<P: Payload>(topic: &Topic, text: &str, error: &serde_json::Error) -> DecodeError {
-    // The envelope alone first: the commonest failure is another method's `data` after
-    // `method`, and reading the whole payload this way also shows it is JSON.
+    // The envelope alone first, `data` skipped: it shows whether the payload is JSON,
+    // and its method (another message's `data` read before its `method` fails as `P`).
     let mut de = serde_json::Deserializer::from_str(text);
     let envelope = read_envelope_only(&mut de).and_then(|envelope| {
         de.end()?;
