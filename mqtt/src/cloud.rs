@@ -3,7 +3,8 @@
 //! [`Cloud::spawn`] loads the tracker's state from a [`Store`], connects, subscribes to
 //! the `services_reply` and `events` topics of every gateway it has a task for and to
 //! the `state` topics of the devices it upgrades (their firmware properties confirm an
-//! outcome whose final event was lost: `Tracker::handle_state`), and
+//! outcome whose final event was lost: `Tracker::handle_state`), unsubscribes from
+//! them once no task needs them (see [`Watch::TaskGateways`]), and
 //! drives the protocol crate's [`Tracker`] in a task of its own, with real timers:
 //! it publishes the requests, their retries and the replies to events, and saves the
 //! tracker's state after every change ([`Tracker::revision`] moved: a message set aside
@@ -62,7 +63,13 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Watch {
-    /// The gateways of its tasks, as they are started or restored.
+    /// The gateways of its tasks, subscribed to as tasks are started or restored: the
+    /// gateways of the tasks in flight and of the recently ended ones (the last
+    /// [`TrackerConfig::recent_finished`], whose events sent again are still answered),
+    /// and the `state` topics of the devices of the tasks in flight. What no task needs
+    /// any more is unsubscribed from, so that neither this client nor, while it is
+    /// away, its persistent session at the broker collects the messages of gateways it
+    /// is done with.
     TaskGateways,
     /// Every gateway (`thing/product/+/services_reply` and `.../events`): for a server
     /// that answers the events of every dock, its own tasks or not.
@@ -176,6 +183,8 @@ pub struct CloudStatus {
     pub tasks: Vec<(TaskKey, TaskState)>,
     /// The recently ended tasks, the oldest first.
     pub ended: Vec<(TaskKey, Ending)>,
+    /// The topic filters subscribed to now, in their order.
+    pub subscriptions: Vec<String>,
     /// What was counted.
     pub counters: CloudCounters,
 }
@@ -268,29 +277,17 @@ impl Cloud {
             Some(snapshot) => Tracker::restore(config.tracker.clone(), snapshot)?,
             None => Tracker::new(config.tracker.clone()),
         };
-        let mut gateways = BTreeSet::new();
-        let mut devices = BTreeSet::new();
-        let filters = match config.watch {
+        let watching = match config.watch {
             Watch::AllGateways => {
-                let mut all: Vec<String> = [TopicKind::ServicesReply, TopicKind::Events]
+                let mut all: BTreeSet<String> = [TopicKind::ServicesReply, TopicKind::Events]
                     .map(TopicKind::wildcard_filter)
-                    .to_vec();
-                all.push(StateTopic::wildcard_filter());
+                    .into();
+                all.insert(StateTopic::wildcard_filter());
                 all
             }
-            Watch::TaskGateways => {
-                let keys: Vec<TaskKey> = tracker.tasks().into_iter().map(|(key, _)| key).collect();
-                for key in &keys {
-                    if let Some(request) = tracker.request(key) {
-                        devices.extend(state_filters(request));
-                    }
-                }
-                gateways.extend(keys.into_iter().map(|key| key.gateway));
-                let mut all: Vec<String> = gateways.iter().flat_map(filters_of).collect();
-                all.extend(devices.iter().cloned());
-                all
-            }
+            Watch::TaskGateways => filters_for(&tracker),
         };
+        let filters = watching.iter().cloned().collect();
         let link = Link::open(options, filters, config.mqtt.reconnect_delay);
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, rx) = mpsc::unbounded_channel();
@@ -300,8 +297,7 @@ impl Cloud {
             tracker,
             store,
             link,
-            gateways,
-            devices,
+            watching,
             watch: config.watch,
             events: events_tx,
             counters: CloudCounters::default(),
@@ -373,6 +369,30 @@ fn filters_of(gateway: &Serial) -> [String; 2] {
         .map(|kind| Topic::new(gateway.clone(), kind).to_string())
 }
 
+/// What [`Watch::TaskGateways`] subscribes to: the topics of the gateways the tracker
+/// holds a task of, in flight or recently ended (so that an event sent again after its
+/// task ended is still answered), and the state topics of the devices of the tasks in
+/// flight.
+fn filters_for(tracker: &Tracker) -> BTreeSet<String> {
+    let tasks: Vec<TaskKey> = tracker.tasks().into_iter().map(|(key, _)| key).collect();
+    let ended = tracker.ended().into_iter().map(|(key, _)| key);
+    let gateways: BTreeSet<Serial> = tasks
+        .iter()
+        .cloned()
+        .chain(ended)
+        .map(|k| k.gateway)
+        .collect();
+    let devices = tasks
+        .iter()
+        .filter_map(|key| tracker.request(key))
+        .flat_map(state_filters);
+    gateways
+        .iter()
+        .flat_map(filters_of)
+        .chain(devices)
+        .collect()
+}
+
 /// The state topics of the devices `request` upgrades.
 fn state_filters(request: &Message) -> Vec<String> {
     let Data::OtaCreate(create) = &request.data else {
@@ -406,9 +426,8 @@ struct Driver {
     tracker: Tracker,
     store: Option<Box<dyn Store + Send>>,
     link: Link,
-    gateways: BTreeSet<Serial>,
-    /// The state topics subscribed to.
-    devices: BTreeSet<String>,
+    /// The topic filters subscribed to.
+    watching: BTreeSet<String>,
     watch: Watch,
     events: mpsc::UnboundedSender<CloudEvent>,
     counters: CloudCounters,
@@ -487,6 +506,7 @@ impl Driver {
                 let known = self.tracker.forget(&key);
                 if known {
                     self.save();
+                    self.rewatch();
                 }
                 let _ = done.send(known);
             }
@@ -496,6 +516,7 @@ impl Driver {
                 let _ = done.send(CloudStatus {
                     tasks: self.tracker.tasks(),
                     ended: self.tracker.ended(),
+                    subscriptions: self.watching.iter().cloned().collect(),
                     counters,
                 });
             }
@@ -509,19 +530,8 @@ impl Driver {
             self.tracker.forget(&started.task);
             return Err(CloudError::Save(e));
         }
-        if self.watch == Watch::TaskGateways {
-            // Queued before the request, so in place before its reply comes.
-            let mut filters = Vec::new();
-            if self.gateways.insert(started.task.gateway.clone()) {
-                filters.extend(filters_of(&started.task.gateway));
-            }
-            for state in state_filters(&started.request) {
-                if self.devices.insert(state.clone()) {
-                    filters.push(state);
-                }
-            }
-            self.link.subscribe(filters);
-        }
+        // Queued before the request, so in place before its reply comes.
+        self.rewatch();
         self.link.publish(&started.request);
         self.counters.published += 1;
         Ok(started)
@@ -581,9 +591,27 @@ impl Driver {
         if let Some(arrival) = cause {
             self.acknowledge(arrival);
         }
+        if out.updates.iter().any(|u| u.change.is_final()) {
+            self.rewatch();
+        }
         for update in out.updates {
             self.emit(CloudEvent::Update(update));
         }
+    }
+
+    /// With [`Watch::TaskGateways`], subscribes to what the tracker's tasks now need
+    /// and unsubscribes from what they no longer do: a task started, one ended (and an
+    /// older one no longer remembered), one forgotten.
+    fn rewatch(&mut self) {
+        if self.watch != Watch::TaskGateways {
+            return;
+        }
+        let now = filters_for(&self.tracker);
+        let gone: Vec<String> = self.watching.difference(&now).cloned().collect();
+        let new: Vec<String> = now.difference(&self.watching).cloned().collect();
+        self.link.unsubscribe(gone);
+        self.link.subscribe(new);
+        self.watching = now;
     }
 
     /// True while the tracker holds changes the store does not have.

@@ -53,6 +53,7 @@ enum Out {
     Publish { topic: String, payload: Vec<u8> },
     Ack(Arrival),
     Subscribe(Vec<String>),
+    Unsubscribe(String),
 }
 
 pub(crate) struct Link {
@@ -129,6 +130,17 @@ impl Link {
         self.push(Out::Subscribe(filters));
     }
 
+    /// Unsubscribes from `filters` now, and leaves them out of later connections.
+    pub(crate) fn unsubscribe(&mut self, filters: Vec<String>) {
+        if filters.is_empty() {
+            return;
+        }
+        lock(&self.filters).retain(|f| !filters.contains(f));
+        for filter in filters {
+            self.push(Out::Unsubscribe(filter));
+        }
+    }
+
     /// True when requests wait for room in rumqttc's queue: call [`Link::flush`] soon.
     pub(crate) fn backlog(&self) -> usize {
         self.outbox.len()
@@ -197,6 +209,7 @@ impl Link {
                     .iter()
                     .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce)),
             ),
+            Out::Unsubscribe(filter) => self.client.try_unsubscribe(filter.as_str()),
         };
         match result {
             Ok(()) => Ok(()),

@@ -703,3 +703,83 @@ async fn messages_of_other_kinds_are_counted_apart_and_never_reported_as_dropped
     cloud.close().await;
     agent.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_topics_of_a_gateway_no_task_needs_are_unsubscribed_from() {
+    let Some(broker) = broker() else { return };
+    let first = Serial::new(&name("unwatchA")).unwrap();
+    let second = Serial::new(&name("unwatchB")).unwrap();
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        mqtt(&broker, &format!("{first}-dock")),
+        vec![first.clone(), second.clone()],
+    ))
+    .unwrap();
+    agent_connected(&mut agent_events).await;
+    // One ended task remembered: the next one to end pushes the one before out.
+    let tracker = TrackerConfig {
+        recent_finished: 1,
+        ..TrackerConfig::default()
+    };
+    let mut config = CloudConfig::new(mqtt(&broker, &format!("{first}-cloud")), tracker);
+    config.mqtt.persistent_session = false;
+    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
+    cloud_connected(&mut events).await;
+    let topics = |gateway: &Serial| {
+        ["services_reply", "events"].map(|kind| format!("thing/product/{gateway}/{kind}"))
+    };
+    let state = format!("thing/product/{}/state", device().sn);
+
+    // A task runs to its end; its gateway stays watched while the task is remembered.
+    for gateway in [&first, &second] {
+        let started = cloud.start(gateway.clone(), vec![device()]).await.unwrap();
+        let watched = cloud.status().await.unwrap().subscriptions;
+        assert!(watched.contains(&state), "{watched:?}");
+        let request = next_request(&mut agent_events).await;
+        agent
+            .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+            .unwrap();
+        agent
+            .progress(&request, OtaProgress::new(TaskStatus::Ok), false)
+            .unwrap();
+        assert!(end_of(&mut events, &started.task).await.is_success());
+    }
+    let mut expected = topics(&second).to_vec();
+    expected.sort();
+    // The first gateway's task is no longer remembered, and no task is in flight.
+    assert_eq!(cloud.status().await.unwrap().subscriptions, expected);
+
+    // The unsubscription went out before a request that reaches the dock.
+    cloud.start(second.clone(), vec![device()]).await.unwrap();
+    next_request(&mut agent_events).await;
+    let options = rumqttc::MqttOptions::new(format!("{first}-other"), &broker.0, broker.1);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+    let pump = tokio::spawn(async move {
+        let mut acks = 0;
+        while acks < 2 {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => acks += 1,
+                Ok(_) => {}
+                Err(e) => panic!("the test's publisher failed: {e}"),
+            }
+        }
+    });
+    let hms =
+        r#"{"tid":"t","bid":"b","timestamp":1700000000000,"method":"hms","data":{"list":[]}}"#;
+    for gateway in [&first, &second] {
+        let topic = format!("thing/product/{gateway}/events");
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, hms)
+            .await
+            .unwrap();
+    }
+    timeout(LIMIT, pump).await.unwrap().unwrap();
+    let started = tokio::time::Instant::now();
+    while cloud.status().await.unwrap().counters.not_ota == 0 && started.elapsed() < LIMIT {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The second gateway's event came; the first one's did not.
+    assert_eq!(cloud.status().await.unwrap().counters.not_ota, 1);
+    cloud.close().await;
+    agent.close().await;
+}
