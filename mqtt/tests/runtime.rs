@@ -174,6 +174,36 @@ fn step(percent: i64) -> OtaProgress {
     OtaProgress::new(TaskStatus::InProgress).with_progress(Step::UpgradeFirmware, percent)
 }
 
+/// Publishes each `(topic, payload)` at QoS 1 from a client of the test's own (which
+/// sends packets of up to 4 MiB), and waits until the broker has taken them all.
+async fn publish_from_outside(
+    broker: &(String, u16),
+    client_id: &str,
+    messages: Vec<(String, Vec<u8>)>,
+) {
+    let mut options = rumqttc::MqttOptions::new(client_id, &broker.0, broker.1);
+    options.set_max_packet_size(4 << 20, 4 << 20);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+    let count = messages.len();
+    let pump = tokio::spawn(async move {
+        let mut acks = 0;
+        while acks < count {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => acks += 1,
+                Ok(_) => {}
+                Err(e) => panic!("the test's publisher failed: {e}"),
+            }
+        }
+    });
+    for (topic, payload) in messages {
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    timeout(LIMIT, pump).await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_cloud_and_an_agent_run_an_upgrade_to_its_end_and_the_state_is_saved() {
     let Some(broker) = broker() else { return };
@@ -467,29 +497,13 @@ async fn a_message_over_the_size_limit_is_dropped_and_the_connection_kept() {
     cloud_connected(&mut events).await;
 
     // 3 MB of garbage on the gateway's events topic, from a client of the test's own.
-    let mut options = rumqttc::MqttOptions::new(format!("{gateway}-big"), &broker.0, broker.1);
-    options.set_max_packet_size(4 << 20, 4 << 20);
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
-    let pump = tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => return,
-                Ok(_) => {}
-                Err(e) => panic!("the test's publisher failed: {e}"),
-            }
-        }
-    });
     let topic = format!("thing/product/{gateway}/events");
-    client
-        .publish(
-            &topic,
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            vec![b'x'; 3 << 20],
-        )
-        .await
-        .unwrap();
-    timeout(LIMIT, pump).await.unwrap().unwrap();
+    publish_from_outside(
+        &broker,
+        &format!("{gateway}-big"),
+        vec![(topic, vec![b'x'; 3 << 20])],
+    )
+    .await;
 
     // The cloud still answers: an event asking for a reply, after the big one.
     let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
@@ -639,34 +653,20 @@ async fn messages_of_other_kinds_are_counted_apart_and_never_reported_as_dropped
 
     // What a dock and the cloud's other services put on the same topics, and one piece
     // of garbage, from a client of the test's own.
-    let options = rumqttc::MqttOptions::new(format!("{gateway}-other"), &broker.0, broker.1);
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
-    let pump = tokio::spawn(async move {
-        let mut acks = 0;
-        while acks < 4 {
-            match eventloop.poll().await {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => acks += 1,
-                Ok(_) => {}
-                Err(e) => panic!("the test's publisher failed: {e}"),
-            }
-        }
-    });
     let hms = r#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc","bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1700000000000,"method":"hms","data":{"list":[]}}"#;
     let prepare_reply = r#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc","bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1700000000000,"method":"flighttask_prepare","data":{"result":0}}"#;
     let prepare = r#"{"tid":"6a7bfe89-c386-4043-b600-b518e10096cc","bid":"42a19f36-5117-4520-bd13-fd61d818d52e","timestamp":1700000000000,"method":"flighttask_prepare","data":{"flight_id":"f"}}"#;
-    for (kind, payload) in [
+    let messages = [
         ("events", hms),
         ("services_reply", prepare_reply),
         ("events", "not JSON"),
         ("services", prepare),
-    ] {
+    ]
+    .map(|(kind, payload)| {
         let topic = format!("thing/product/{gateway}/{kind}");
-        client
-            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
-            .await
-            .unwrap();
-    }
-    timeout(LIMIT, pump).await.unwrap().unwrap();
+        (topic, payload.as_bytes().to_vec())
+    });
+    publish_from_outside(&broker, &format!("{gateway}-other"), messages.to_vec()).await;
 
     // The garbage is reported; the two messages of other kinds are counted, not reported.
     let mut reported = 0;
@@ -751,28 +751,12 @@ async fn the_topics_of_a_gateway_no_task_needs_are_unsubscribed_from() {
     // The unsubscription went out before a request that reaches the dock.
     cloud.start(second.clone(), vec![device()]).await.unwrap();
     next_request(&mut agent_events).await;
-    let options = rumqttc::MqttOptions::new(format!("{first}-other"), &broker.0, broker.1);
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
-    let pump = tokio::spawn(async move {
-        let mut acks = 0;
-        while acks < 2 {
-            match eventloop.poll().await {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => acks += 1,
-                Ok(_) => {}
-                Err(e) => panic!("the test's publisher failed: {e}"),
-            }
-        }
-    });
     let hms =
         r#"{"tid":"t","bid":"b","timestamp":1700000000000,"method":"hms","data":{"list":[]}}"#;
-    for gateway in [&first, &second] {
-        let topic = format!("thing/product/{gateway}/events");
-        client
-            .publish(topic, rumqttc::QoS::AtLeastOnce, false, hms)
-            .await
-            .unwrap();
-    }
-    timeout(LIMIT, pump).await.unwrap().unwrap();
+    let messages = [&first, &second]
+        .map(|gateway| (format!("thing/product/{gateway}/events"), hms.into()))
+        .to_vec();
+    publish_from_outside(&broker, &format!("{first}-other"), messages).await;
     let started = tokio::time::Instant::now();
     while cloud.status().await.unwrap().counters.not_ota == 0 && started.elapsed() < LIMIT {
         tokio::time::sleep(Duration::from_millis(20)).await;
