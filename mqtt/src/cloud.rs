@@ -65,14 +65,19 @@ use crate::store::{Store, StoreError};
 pub enum Watch {
     /// The gateways of its tasks, subscribed to as tasks are started or restored: the
     /// gateways of the tasks in flight and of the recently ended ones (the last
-    /// [`TrackerConfig::recent_finished`], whose events sent again are still answered),
-    /// and the `state` topics of the devices of the tasks in flight. What no task needs
-    /// any more is unsubscribed from, so that neither this client nor, while it is
-    /// away, its persistent session at the broker collects the messages of gateways it
-    /// is done with.
+    /// [`TrackerConfig::recent_finished`], whose events sent again are still answered;
+    /// with 0, none), and the `state` topics of the devices of the tasks in flight (a
+    /// push of a device of no task in flight changes nothing). What no task needs any
+    /// more is unsubscribed from, so that neither this client nor, while it is away,
+    /// its persistent session collects the messages of gateways it is done with.
+    ///
+    /// Only what this process subscribed to is undone: a subscription made before (by
+    /// a process that died before its unsubscription went out, or by a version that
+    /// never unsubscribed) stays in a persistent session until a clean session
+    /// ([`MqttConfig::with_persistent_session`] false, once) clears it.
     TaskGateways,
-    /// Every gateway (`thing/product/+/services_reply` and `.../events`): for a server
-    /// that answers the events of every dock, its own tasks or not.
+    /// Every gateway (`thing/product/+/services_reply`, `.../events` and `.../state`):
+    /// for a server that answers the events of every dock, its own tasks or not.
     AllGateways,
 }
 
@@ -183,7 +188,8 @@ pub struct CloudStatus {
     pub tasks: Vec<(TaskKey, TaskState)>,
     /// The recently ended tasks, the oldest first.
     pub ended: Vec<(TaskKey, Ending)>,
-    /// The topic filters subscribed to now, in their order.
+    /// The topic filters this process has subscribed to and not unsubscribed from
+    /// (asked of the broker, perhaps not yet answered), sorted.
     pub subscriptions: Vec<String>,
     /// What was counted.
     pub counters: CloudCounters,
@@ -528,6 +534,8 @@ impl Driver {
         let started = self.tracker.start_request(request, now_millis())?;
         if let Err(e) = self.try_save() {
             self.tracker.forget(&started.task);
+            // Forgotten, it is among the ended tasks, and may have pushed one out.
+            self.rewatch();
             return Err(CloudError::Save(e));
         }
         // Queued before the request, so in place before its reply comes.
