@@ -10,12 +10,17 @@
 //! `cargo build --examples` first. Every process a test starts is killed when the test
 //! ends, however it ends.
 
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
+
+use temp_dir::TempDir;
 
 /// The load runs subscribe to every gateway's events and answer them all: they run
 /// alone; the other tests share the broker.
@@ -608,24 +613,6 @@ fn slow_dock(broker: &str, gateway: &str, interval_ms: &str, extra: &[&str]) -> 
     }
     dock.wait_for("1 dock(s) ready", LIMIT);
     dock
-}
-
-/// A folder of its own for a test, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("ota-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! `OTA_TEST_BROKER` (HOST:PORT; `.ci/run` starts Mosquitto and sets it). Without it
 //! the tests say so and pass; under CI (`CI` set) a missing broker is a failure.
 
-use std::path::PathBuf;
+#[path = "../../tests/support/temp_dir.rs"]
+mod temp_dir;
+
 use std::time::Duration;
 
 use dji_cloud_ota::tracker::{Change, Ending, TaskKey, TrackerConfig};
@@ -13,6 +15,7 @@ use dji_cloud_ota_mqtt::{
     Agent, AgentConfig, AgentEvent, AgentEvents, Cloud, CloudConfig, CloudEvent, CloudEvents,
     ConfigError, FileStore, MqttConfig, Store, Tls,
 };
+use temp_dir::TempDir;
 use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -49,23 +52,6 @@ fn device() -> Device {
     )
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("ota-runtime-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Waits until connected; whether the broker kept the session. What a resumed session
 /// delivers can come before, and is kept in `early`.
 async fn cloud_connected_after(events: &mut CloudEvents, early: &mut Vec<CloudEvent>) -> bool {
@@ -94,6 +80,46 @@ async fn agent_connected(events: &mut AgentEvents) {
         {
             Some(AgentEvent::Connected { .. }) => return,
             Some(AgentEvent::Failed { reason }) => panic!("{reason}"),
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    }
+}
+
+/// A cloud without a store or a session, watching every gateway, connected (its client
+/// id from `gateway`).
+async fn cloud_watching_every_gateway(
+    broker: &(String, u16),
+    gateway: &Serial,
+) -> (Cloud, CloudEvents) {
+    let mut config = CloudConfig::new(
+        mqtt(broker, &format!("{gateway}-cloud")),
+        TrackerConfig::default(),
+    );
+    config.watch = dji_cloud_ota_mqtt::Watch::AllGateways;
+    config.mqtt.persistent_session = false;
+    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
+    cloud_connected(&mut events).await;
+    (cloud, events)
+}
+
+/// An agent for `gateways` (its client id from the first), connected.
+async fn connected_agent(broker: &(String, u16), gateways: Vec<Serial>) -> (Agent, AgentEvents) {
+    let id = format!("{}-dock", gateways[0]);
+    let (agent, mut events) = Agent::spawn(AgentConfig::new(mqtt(broker, &id), gateways)).unwrap();
+    agent_connected(&mut events).await;
+    (agent, events)
+}
+
+/// The next reply to one of the agent's events; no request may come before it.
+async fn next_answer(events: &mut AgentEvents) -> Message {
+    loop {
+        match timeout(LIMIT, events.next())
+            .await
+            .expect("an answer in time")
+        {
+            Some(AgentEvent::Answered(reply)) => return *reply,
+            Some(AgentEvent::Request(request)) => panic!("a request: {request:?}"),
             Some(_) => {}
             None => panic!("the agent stopped"),
         }
@@ -147,12 +173,7 @@ async fn upgrade_pair(
 ) -> Upgrade {
     let gateway = Serial::new(&name(test)).unwrap();
     let aircraft = Serial::new(&format!("{gateway}UAV")).unwrap();
-    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
-        mqtt(broker, &format!("{gateway}-dock")),
-        vec![gateway.clone()],
-    ))
-    .unwrap();
-    agent_connected(&mut agent_events).await;
+    let (agent, agent_events) = connected_agent(broker, vec![gateway.clone()]).await;
     let config = CloudConfig::new(mqtt(broker, &format!("{gateway}-cloud")), tracker);
     let (cloud, mut events) = match store {
         Some(store) => Cloud::spawn(config, store),
@@ -211,12 +232,7 @@ async fn a_cloud_and_an_agent_run_an_upgrade_to_its_end_and_the_state_is_saved()
     let dir = TempDir::new("whole");
     let store = FileStore::new(dir.0.join("state.json"));
 
-    let agent_config = AgentConfig::new(
-        mqtt(&broker, &format!("{gateway}-dock")),
-        vec![gateway.clone()],
-    );
-    let (agent, mut agent_events) = Agent::spawn(agent_config).unwrap();
-    agent_connected(&mut agent_events).await;
+    let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
     let config = CloudConfig::new(
         mqtt(&broker, &format!("{gateway}-cloud")),
         TrackerConfig::default(),
@@ -248,16 +264,7 @@ async fn a_cloud_and_an_agent_run_an_upgrade_to_its_end_and_the_state_is_saved()
     let end = end_of(&mut events, &started.task).await;
     assert!(end.is_success(), "{end:?}");
     // The final event asked for a reply: it came, and it was not sent again.
-    loop {
-        match timeout(LIMIT, agent_events.next()).await.unwrap() {
-            Some(AgentEvent::Answered(reply)) => {
-                assert_eq!(reply.tid, last.tid);
-                break;
-            }
-            Some(_) => {}
-            None => panic!("the agent stopped"),
-        }
-    }
+    assert_eq!(next_answer(&mut agent_events).await.tid, last.tid);
     let counters = agent.counters().await.unwrap();
     assert_eq!(
         (counters.published, counters.resent, counters.awaiting),
@@ -289,12 +296,7 @@ async fn a_cloud_closed_mid_upgrade_and_spawned_again_on_its_store_follows_the_t
     let store = FileStore::new(dir.0.join("state.json"));
     let cloud_id = format!("{gateway}-cloud");
 
-    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
-        mqtt(&broker, &format!("{gateway}-dock")),
-        vec![gateway.clone()],
-    ))
-    .unwrap();
-    agent_connected(&mut agent_events).await;
+    let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
     let config = CloudConfig::new(mqtt(&broker, &cloud_id), TrackerConfig::default());
     let (cloud, mut events) = Cloud::spawn(config.clone(), store.clone()).unwrap();
     cloud_connected(&mut events).await;
@@ -344,17 +346,7 @@ async fn a_cloud_closed_mid_upgrade_and_spawned_again_on_its_store_follows_the_t
     // Both events that came while it was away, and only those.
     assert_eq!(status.counters.events, 2);
     // No second request reached the dock: the next thing it hears is the reply.
-    loop {
-        match timeout(LIMIT, agent_events.next()).await.unwrap() {
-            Some(AgentEvent::Request(again)) => panic!("a second ota_create: {again:?}"),
-            Some(AgentEvent::Answered(reply)) => {
-                assert_eq!(reply.tid, last.tid);
-                break;
-            }
-            Some(_) => {}
-            None => panic!("the agent stopped"),
-        }
-    }
+    assert_eq!(next_answer(&mut agent_events).await.tid, last.tid);
     cloud.close().await;
     agent.close().await;
 }
@@ -401,34 +393,13 @@ async fn an_event_nobody_answers_is_sent_again_then_reported() {
 async fn a_cloud_watching_every_gateway_answers_events_of_tasks_it_never_started() {
     let Some(broker) = broker() else { return };
     let gateway = Serial::new(&name("stranger")).unwrap();
-    let mut config = CloudConfig::new(
-        mqtt(&broker, &format!("{gateway}-cloud")),
-        TrackerConfig::default(),
-    )
-    .clone();
-    config.watch = dji_cloud_ota_mqtt::Watch::AllGateways;
-    config.mqtt.persistent_session = false;
-    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
-    cloud_connected(&mut events).await;
-    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
-        mqtt(&broker, &format!("{gateway}-dock")),
-        vec![gateway.clone()],
-    ))
-    .unwrap();
-    agent_connected(&mut agent_events).await;
+    let (cloud, _events) = cloud_watching_every_gateway(&broker, &gateway).await;
+    let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
     let request = Message::ota_create(gateway, vec![device()]);
     let event = agent.progress(&request, step(10), true).unwrap();
-    loop {
-        match timeout(LIMIT, agent_events.next()).await.unwrap() {
-            Some(AgentEvent::Answered(reply)) => {
-                assert_eq!(reply.tid, event.tid);
-                assert!(matches!(reply.data, Data::OtaProgressReply(_)));
-                break;
-            }
-            Some(_) => {}
-            None => panic!("the agent stopped"),
-        }
-    }
+    let reply = next_answer(&mut agent_events).await;
+    assert_eq!(reply.tid, event.tid);
+    assert!(matches!(reply.data, Data::OtaProgressReply(_)));
     assert!(cloud.status().await.unwrap().counters.tracker.unknown >= 1);
     cloud.close().await;
     agent.close().await;
@@ -487,14 +458,7 @@ async fn no_broker_at_first_contact_is_reported_as_failed() {
 async fn a_message_over_the_size_limit_is_dropped_and_the_connection_kept() {
     let Some(broker) = broker() else { return };
     let gateway = Serial::new(&name("oversize")).unwrap();
-    let mut config = CloudConfig::new(
-        mqtt(&broker, &format!("{gateway}-cloud")),
-        TrackerConfig::default(),
-    );
-    config.watch = dji_cloud_ota_mqtt::Watch::AllGateways;
-    config.mqtt.persistent_session = false;
-    let (cloud, mut events) = Cloud::spawn_without_store(config).unwrap();
-    cloud_connected(&mut events).await;
+    let (cloud, _events) = cloud_watching_every_gateway(&broker, &gateway).await;
 
     // 3 MB of garbage on the gateway's events topic, from a client of the test's own.
     let topic = format!("thing/product/{gateway}/events");
@@ -506,21 +470,10 @@ async fn a_message_over_the_size_limit_is_dropped_and_the_connection_kept() {
     .await;
 
     // The cloud still answers: an event asking for a reply, after the big one.
-    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
-        mqtt(&broker, &format!("{gateway}-dock")),
-        vec![gateway.clone()],
-    ))
-    .unwrap();
-    agent_connected(&mut agent_events).await;
+    let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
     let request = Message::ota_create(gateway, vec![device()]);
     let event = agent.progress(&request, step(10), true).unwrap();
-    loop {
-        match timeout(LIMIT, agent_events.next()).await.unwrap() {
-            Some(AgentEvent::Answered(reply)) if reply.tid == event.tid => break,
-            Some(_) => {}
-            None => panic!("the agent stopped"),
-        }
-    }
+    assert_eq!(next_answer(&mut agent_events).await.tid, event.tid);
     let counters = cloud.status().await.unwrap().counters;
     assert_eq!(
         (counters.dropped, counters.disconnections),
@@ -634,12 +587,7 @@ async fn what_the_devices_say_is_saved_before_their_pushes_are_acknowledged() {
 async fn messages_of_other_kinds_are_counted_apart_and_never_reported_as_dropped() {
     let Some(broker) = broker() else { return };
     let gateway = Serial::new(&name("foreign")).unwrap();
-    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
-        mqtt(&broker, &format!("{gateway}-dock")),
-        vec![gateway.clone()],
-    ))
-    .unwrap();
-    agent_connected(&mut agent_events).await;
+    let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
     let mut config = CloudConfig::new(
         mqtt(&broker, &format!("{gateway}-cloud")),
         TrackerConfig::default(),
@@ -709,12 +657,8 @@ async fn the_topics_of_a_gateway_no_task_needs_are_unsubscribed_from() {
     let Some(broker) = broker() else { return };
     let first = Serial::new(&name("unwatchA")).unwrap();
     let second = Serial::new(&name("unwatchB")).unwrap();
-    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
-        mqtt(&broker, &format!("{first}-dock")),
-        vec![first.clone(), second.clone()],
-    ))
-    .unwrap();
-    agent_connected(&mut agent_events).await;
+    let (agent, mut agent_events) =
+        connected_agent(&broker, vec![first.clone(), second.clone()]).await;
     // One ended task remembered: the next one to end pushes the one before out.
     let tracker = TrackerConfig {
         recent_finished: 1,
