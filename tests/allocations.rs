@@ -125,19 +125,20 @@ fn an_event_with_every_quirk_allocates_nothing_either() {
 #[test]
 fn a_message_of_another_method_is_refused_at_its_method() {
     // The reading stops at `method`: nothing is built, `data` is not even skipped.
-    // serde_json reports the object it was asked for as unfinished, and its error is
-    // the one allocation.
+    // The error that stops it is all that is allocated: its message and serde_json's
+    // box for it, the box again once serde_json adds the position, and serde_json's
+    // error for the object left unfinished.
     let (topic, payload) = (topic(TopicKind::Events), fixture("not_ota", "events_hms"));
     let (count, result) = allocations(|| decode(&topic, &payload));
     assert!(result.unwrap_err().is_not_ota());
-    assert!(count <= 1, "{count} allocations");
+    assert!(count <= 4, "{count} allocations");
     // A name longer than the 24 bytes text keeps inline is kept once more, in the error.
     let long = String::from_utf8(payload)
         .unwrap()
         .replace(r#""hms""#, r#""flight_areas_sync_progress""#);
     let (count, result) = allocations(|| decode(&topic, long.as_bytes()));
     assert!(result.unwrap_err().is_not_ota());
-    assert!(count <= 2, "{count} allocations");
+    assert!(count <= 5, "{count} allocations");
 }
 
 #[test]

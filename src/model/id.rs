@@ -124,27 +124,6 @@ enum Case {
     Mixed,
 }
 
-/// Where each byte's two hex digits start in `8-4-4-4-12`.
-const DIGITS_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-
-/// Flags of [`HEX`]: a lower-case letter, an upper-case letter, not a hex digit.
-const LOWER: u8 = 0x10;
-const UPPER: u8 = 0x20;
-const NOT_HEX: u8 = 0x40;
-
-/// Each byte's value as a hex digit in the low four bits, with [`LOWER`] or [`UPPER`]
-/// for a letter; [`NOT_HEX`] for any other byte.
-const HEX: [u8; 256] = {
-    let mut table = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 16 {
-        table[b"0123456789abcdef"[i] as usize] = i as u8 | if i > 9 { LOWER } else { 0 };
-        table[b"0123456789ABCDEF"[i] as usize] = i as u8 | if i > 9 { UPPER } else { 0 };
-        i += 1;
-    }
-    table
-};
-
 /// The UUID written `8-4-4-4-12` in hex digits of either case, and the case it was
 /// written in (digits alone count as lower case).
 fn parse_uuid(text: &str) -> Option<(u128, Case)> {
@@ -152,22 +131,73 @@ fn parse_uuid(text: &str) -> Option<(u128, Case)> {
     if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let mut bytes = [0u8; 16];
-    let mut seen = 0;
-    for (byte, at) in bytes.iter_mut().zip(DIGITS_AT) {
-        let (high, low) = (HEX[usize::from(b[at])], HEX[usize::from(b[at + 1])]);
-        seen |= high | low;
-        *byte = (high & 0xf) << 4 | (low & 0xf);
+    // The 32 digits, eight at a time: 8, 4 + 4, 4 + 4, 8.
+    let eight = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let four = |at: usize| u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()));
+    let words = [
+        eight(0),
+        four(9) | four(14) << 32,
+        four(19) | four(24) << 32,
+        eight(28),
+    ];
+    let (mut value, mut lower, mut upper) = (0u128, 0, 0);
+    for word in words {
+        let digits = hex_digits(word)?;
+        value = value << 32 | u128::from(digits.value);
+        lower |= digits.lower;
+        upper |= digits.upper;
     }
-    if seen & NOT_HEX != 0 {
-        return None;
-    }
-    let case = match (seen & LOWER != 0, seen & UPPER != 0) {
+    let case = match (lower != 0, upper != 0) {
         (true, true) => Case::Mixed,
         (false, true) => Case::Upper,
         _ => Case::Lower,
     };
-    Some((u128::from_be_bytes(bytes), case))
+    Some((value, case))
+}
+
+/// Eight hex digits read at once, each byte of a `u64` a digit (the first digit in the
+/// lowest byte): their value, and in which bytes a lower-case or an upper-case letter
+/// stands (the byte's high bit).
+struct HexDigits {
+    value: u32,
+    lower: u64,
+    upper: u64,
+}
+
+/// In every byte of a `u64`: a one, the low four bits, the high bit.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW: u64 = ONES * 0x0f;
+const HIGH: u64 = ONES * 0x80;
+
+/// The eight digits of `word`, if each of its bytes is a hex digit.
+fn hex_digits(word: u64) -> Option<HexDigits> {
+    if word & HIGH != 0 {
+        return None;
+    }
+    // A byte below 0x80 plus at most 0x50 carries into no other byte.
+    let between = |lo: u8, hi: u8| {
+        (word + ONES * u64::from(0x80 - lo)) & !(word + ONES * u64::from(0x7f - hi)) & HIGH
+    };
+    let (digit, lower, upper) = (
+        between(b'0', b'9'),
+        between(b'a', b'f'),
+        between(b'A', b'F'),
+    );
+    if digit | lower | upper != HIGH {
+        return None;
+    }
+    // A digit's value is its low four bits; a letter's (`a` is 0x61, `A` 0x41) those
+    // plus 9.
+    let nibbles = (word & LOW) + ((lower | upper) >> 7) * 9;
+    // Pairs of nibbles into bytes, then the four bytes together, first digit highest.
+    let pairs = (nibbles << 4 | nibbles >> 8) & 0x00ff_00ff_00ff_00ff;
+    let pairs = (pairs | pairs >> 8) & 0x0000_ffff_0000_ffff;
+    let pairs = (pairs | pairs >> 16) as u32;
+    Some(HexDigits {
+        value: pairs.swap_bytes(),
+        lower,
+        upper,
+    })
 }
 
 impl PartialEq for Id {
@@ -286,6 +316,8 @@ mod tests {
             "8f4c5a6e-2f1b-4c1a-9c1e+3f2d1a0b9c8d",
             "{8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8d}",
             "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8g",
+            // 36 bytes, the last two one character.
+            "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c\u{e9}",
         ] {
             let id = Id::from_text(text);
             assert!(!id.is_uuid(), "{text}");
@@ -294,11 +326,50 @@ mod tests {
     }
 
     #[test]
+    fn every_byte_in_every_place_is_read_as_the_uuid_crate_reads_it() {
+        // Each of the 36 places of two UUIDs (one of each case) holds each of the 256
+        // byte values in turn; the uuid crate's parser and a plain look at the letters
+        // are the reference.
+        for base in [
+            "8f4c5a6e-2f1b-4c1a-9c1e-3f2d1a0b9c8d",
+            "0123ABCD-EF45-6789-ABCD-EF0123456789",
+        ] {
+            for place in 0..36 {
+                for byte in 0..=255u8 {
+                    let mut bytes = base.as_bytes().to_vec();
+                    bytes[place] = byte;
+                    let Ok(text) = std::str::from_utf8(&bytes) else {
+                        continue;
+                    };
+                    let expected = uuid::Uuid::try_parse(text).ok().map(|uuid| {
+                        let lower = text.bytes().any(|b| matches!(b, b'a'..=b'f'));
+                        let upper = text.bytes().any(|b| matches!(b, b'A'..=b'F'));
+                        (uuid.as_u128(), lower, upper)
+                    });
+                    let read = parse_uuid(text).map(|(value, case)| match case {
+                        Case::Lower => (value, text.bytes().any(|b| b.is_ascii_lowercase()), false),
+                        Case::Upper => (value, false, true),
+                        Case::Mixed => (value, true, true),
+                    });
+                    assert_eq!(read, expected, "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn written_uuids_agree_with_the_uuid_crate() {
-        for value in [0, u128::MAX, 0x8f4c_5a6e_2f1b_4c1a_9c1e_3f2d_1a0b_9c8d] {
+        // Every value of every nibble, in either case.
+        let mut values = vec![0, u128::MAX, 0x8f4c_5a6e_2f1b_4c1a_9c1e_3f2d_1a0b_9c8d];
+        for place in 0..32 {
+            values.extend((0..16u128).map(|nibble| nibble << (4 * place)));
+        }
+        for value in values {
             let text = uuid::Uuid::from_u128(value).hyphenated().to_string();
             assert_eq!(Id::from_u128(value).to_string(), text);
             assert_eq!(Id::from_text(&text).uuid(), Some(value));
+            let upper = text.to_uppercase();
+            assert_eq!(Id::from_text(&upper).to_string(), upper);
         }
     }
 }

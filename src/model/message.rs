@@ -396,15 +396,17 @@ impl<'de> Deserialize<'de> for Message {
         impl PayloadFn for Read<'_> {
             type Output = Result<Message, String>;
             fn call<P: Payload>(self) -> Self::Output {
-                let read = read_envelope::<P, _>(self.whole, self.topic)
-                    .map_err(|e: serde_json::Error| e.to_string())?;
-                read.map_err(|method| {
-                    format!(
+                let mut refused = None;
+                let read = read_envelope::<P, _>(self.whole, self.topic, &mut refused);
+                match (read, refused) {
+                    (_, Some(method)) => Err(format!(
                         "method {} does not travel on the `{}` topic",
                         method.as_str(),
                         self.topic.kind
-                    )
-                })
+                    )),
+                    (Ok(message), None) => Ok(message),
+                    (Err(e), None) => Err(e.to_string()),
+                }
             }
         }
         with_payload(
@@ -549,26 +551,19 @@ impl<'de> Deserialize<'de> for IdStr<'de> {
 }
 
 /// Reads the message of `topic` from `d` in one pass, `data` as `P` (from an object
-/// only). The message, or the method that says it is another: the reading stops as
-/// soon as `method` is read and names another message, the rest of the payload unread,
-/// as the payload of a topic that is not OTA's is left unread.
+/// only). The reading stops as soon as `method` is read and names another message, the
+/// rest of the payload unread, as the payload of a topic that is not OTA's is left
+/// unread: it then fails, with that method in `refused`.
 pub(crate) fn read_envelope<'de, P: Payload, D: Deserializer<'de>>(
     d: D,
     topic: &Topic,
-) -> Result<Result<Message, MethodName>, D::Error> {
-    let mut refused = None;
-    let read = d.deserialize_map(EnvelopeVisitor(AsPayload::<P> {
+    refused: &mut Option<MethodName>,
+) -> Result<Message, D::Error> {
+    d.deserialize_map(EnvelopeVisitor(AsPayload::<P> {
         topic,
-        refused: &mut refused,
+        refused,
         payload: PhantomData,
-    }));
-    // Stopped: serde_json then finds the object unfinished, which is no error here.
-    match (refused, read) {
-        (Some(method), _) => Ok(Err(method)),
-        (None, Ok(Some(message))) => Ok(Ok(message)),
-        (None, Ok(None)) => unreachable!("a reading that stops keeps the method"),
-        (None, Err(e)) => Err(e),
-    }
+    }))
 }
 
 /// Reads the envelope from `d` with `data` skipped whatever the method: the error path's
@@ -610,18 +605,21 @@ impl<'de> ReadData<'de> for AsState<'_> {
     }
 }
 
+/// The error a reading ends with when it stops at another message's method. (An error,
+/// not a value: a result that may hold no message costs every message a copy more.)
+const STOPPED: &str = "the reading stopped at another message's method";
+
 /// How `data` is read, whether a method read stops the reading, and what is made of the
 /// envelope once it is read.
 trait ReadData<'de> {
     type Out;
     type Value;
     fn read<A: MapAccess<'de>>(map: &mut A) -> Result<Self::Out, A::Error>;
-    /// The value the reading ends with at `method`, the rest of the payload unread, if
-    /// it stops there; else `method` back, to read on. The deserializer may then report
-    /// the object as unfinished: a reader that stops keeps the method, to tell the stop
-    /// from an error.
-    fn stop_at(&mut self, method: MethodName) -> Result<Self::Value, MethodName> {
-        Err(method)
+    /// `method` back, to read on; or `None` to stop the reading there, the rest of the
+    /// payload unread. The reading then ends in an error ([`STOPPED`]): a reader that
+    /// stops keeps the method, to tell the stop from other errors.
+    fn stop_at(&mut self, method: MethodName) -> Option<MethodName> {
+        Some(method)
     }
     fn finish(self, envelope: Envelope<'de, Self::Out>) -> Self::Value;
 }
@@ -635,23 +633,22 @@ struct AsPayload<'t, P> {
 
 impl<'de, P: Payload> ReadData<'de> for AsPayload<'_, P> {
     type Out = P;
-    /// `None` when the reading stopped at another message's method.
-    type Value = Option<Message>;
+    type Value = Message;
 
     fn finish(self, envelope: Envelope<'de, P>) -> Self::Value {
-        Some(envelope.into_message(self.topic))
+        envelope.into_message(self.topic)
     }
 
     fn read<A: MapAccess<'de>>(map: &mut A) -> Result<P, A::Error> {
         map.next_value_seed(ObjectSeed(PhantomData))
     }
 
-    fn stop_at(&mut self, method: MethodName) -> Result<Self::Value, MethodName> {
+    fn stop_at(&mut self, method: MethodName) -> Option<MethodName> {
         if matches!(method, MethodName::Ota(m) if m == P::METHOD) {
-            return Err(method);
+            return Some(method);
         }
         *self.refused = Some(method);
-        Ok(None)
+        None
     }
 }
 
@@ -719,8 +716,8 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
                     }
                     method = Some(match read {
                         Some(name) => match reader.stop_at(name) {
-                            Ok(stopped) => return Ok(stopped),
-                            Err(name) => Some(name),
+                            None => return Err(de::Error::custom(STOPPED)),
+                            Some(name) => Some(name),
                         },
                         None => None,
                     });

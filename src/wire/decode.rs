@@ -141,16 +141,14 @@ impl PayloadFn for Decode<'_> {
 
     fn call<P: Payload>(self) -> Self::Output {
         let mut de = serde_json::Deserializer::from_str(self.text);
-        let message = match read_envelope::<P, _>(&mut de, self.topic) {
-            Ok(Ok(message)) => message,
+        let mut refused = None;
+        let read = read_envelope::<P, _>(&mut de, self.topic, &mut refused)
+            .and_then(|message| de.end().map(|()| message));
+        read.map_err(|error| match refused {
             // Another message's: the rest is not read, so not checked either.
-            Ok(Err(method)) => return Err(refusal(Some(method), self.topic)),
-            Err(error) => return Err(explain::<P>(self.topic, self.text, &error)),
-        };
-        match de.end() {
-            Ok(()) => Ok(message),
-            Err(error) => Err(explain::<P>(self.topic, self.text, &error)),
-        }
+            Some(method) => refusal(Some(method), self.topic),
+            None => explain::<P>(self.topic, self.text, &error),
+        })
     }
 }
 
@@ -200,7 +198,9 @@ fn explain<P: Payload>(topic: &Topic, text: &str, error: &serde_json::Error) -> 
     };
     match envelope.method {
         Some(MethodName::Ota(method)) if method == P::METHOD => data_error(
-            error_path(text, |d| read_envelope::<P, _>(d, topic).map(drop)),
+            error_path(text, |d| {
+                read_envelope::<P, _>(d, topic, &mut None).map(drop)
+            }),
             error,
             Some((
                 method,
