@@ -553,12 +553,14 @@ impl<'de> Deserialize<'de> for IdStr<'de> {
 /// Reads the message of `topic` from `d` in one pass, `data` as `P` (from an object
 /// only). The reading stops as soon as `method` is read and names another message, the
 /// rest of the payload unread, as the payload of a topic that is not OTA's is left
-/// unread: it then fails, with that method in `refused`.
+/// unread: it then fails, with that method in `refused` (which must be `None` at the
+/// call, for a caller to tell the stop from other errors).
 pub(crate) fn read_envelope<'de, P: Payload, D: Deserializer<'de>>(
     d: D,
     topic: &Topic,
     refused: &mut Option<MethodName>,
 ) -> Result<Message, D::Error> {
+    debug_assert!(refused.is_none(), "a stop from an earlier reading");
     d.deserialize_map(EnvelopeVisitor(AsPayload::<P> {
         topic,
         refused,
