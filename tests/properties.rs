@@ -1,13 +1,14 @@
 //! Property tests on generated messages (strategies in `tests/common/strategies.rs`):
 //! encode then decode is the identity; the encoding has no `null` and only canonical
-//! keys, in canonical order; and every tolerated spelling of a message decodes to it.
+//! keys, in canonical order; every tolerated spelling of a message decodes to it; and
+//! an id is a UUID exactly when the uuid crate reads one.
 
 mod common;
 
 use std::fmt;
 
 use common::strategies::{Values, message};
-use dji_cloud_ota::{Message, TopicKind, decode};
+use dji_cloud_ota::{Id, Message, TopicKind, decode};
 use proptest::prelude::*;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -328,6 +329,21 @@ proptest! {
     }
 
     #[test]
+    fn an_id_is_a_uuid_exactly_when_the_uuid_crate_reads_one(text in id_text()) {
+        // The uuid crate reads the hyphenated form from 36 bytes, in either case.
+        let reference = uuid::Uuid::try_parse(&text).ok().filter(|_| text.len() == 36);
+        let id = Id::from_text(&text);
+        prop_assert_eq!(id.uuid(), reference.map(|uuid| uuid.as_u128()), "{:?}", text);
+        // The spelling is kept, the case of each letter too, and one UUID is one id
+        // whatever its case.
+        prop_assert_eq!(id.to_string(), text.as_str());
+        if let Some(uuid) = reference {
+            prop_assert_eq!(&Id::from_text(&text.to_ascii_uppercase()), &id);
+            prop_assert_eq!(&Id::from_u128(uuid.as_u128()), &id);
+        }
+    }
+
+    #[test]
     fn every_tolerated_spelling_decodes_to_the_same_message(m in message(Values::Any), q in quirks()) {
         let kind = m.topic().kind;
         let encoded = m.encode();
@@ -335,6 +351,31 @@ proptest! {
         let decoded = decode(&encoded.topic, respelled.as_bytes());
         prop_assert_eq!(decoded.as_ref(), Ok(&m), "{:?}: {}", q, respelled);
     }
+}
+
+/// Text shaped like a UUID, with one or two of its 36 places changed to a byte near the
+/// hex digits' ranges or a character of two to four bytes, or 30 to 38 characters of
+/// such an alphabet.
+fn id_text() -> impl Strategy<Value = String> {
+    const NEAR: &str = "0123456789abcdefABCDEF-/:;@`Gg\u{7f}\u{0}\u{e9}\u{80}\u{20ac}\u{1f600}";
+    let near = || proptest::sample::select(NEAR.chars().collect::<Vec<_>>());
+    let hex = proptest::sample::select("0123456789abcdefABCDEF".chars().collect::<Vec<_>>());
+    let shaped = (
+        proptest::collection::vec(hex, 32),
+        proptest::collection::vec((0..36usize, near()), 0..=2),
+    )
+        .prop_map(|(digits, changes)| {
+            let mut chars: Vec<char> = digits;
+            for at in [8, 13, 18, 23] {
+                chars.insert(at, '-');
+            }
+            for (at, c) in changes {
+                chars[at] = c;
+            }
+            chars.into_iter().collect::<String>()
+        });
+    let loose = proptest::collection::vec(near(), 30..=38).prop_map(String::from_iter);
+    prop_oneof![3 => shaped, 1 => loose]
 }
 
 #[test]
