@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -617,11 +618,11 @@ trait ReadData<'de> {
     type Out;
     type Value;
     fn read<A: MapAccess<'de>>(map: &mut A) -> Result<Self::Out, A::Error>;
-    /// `method` back, to read on; or `None` to stop the reading there, the rest of the
-    /// payload unread. The reading then ends in an error ([`STOPPED`]): a reader that
-    /// stops keeps the method, to tell the stop from other errors.
-    fn stop_at(&mut self, method: MethodName) -> Option<MethodName> {
-        Some(method)
+    /// Whether the reading goes on past `method` (with it) or stops there, the rest of
+    /// the payload unread. A stop ends the reading in an error ([`STOPPED`]): a reader
+    /// that stops keeps the method, to tell the stop from other errors.
+    fn stop_at(&mut self, method: MethodName) -> ControlFlow<(), MethodName> {
+        ControlFlow::Continue(method)
     }
     fn finish(self, envelope: Envelope<'de, Self::Out>) -> Self::Value;
 }
@@ -645,12 +646,12 @@ impl<'de, P: Payload> ReadData<'de> for AsPayload<'_, P> {
         map.next_value_seed(ObjectSeed(PhantomData))
     }
 
-    fn stop_at(&mut self, method: MethodName) -> Option<MethodName> {
+    fn stop_at(&mut self, method: MethodName) -> ControlFlow<(), MethodName> {
         if matches!(method, MethodName::Ota(m) if m == P::METHOD) {
-            return Some(method);
+            return ControlFlow::Continue(method);
         }
         *self.refused = Some(method);
-        None
+        ControlFlow::Break(())
     }
 }
 
@@ -718,8 +719,8 @@ impl<'de, R: ReadData<'de>> Visitor<'de> for EnvelopeVisitor<R> {
                     }
                     method = Some(match read {
                         Some(name) => match reader.stop_at(name) {
-                            None => return Err(de::Error::custom(STOPPED)),
-                            Some(name) => Some(name),
+                            ControlFlow::Break(()) => return Err(de::Error::custom(STOPPED)),
+                            ControlFlow::Continue(name) => Some(name),
                         },
                         None => None,
                     });

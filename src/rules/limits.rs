@@ -24,9 +24,10 @@
 //! Duplicate keys and lone surrogates in what the crate does not read are not looked
 //! for: the value of an unknown key is only checked to be well-formed JSON and then
 //! skipped, and what follows the `method` of a non-OTA message is not read at all,
-//! since neither is part of the message that `decode` returns. The same key twice in such a place is not an error;
-//! neither is a lone surrogate there. Keys are always read, to be told apart, so a
-//! lone surrogate in the key of an unknown field is an error.
+//! since neither is part of the message that `decode` returns. The same key twice in
+//! such a place is not an error; neither is a lone surrogate there. Keys are always
+//! read, to be told apart, so a lone surrogate in the key of an unknown field is an
+//! error.
 //!
 //! A payload without `method` is the topic's OTA message only if its `data` decodes as
 //! one (README, "How a message is told apart"); if its `data` holds a duplicate key, a
