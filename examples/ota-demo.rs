@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -45,16 +43,15 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let port = match cli.port.map_or_else(free_port, Ok) {
+    let port = match cli.port.map_or_else(common::broker::free_port, Ok) {
         Ok(port) => port,
         Err(e) => {
             eprintln!("ota-demo: no free loopback port: {e}");
             return ExitCode::from(EXIT_BROKER);
         }
     };
-    start_broker(port);
-    if !broker_listens(port).await {
-        eprintln!("ota-demo: the embedded broker did not start on 127.0.0.1:{port}");
+    if let Err(e) = common::broker::start(port, Duration::from_secs(5)) {
+        eprintln!("ota-demo: {e}");
         return ExitCode::from(EXIT_BROKER);
     }
     println!("embedded MQTT broker on 127.0.0.1:{port}");
@@ -103,61 +100,4 @@ async fn main() -> ExitCode {
     let code = common::cloud::run(&conn, plan, &cli.tracker).await;
     dock.abort();
     ExitCode::from(code)
-}
-
-/// A port the system says is free now (a tiny race with other programs is possible).
-fn free_port() -> std::io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Waits (at most 5 s) until something accepts connections on 127.0.0.1:`port`.
-async fn broker_listens(port: u16) -> bool {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
-/// Starts rumqttd on 127.0.0.1:`port`, MQTT 3.1.1, no TLS, no login, in its own threads.
-fn start_broker(port: u16) {
-    let connections = rumqttd::ConnectionSettings {
-        connection_timeout_ms: 5_000,
-        max_payload_size: dji_cloud_ota::limits::MAX_PAYLOAD_BYTES,
-        max_inflight_count: 500,
-        auth: None,
-        external_auth: None,
-        dynamic_filters: true,
-    };
-    let server = rumqttd::ServerSettings {
-        name: "loopback".into(),
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections,
-    };
-    let config = rumqttd::Config {
-        id: 0,
-        router: rumqttd::RouterConfig {
-            max_connections: 10_010,
-            max_outgoing_packet_count: 200,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
-            ..Default::default()
-        },
-        v4: Some(HashMap::from([("1".to_string(), server)])),
-        ..Default::default()
-    };
-    std::thread::spawn(move || {
-        let mut broker = rumqttd::Broker::new(config);
-        if let Err(e) = broker.start() {
-            eprintln!("ota-demo: the embedded broker stopped: {e}");
-        }
-    });
 }

@@ -1,10 +1,15 @@
 //! The cloud and the dock as separate processes (the `ota-cloud`, `ota-dock` and
 //! `ota-load` examples) talking through a real MQTT broker.
 //!
-//! The broker's address comes from `OTA_TEST_BROKER` (`.ci/run` starts Mosquitto on
-//! 127.0.0.1:18830 and sets it, with `OTA_TEST_AUTH_*` for a listener that wants a
-//! password and `OTA_TEST_TLS_*` for one with TLS). Without it the tests say so and
-//! pass; under CI (`CI` set) a missing broker is a failure.
+//! The broker is the one named by `OTA_TEST_BROKER` (`.ci/run` starts Mosquitto on
+//! 127.0.0.1:18830 and sets it), or else the embedded broker (rumqttd), started by the
+//! tests on a free loopback port (`tests/support/test_broker.rs`). The fault tests that
+//! kill the broker start one of their own: Mosquitto when `OTA_TEST_MOSQUITTO` names
+//! it, else the `ota-broker` example, each a process of its own that SIGKILL ends.
+//!
+//! Two tests need what only Mosquitto offers here, a listener that wants a password
+//! (`OTA_TEST_AUTH_*`) and one with TLS (`OTA_TEST_TLS_*`): they are ignored, with
+//! that reason, unless run with `--ignored`, as `.ci/run` does.
 //!
 //! The examples are built by `cargo test` itself; run alone, this file needs
 //! `cargo build --examples` first. Every process a test starts is killed when the test
@@ -12,6 +17,8 @@
 
 #[path = "support/temp_dir.rs"]
 mod temp_dir;
+#[path = "support/test_broker.rs"]
+mod test_broker;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -34,22 +41,22 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
     BROKER.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The broker named by `var`, or `None` (with a note) when it is not set.
-fn broker_from(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(address) if !address.is_empty() => Some(address),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{var} is not set: .ci/run starts Mosquitto and sets it")
-        }
-        _ => {
-            eprintln!("skipped: {var} is not set (.ci/run starts Mosquitto and sets it)");
-            None
-        }
-    }
+/// The broker the tests share.
+fn broker() -> String {
+    test_broker::address_text()
 }
 
-fn broker() -> Option<String> {
-    broker_from("OTA_TEST_BROKER")
+/// HOST:PORT from `var`, which a test that needs it cannot run without.
+fn required(var: &str) -> String {
+    let (host, port) = test_broker::named(var).unwrap_or_else(|| {
+        panic!("{var} is not set: .ci/run starts Mosquitto and sets it (see .ci/broker.sh)")
+    });
+    format!("{host}:{port}")
+}
+
+/// The value of `var`, which a test that needs it cannot run without.
+fn var(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set (see .ci/broker.sh)"))
 }
 
 /// A gateway serial of its own for each test, so that tests can share the broker.
@@ -253,7 +260,7 @@ fn cloud(broker: &str, gateway: &str, extra: &[&str], env: &[(&str, &str)]) -> P
 
 #[test]
 fn a_normal_upgrade_ends_ok_with_every_event_answered_once() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("normal");
     let dock = dock(&broker, &sn, &["--once", "--need-reply", "every"], &[]);
@@ -286,7 +293,7 @@ fn a_normal_upgrade_ends_ok_with_every_event_answered_once() {
 
 #[test]
 fn an_event_that_asks_for_a_reply_gets_it_on_events_reply() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("needreply");
     let dock = dock(&broker, &sn, &["--once", "--need-reply", "final"], &[]);
@@ -306,7 +313,7 @@ fn an_event_that_asks_for_a_reply_gets_it_on_events_reply() {
 
 #[test]
 fn a_rejected_upgrade_ends_with_the_docks_code() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("rejected");
     let dock = dock(&broker, &sn, &["--once", "--reject", "312015"], &[]);
@@ -324,7 +331,7 @@ fn a_rejected_upgrade_ends_with_the_docks_code() {
 
 #[test]
 fn a_dock_that_never_replies_gets_two_retries_then_the_task_fails() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("silent");
     let dock = dock(
@@ -356,7 +363,7 @@ fn a_dock_that_never_replies_gets_two_retries_then_the_task_fails() {
 
 #[test]
 fn a_dock_that_goes_silent_mid_upgrade_fails_the_task() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("quiet");
     let dock = dock(&broker, &sn, &["--silent-at", "download:30"], &[]);
@@ -369,7 +376,7 @@ fn a_dock_that_goes_silent_mid_upgrade_fails_the_task() {
 
 #[test]
 fn a_failure_at_a_percent_ends_the_task_failed_with_its_code() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("failing");
     let dock = dock(
@@ -389,7 +396,7 @@ fn a_failure_at_a_percent_ends_the_task_failed_with_its_code() {
 
 #[test]
 fn duplicate_and_late_events_are_set_aside_and_every_copy_answered() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("dupes");
     let flags = [
@@ -420,12 +427,11 @@ fn duplicate_and_late_events_are_set_aside_and_every_copy_answered() {
 }
 
 #[test]
+#[ignore = "needs a listener that wants a password (OTA_TEST_AUTH_BROKER): .ci/run starts Mosquitto with one and runs this with --ignored"]
 fn docks_and_clouds_log_in_with_a_password_that_is_never_printed() {
-    let Some(broker) = broker_from("OTA_TEST_AUTH_BROKER") else {
-        return;
-    };
-    let user = std::env::var("OTA_TEST_AUTH_USER").unwrap();
-    let password_file = std::env::var("OTA_TEST_AUTH_PASSWORD_FILE").unwrap();
+    let broker = required("OTA_TEST_AUTH_BROKER");
+    let user = var("OTA_TEST_AUTH_USER");
+    let password_file = var("OTA_TEST_AUTH_PASSWORD_FILE");
     let password = std::fs::read_to_string(&password_file)
         .unwrap()
         .trim()
@@ -471,11 +477,10 @@ fn docks_and_clouds_log_in_with_a_password_that_is_never_printed() {
 }
 
 #[test]
+#[ignore = "needs a TLS listener (OTA_TEST_TLS_BROKER, OTA_TEST_TLS_CA): .ci/run starts Mosquitto with one and runs this with --ignored"]
 fn an_upgrade_runs_over_tls() {
-    let Some(broker) = broker_from("OTA_TEST_TLS_BROKER") else {
-        return;
-    };
-    let ca = std::env::var("OTA_TEST_TLS_CA").unwrap();
+    let broker = required("OTA_TEST_TLS_BROKER");
+    let ca = var("OTA_TEST_TLS_CA");
     let _broker = shared();
     let sn = gateway("tls");
     let dock = dock(&broker, &sn, &["--once", "--ca", &ca], &[]);
@@ -504,7 +509,7 @@ fn a_gateway_serial_that_is_not_topic_safe_is_refused() {
 
 /// One cloud process and `docks` simulated docks through the broker; the figures.
 fn load(docks: usize) {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = exclusive();
     let count = docks.to_string();
     let prefix = format!("L{}X", std::process::id());
@@ -617,16 +622,18 @@ fn slow_dock(broker: &str, gateway: &str, interval_ms: &str, extra: &[&str]) -> 
 
 #[test]
 fn a_cloud_killed_mid_upgrade_takes_the_task_up_again_after_a_restart() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("restart");
     let dir = TempDir::new("restart");
     let state = dir.0.join("state.json");
     let state = state.to_str().unwrap();
+    // Events 300 ms apart: the second half of the upgrade outlasts the cloud's absence
+    // and its restart, even on a busy machine, so that the task is still in flight.
     let dock = slow_dock(
         &broker,
         &sn,
-        "150",
+        "300",
         &["--once", "--need-reply", "every", "--linger-ms", "8000"],
     );
     let args = ["--state", state];
@@ -681,78 +688,82 @@ fn a_cloud_killed_mid_upgrade_takes_the_task_up_again_after_a_restart() {
     assert!(!out.iter().any(|l| l.starts_with("upgrading ")));
 }
 
-/// A Mosquitto of a test's own on `port`, which the test may kill and start again.
+/// A broker of a test's own on `port`, a process the test may kill and start again:
+/// Mosquitto when `OTA_TEST_MOSQUITTO` names it, else the `ota-broker` example (the
+/// embedded broker alone). Either keeps nothing across a kill.
 struct OwnBroker {
     dir: TempDir,
     port: u16,
     child: Option<Child>,
-}
-
-/// A free port for a test's own broker, below the kernel's ephemeral range (from
-/// 32768 on Linux): a port picked there can be taken, between the broker's kills, as
-/// the local port of some client's connection, and a probe of it can even connect to
-/// itself. Parallel tests start from different places, and a later `attempt` from
-/// another.
-fn free_port(test: &str, attempt: u32) -> u16 {
-    let start = test.bytes().fold(std::process::id(), |h, b| {
-        h.wrapping_mul(31).wrapping_add(b.into())
-    });
-    let start = start.wrapping_add(attempt.wrapping_mul(7919));
-    for i in 0..2000 {
-        let port = 20000 + (start.wrapping_add(i) % 12000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between 20000 and 32000");
+    mosquitto: Option<String>,
 }
 
 impl OwnBroker {
-    fn start(test: &str) -> Option<Self> {
-        let mosquitto = match std::env::var("OTA_TEST_MOSQUITTO") {
-            Ok(path) if !path.is_empty() => path,
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("OTA_TEST_MOSQUITTO is not set: .ci/broker.sh sets it")
-            }
-            _ => {
-                eprintln!("skipped: OTA_TEST_MOSQUITTO is not set");
-                return None;
-            }
-        };
+    fn start(test: &str) -> Self {
+        let mosquitto = std::env::var("OTA_TEST_MOSQUITTO")
+            .ok()
+            .filter(|path| !path.is_empty());
         let mut broker = Self {
             dir: TempDir::new(test),
             port: 0,
             child: None,
+            mosquitto,
         };
-        // A port found free can still be taken before Mosquitto binds it (by a parallel
-        // test's broker): then another.
+        // A port found free can still be taken before the broker binds it (by a
+        // parallel test's broker): then another.
         for attempt in 0..5 {
-            broker.port = free_port(test, attempt);
-            std::fs::write(
-                broker.dir.0.join("mosquitto.conf"),
-                format!(
-                    "user root\npersistence false\nlog_dest none\nmax_queued_messages 100000\n\
-                     listener {} 127.0.0.1\nallow_anonymous true\n",
-                    broker.port
-                ),
-            )
-            .unwrap();
-            if broker.spawn(&mosquitto) {
-                return Some(broker);
+            broker.port = test_broker::free_port(test, attempt);
+            if broker.spawn() {
+                return broker;
             }
         }
-        panic!("Mosquitto could not take any of five free ports");
+        panic!("{} could not take any of five free ports", broker.name());
+    }
+
+    fn name(&self) -> &'static str {
+        if self.mosquitto.is_some() {
+            "Mosquitto"
+        } else {
+            "ota-broker"
+        }
     }
 
     fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Starts Mosquitto on the broker's port; false if it exited (the port was taken).
-    fn spawn(&mut self, mosquitto: &str) -> bool {
-        let child = Command::new(mosquitto)
-            .arg("-c")
-            .arg(self.dir.0.join("mosquitto.conf"))
+    fn command(&self) -> Command {
+        match &self.mosquitto {
+            Some(mosquitto) => {
+                let conf = self.dir.0.join("mosquitto.conf");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "user root\npersistence false\nlog_dest none\nmax_queued_messages 100000\n\
+                         listener {} 127.0.0.1\nallow_anonymous true\n",
+                        self.port
+                    ),
+                )
+                .unwrap();
+                let mut command = Command::new(mosquitto);
+                command.arg("-c").arg(conf).stdin(Stdio::null());
+                command
+            }
+            None => {
+                let mut command = Command::new(example("ota-broker"));
+                // Gone with this test process, even if it is killed.
+                command
+                    .args(["--port", &self.port.to_string(), "--exit-with-stdin"])
+                    .stdin(Stdio::piped());
+                command
+            }
+        }
+    }
+
+    /// Starts the broker on its port; false if it exited (the port was taken).
+    fn spawn(&mut self) -> bool {
+        let child = self
+            .command()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -760,7 +771,7 @@ impl OwnBroker {
         self.child = Some(child);
         for _ in 0..100 {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                eprintln!("Mosquitto on {} exited: {status}", self.port);
+                eprintln!("{} on {} exited: {status}", self.name(), self.port);
                 self.child = None;
                 return false;
             }
@@ -776,7 +787,7 @@ impl OwnBroker {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("Mosquitto did not listen on {}", self.port);
+        panic!("{} did not listen on {}", self.name(), self.port);
     }
 
     /// SIGKILL, a pause, and the broker again on the same port, with nothing kept.
@@ -786,10 +797,10 @@ impl OwnBroker {
             let _ = child.wait();
         }
         std::thread::sleep(down);
-        let mosquitto = std::env::var("OTA_TEST_MOSQUITTO").unwrap();
         assert!(
-            self.spawn(&mosquitto),
-            "Mosquitto could not take its port {} again",
+            self.spawn(),
+            "{} could not take its port {} again",
+            self.name(),
             self.port
         );
     }
@@ -807,9 +818,7 @@ impl Drop for OwnBroker {
 /// The broker killed when the cloud shows `moment`, and back 2 s later: the upgrade
 /// still ends ok.
 fn broker_restart_at(moment: &str, test: &str) {
-    let Some(mut own) = OwnBroker::start(test) else {
-        return;
-    };
+    let mut own = OwnBroker::start(test);
     let broker = own.address();
     let sn = gateway(test);
     let dock = slow_dock(&broker, &sn, "300", &["--once", "--linger-ms", "8000"]);
@@ -852,7 +861,7 @@ fn a_broker_killed_just_before_the_final_event_is_survived() {
 
 #[test]
 fn a_dock_killed_mid_upgrade_ends_the_task_as_silent_within_the_limit() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("dockkill");
     let mut dock = slow_dock(&broker, &sn, "100", &[]);
@@ -883,7 +892,7 @@ fn a_dock_killed_mid_upgrade_ends_the_task_as_silent_within_the_limit() {
 
 #[test]
 fn ten_thousand_garbage_messages_during_an_upgrade_are_dropped_counted_and_logged_rarely() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("garbage");
     let dock = slow_dock(&broker, &sn, "250", &["--once"]);
@@ -955,7 +964,7 @@ fn ten_thousand_garbage_messages_during_an_upgrade_are_dropped_counted_and_logge
 
 #[test]
 fn a_lost_final_event_is_confirmed_by_the_devices_state() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("dropfinal");
     let dock = dock(&broker, &sn, &["--once", "--drop-final"], &[]);
@@ -984,7 +993,7 @@ fn a_lost_final_event_is_confirmed_by_the_devices_state() {
 
 #[test]
 fn a_device_back_at_its_old_version_fails_the_task_before_the_silence_limit() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let _broker = shared();
     let sn = gateway("reverted");
     let dock = dock(

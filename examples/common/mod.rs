@@ -5,6 +5,7 @@
 //! Each example uses part of this module; the rest is dead code to it.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod cloud;
 pub mod dock;
 pub mod mqtt;

@@ -1,9 +1,12 @@
 //! The cloud driver and the dock agent driver, in this process, through a real broker:
-//! `OTA_TEST_BROKER` (HOST:PORT; `.ci/run` starts Mosquitto and sets it). Without it
-//! the tests say so and pass; under CI (`CI` set) a missing broker is a failure.
+//! the one named by `OTA_TEST_BROKER` (HOST:PORT; `.ci/run` starts Mosquitto and sets
+//! it), or else the embedded broker (rumqttd) that the tests start in this process on a
+//! free loopback port (`tests/support/test_broker.rs`).
 
 #[path = "../../tests/support/temp_dir.rs"]
 mod temp_dir;
+#[path = "../../tests/support/test_broker.rs"]
+mod test_broker;
 
 use std::time::Duration;
 
@@ -20,18 +23,8 @@ use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn broker() -> Option<(String, u16)> {
-    match std::env::var("OTA_TEST_BROKER") {
-        Ok(address) if !address.is_empty() => {
-            let (host, port) = address.rsplit_once(':').unwrap();
-            Some((host.to_string(), port.parse().unwrap()))
-        }
-        _ if std::env::var_os("CI").is_some() => panic!("OTA_TEST_BROKER is not set"),
-        _ => {
-            eprintln!("skipped: OTA_TEST_BROKER is not set (.ci/run starts Mosquitto)");
-            None
-        }
-    }
+fn broker() -> (String, u16) {
+    test_broker::address()
 }
 
 /// Names of this test run's own, so that runs and tests share the broker.
@@ -227,7 +220,7 @@ async fn publish_from_outside(
 
 #[tokio::test]
 async fn a_cloud_and_an_agent_run_an_upgrade_to_its_end_and_the_state_is_saved() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let gateway = Serial::new(&name("whole")).unwrap();
     let dir = TempDir::new("whole");
     let store = FileStore::new(dir.0.join("state.json"));
@@ -290,7 +283,7 @@ async fn a_cloud_and_an_agent_run_an_upgrade_to_its_end_and_the_state_is_saved()
 
 #[tokio::test]
 async fn a_cloud_closed_mid_upgrade_and_spawned_again_on_its_store_follows_the_task_to_its_end() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let gateway = Serial::new(&name("again")).unwrap();
     let dir = TempDir::new("again");
     let store = FileStore::new(dir.0.join("state.json"));
@@ -353,7 +346,7 @@ async fn a_cloud_closed_mid_upgrade_and_spawned_again_on_its_store_follows_the_t
 
 #[tokio::test]
 async fn an_event_nobody_answers_is_sent_again_then_reported() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let gateway = Serial::new(&name("unanswered")).unwrap();
     let mut config = AgentConfig::new(
         mqtt(&broker, &format!("{gateway}-dock")),
@@ -391,7 +384,7 @@ async fn an_event_nobody_answers_is_sent_again_then_reported() {
 
 #[tokio::test]
 async fn a_cloud_watching_every_gateway_answers_events_of_tasks_it_never_started() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let gateway = Serial::new(&name("stranger")).unwrap();
     let (cloud, _events) = cloud_watching_every_gateway(&broker, &gateway).await;
     let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
@@ -456,7 +449,7 @@ async fn no_broker_at_first_contact_is_reported_as_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_over_the_size_limit_is_dropped_and_the_connection_kept() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let gateway = Serial::new(&name("oversize")).unwrap();
     let (cloud, _events) = cloud_watching_every_gateway(&broker, &gateway).await;
 
@@ -486,7 +479,7 @@ async fn a_message_over_the_size_limit_is_dropped_and_the_connection_kept() {
 
 #[tokio::test]
 async fn the_devices_state_confirms_an_upgrade_whose_final_event_was_lost() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     // The final event is awaited 200 ms once the state confirms the outcome.
     let tracker = TrackerConfig {
         state_grace_ms: 200,
@@ -536,7 +529,7 @@ async fn the_devices_state_confirms_an_upgrade_whose_final_event_was_lost() {
 
 #[tokio::test]
 async fn what_the_devices_say_is_saved_before_their_pushes_are_acknowledged() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let dir = TempDir::new("statesaved");
     let store = FileStore::new(dir.0.join("state.json"));
     // A long grace: the confirmation waits, and only the store holds it.
@@ -585,7 +578,7 @@ async fn what_the_devices_say_is_saved_before_their_pushes_are_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_of_other_kinds_are_counted_apart_and_never_reported_as_dropped() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let gateway = Serial::new(&name("foreign")).unwrap();
     let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
     let mut config = CloudConfig::new(
@@ -654,7 +647,7 @@ async fn messages_of_other_kinds_are_counted_apart_and_never_reported_as_dropped
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_topics_of_a_gateway_no_task_needs_are_unsubscribed_from() {
-    let Some(broker) = broker() else { return };
+    let broker = broker();
     let first = Serial::new(&name("unwatchA")).unwrap();
     let second = Serial::new(&name("unwatchB")).unwrap();
     let (agent, mut agent_events) =
