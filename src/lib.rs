@@ -11,7 +11,8 @@
 //   method, topic and reply;
 // - `wire`: bytes to messages (`decode`, its errors) and the JSON Schemas of the wire
 //   format;
-// - `task`: the cloud's task tracker and the simulated dock, without I/O.
+// - `task`: the cloud's task tracker, the fleet rollout and the simulated dock, without
+//   I/O.
 mod model;
 mod rules;
 mod task;
@@ -25,7 +26,7 @@ pub use model::{
 };
 pub use rules::check::{Problem, TopicError, ValidationErrors, Violation, check_serial};
 pub use rules::limits;
-pub use task::{dock, tracker};
+pub use task::{dock, rollout, tracker};
 #[cfg(feature = "schemars")]
 pub use wire::json_schema;
 pub use wire::{DataError, DecodeError, decode, decode_state};

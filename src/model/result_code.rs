@@ -48,9 +48,37 @@ const FIRMWARE_CODES: &[(i64, &str)] = &[
     (314000, "generic device error"),
 ];
 
+/// The refusals of `ota_create` that mean "later": the dock or its aircraft cannot take
+/// an upgrade now, and the same request can succeed once it can.
+const TRANSIENT_CODES: &[i64] = &[
+    312014, // already updating
+    312015, // dock busy
+    312022, // aircraft off or not connected
+    312027, // no aircraft in the dock
+    312029, // restarting
+    312704, // battery below 20%
+];
+
 impl ResultCode {
     /// `0`: success.
     pub const SUCCESS: ResultCode = ResultCode(0);
+
+    /// True for the refusals that mean "try again later": the device is already
+    /// updating (`312014`), the dock is busy (`312015`), the aircraft is off
+    /// (`312022`) or not in the dock (`312027`), the device is restarting (`312029`),
+    /// the battery is below 20 % (`312704`). A fleet rollout retries these after a
+    /// delay instead of failing the device.
+    ///
+    /// ```
+    /// use dji_cloud_ota::ResultCode;
+    ///
+    /// assert!(ResultCode(312015).is_transient());
+    /// assert!(!ResultCode(312003).is_transient()); // upgrade failed
+    /// assert!(!ResultCode::SUCCESS.is_transient());
+    /// ```
+    pub fn is_transient(self) -> bool {
+        TRANSIENT_CODES.contains(&self.0)
+    }
 
     /// True for `0`.
     pub const fn is_success(self) -> bool {

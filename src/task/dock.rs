@@ -111,6 +111,14 @@ pub enum Fault {
     None,
     /// Refuses every `ota_create` with this result code.
     Reject(ResultCode),
+    /// Refuses the first `times` `ota_create` requests with `result` (`312015`, dock
+    /// busy, say), then takes the next as a dock without fault does.
+    RejectFirst {
+        /// The refusal's result code.
+        result: ResultCode,
+        /// How many requests are refused.
+        times: u32,
+    },
     /// Fails at `percent` of `step`: a final `failed` event with `result`.
     FailAt {
         /// The step that fails.
@@ -173,6 +181,8 @@ pub struct Dock {
     awaiting: HashMap<Id, bool>,
     /// State pushes to publish.
     state: Vec<StatePush>,
+    /// Requests refused by [`Fault::RejectFirst`] so far.
+    refused: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +208,7 @@ impl Dock {
             seen_bids: Vec::new(),
             awaiting: HashMap::new(),
             state: Vec::new(),
+            refused: 0,
         }
     }
 
@@ -306,15 +317,24 @@ impl Dock {
     }
 
     fn on_request(&mut self, request: &Message, file_size: u64, now_ms: u64) -> Vec<Message> {
-        let (result, status) = match (&self.config.fault, &self.task) {
-            (Fault::NoReply, _) => return Vec::new(),
-            (Fault::Reject(code), _) => (*code, None),
+        let refuse_first = match self.config.fault {
+            Fault::RejectFirst { result, times } if self.refused < times => Some(result),
+            _ => None,
+        };
+        let (result, status) = match (&self.config.fault, &self.task, refuse_first) {
+            (Fault::NoReply, _, _) => return Vec::new(),
+            (Fault::Reject(code), _, _) => (*code, None),
             // A retry of the task under way: the same answer again.
-            (_, Some(run)) if run.request.bid == request.bid => {
+            (_, Some(run), _) if run.request.bid == request.bid => {
                 (ResultCode::SUCCESS, Some(TaskStatus::InProgress))
             }
-            (_, Some(_)) => (BUSY, None),
-            (_, None) => {
+            (_, Some(_), _) => (BUSY, None),
+            (_, None, Some(code)) => {
+                self.refused += 1;
+                self.stats.tasks_ended += 1;
+                (code, None)
+            }
+            (_, None, None) => {
                 self.task = Some(Run {
                     request: request.clone(),
                     file_size,
