@@ -7,6 +7,7 @@ mod ask;
 pub mod cloud;
 pub mod config;
 mod link;
+pub mod sqlite;
 pub mod store;
 
 pub use agent::{Agent, AgentConfig, AgentCounters, AgentError, AgentEvent, AgentEvents};
@@ -14,4 +15,5 @@ pub use cloud::{
     Cloud, CloudConfig, CloudCounters, CloudError, CloudEvent, CloudEvents, CloudStatus, Watch,
 };
 pub use config::{ConfigError, MqttConfig, Tls};
+pub use sqlite::{SavedRollout, SqliteStore};
 pub use store::{FileStore, Store, StoreError};

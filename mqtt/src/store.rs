@@ -44,6 +44,26 @@ pub enum StoreError {
         /// What the system said.
         source: io::Error,
     },
+    /// The database refused or failed an operation, or holds what is not this
+    /// crate's ([`crate::SqliteStore`]).
+    #[error("{path}: {reason}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What the database said, or what in it could not be read.
+        reason: String,
+    },
+    /// The database was written by a newer version of this crate, with a schema it
+    /// does not know: it is not read, rather than misread.
+    #[error("{path} has schema version {found}; this version knows up to {known}")]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+        /// The newest this crate knows.
+        known: u32,
+    },
     /// What was read is not a tracker state: written by something else, or damaged.
     #[error("{path} does not hold a tracker state: {source}")]
     Corrupt {

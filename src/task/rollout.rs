@@ -38,7 +38,7 @@
 //!
 //! # Durability
 //! The state is one [`DeviceRecord`] per device and a small header
-//! ([`RolloutSnapshot`]). [`Rollout::take_changes`] tells which records changed since
+//! ([`RolloutHeader`]). [`Rollout::take_changes`] tells which records changed since
 //! it was last called, so that a store writes those rows only, and
 //! [`Rollout::restore`] rebuilds the rollout from the rows.
 //!
@@ -431,7 +431,7 @@ pub struct Start {
 /// called: what a store writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// The header ([`Rollout::snapshot`] less the devices) changed.
+    /// The header ([`Rollout::header`]) changed.
     pub header: bool,
     /// The positions of the devices whose records changed, in ascending order.
     pub devices: Vec<usize>,
@@ -448,6 +448,16 @@ impl Changes {
 /// plan's order. The firmware and the policy are the plan's, kept by the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutSnapshot {
+    /// What is not a device's.
+    #[serde(flatten)]
+    pub header: RolloutHeader,
+    /// One record per device, in the plan's order.
+    pub devices: Vec<DeviceRecord>,
+}
+
+/// The part of a rollout's state that is no device's: a store's one row per rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutHeader {
     /// Whether new tasks start.
     pub state: RolloutState,
     /// When the rollout's first [`Rollout::poll`] came.
@@ -457,8 +467,6 @@ pub struct RolloutSnapshot {
     /// Tasks finished ok and failed before the last resumption after an abort, which
     /// the threshold no longer counts.
     pub threshold_base: (usize, usize),
-    /// One record per device, in the plan's order.
-    pub devices: Vec<DeviceRecord>,
 }
 
 /// Why [`Rollout::restore`] refused a snapshot.
@@ -585,14 +593,13 @@ impl Rollout {
             .cloned()
             .map(DeviceRecord::new)
             .collect();
-        Self::build(
-            plan,
-            devices,
-            RolloutState::Running,
-            None,
-            Vec::new(),
-            (0, 0),
-        )
+        let header = RolloutHeader {
+            state: RolloutState::Running,
+            began_ms: None,
+            recent_starts: Vec::new(),
+            threshold_base: (0, 0),
+        };
+        Self::build(plan, devices, header)
     }
 
     /// The rollout of `plan` as `snapshot` left it: the plan read again (from the
@@ -619,23 +626,13 @@ impl Rollout {
                 return Err(RestoreError::NoTask { index });
             }
         }
-        Ok(Self::build(
-            plan,
-            snapshot.devices,
-            snapshot.state,
-            snapshot.began_ms,
-            snapshot.recent_starts,
-            snapshot.threshold_base,
-        )?)
+        Ok(Self::build(plan, snapshot.devices, snapshot.header)?)
     }
 
     fn build(
         plan: RolloutPlan,
         devices: Vec<DeviceRecord>,
-        state: RolloutState,
-        began_ms: Option<u64>,
-        recent_starts: Vec<u64>,
-        threshold_base: (usize, usize),
+        header: RolloutHeader,
     ) -> Result<Self, PlanError> {
         check_policy(&plan.policy)?;
         if plan.devices.is_empty() {
@@ -695,8 +692,8 @@ impl Rollout {
         let mut rollout = Self {
             firmware: plan.firmware,
             policy: plan.policy,
-            state,
-            began_ms,
+            state: header.state,
+            began_ms: header.began_ms,
             devices,
             units,
             unit_of_device,
@@ -704,12 +701,12 @@ impl Rollout {
             in_flight: HashMap::new(),
             fresh: VecDeque::new(),
             retry: BTreeSet::new(),
-            recent_starts: recent_starts.into(),
+            recent_starts: header.recent_starts.into(),
             counts: Counts::default(),
             canary_open: 0,
             canary_finished: (0, 0),
             finished: (0, 0),
-            threshold_base,
+            threshold_base: header.threshold_base,
             changed: BTreeSet::new(),
             header_changed: false,
         };
@@ -1233,11 +1230,19 @@ impl Rollout {
     /// The whole state, for a store that writes it at once (or for a first write).
     pub fn snapshot(&self) -> RolloutSnapshot {
         RolloutSnapshot {
+            header: self.header(),
+            devices: self.devices.clone(),
+        }
+    }
+
+    /// The part of the state that is no device's: what a store writes when
+    /// [`Changes::header`] says it changed.
+    pub fn header(&self) -> RolloutHeader {
+        RolloutHeader {
             state: self.state,
             began_ms: self.began_ms,
             recent_starts: self.recent_starts.iter().copied().collect(),
             threshold_base: self.threshold_base,
-            devices: self.devices.clone(),
         }
     }
 }
