@@ -7,15 +7,25 @@
 //! them once no task needs them (see [`Watch::TaskGateways`]), and
 //! drives the protocol crate's [`Tracker`] in a task of its own, with real timers:
 //! it publishes the requests, their retries and the replies to events, and saves the
-//! tracker's state after every change ([`Tracker::revision`] moved: a message set aside
-//! is none), before publishing what the change calls for and before acknowledging the
-//! message that caused it. What
-//! a caller sees comes out of [`CloudEvents`].
+//! tracker's state once per batch: it handles every message that is waiting (up to
+//! 256), saves what they changed at once ([`Tracker::revision`] moved: a message set
+//! aside changes nothing), then acknowledges them and reports their updates. A task is
+//! saved before its `ota_create` is published. What a caller sees comes out of
+//! [`CloudEvents`], each update once its effect is saved.
+//!
+//! # Overload and outages are no verdicts
+//! What has arrived is read before any deadline is judged (a reply that waits in the
+//! cloud's own queue is never taken for a missing one), no deadline is judged while
+//! the connection is down, and none for [`CloudConfig::resume_grace`] after a
+//! reconnection or a restart that restored tasks, while the broker delivers what it
+//! kept for the session. A slow store slows the acknowledgements (the broker holds
+//! the messages meanwhile), not the judgments.
 //!
 //! The store is called in the driver's task: a [`Store`] that blocks (a file, a local
 //! database) holds the driver up for as long as a save takes, which is what keeps a
-//! message from being acknowledged before its effect is saved. Give the runtime more
-//! than one thread (tokio's default) so that the connection keeps turning meanwhile.
+//! message from being acknowledged before its effect is saved. On a multi-threaded
+//! runtime (tokio's default) the save runs in `block_in_place`, so that the connection
+//! keeps turning meanwhile, on another thread.
 //!
 //! The crate's front page has a whole server.
 //!
@@ -93,17 +103,25 @@ pub struct CloudConfig {
     pub watch: Watch,
     /// Messages dropped (they did not decode) are reported at most this often.
     pub drop_notice_every: Duration,
+    /// After a reconnection, and after a start that restored tasks from the store, no
+    /// deadline is judged (no retry sent, no task ended for want of a reply or an
+    /// event) for this long, so that what the broker kept for the session is read
+    /// first: a dock that answered while the cloud was away is not reported silent.
+    /// While disconnected, no deadline is judged at all.
+    pub resume_grace: Duration,
 }
 
 impl CloudConfig {
     /// `mqtt` and `tracker`, watching the gateways of its tasks, reporting dropped
-    /// messages at most every 5 s.
+    /// messages at most every 5 s, judging deadlines 5 s after a reconnection at the
+    /// earliest.
     pub fn new(mqtt: MqttConfig, tracker: TrackerConfig) -> Self {
         Self {
             mqtt,
             tracker,
             watch: Watch::TaskGateways,
             drop_notice_every: Duration::from_secs(5),
+            resume_grace: Duration::from_secs(5),
         }
     }
 }
@@ -297,9 +315,15 @@ impl Cloud {
         let link = Link::open(options, filters, config.mqtt.reconnect_delay);
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, rx) = mpsc::unbounded_channel();
+        let restored = !tracker.is_empty();
         let driver = Driver {
             saved_revision: 0,
             held: Vec::new(),
+            updates: Vec::new(),
+            rewatch_due: false,
+            judge_from: None,
+            resume_grace: config.resume_grace,
+            grace_at_next_up: restored,
             tracker,
             store,
             link,
@@ -424,11 +448,25 @@ struct DropNotice {
 /// How long the driver waits before it tries again to save a state it could not.
 const SAVE_RETRY: Duration = Duration::from_secs(1);
 
+/// Most messages handled before their changes are saved at once and they are
+/// acknowledged.
+const BATCH: usize = 256;
+
 struct Driver {
     /// The tracker's revision the store holds (see [`Tracker::revision`]).
     saved_revision: u64,
     /// Messages whose effect waits for a save before they are acknowledged.
     held: Vec<Arrival>,
+    /// Updates whose effect waits for a save before they are reported.
+    updates: Vec<Update>,
+    /// A task ended: the subscriptions are to be brought up to date.
+    rewatch_due: bool,
+    /// Deadlines are judged from this instant on; `None` while disconnected.
+    judge_from: Option<Instant>,
+    resume_grace: Duration,
+    /// The next connection is a reconnection, or follows a restore: what the broker
+    /// kept for the session may still be on its way.
+    grace_at_next_up: bool,
     tracker: Tracker,
     store: Option<Box<dyn Store + Send>>,
     link: Link,
@@ -444,7 +482,14 @@ impl Driver {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let far = Duration::from_secs(24 * 3600);
         loop {
-            let next = self.tracker.next_deadline().map(instant_at);
+            // Deadlines are judged once connected (and the grace after a reconnection
+            // is over), and only when no message waits: the biased `select!` takes
+            // what arrived first.
+            let next = self.judge_from.and_then(|from| {
+                self.tracker
+                    .next_deadline()
+                    .map(|at| instant_at(at).max(from))
+            });
             let unsaved = self.unsaved();
             let notice_due = (self.drops.count > 0).then(|| {
                 self.drops
@@ -452,6 +497,22 @@ impl Driver {
                     .map_or_else(Instant::now, |t| t + self.drops.every)
             });
             tokio::select! {
+                biased;
+                event = self.link.recv() => {
+                    if !self.link_event(event) {
+                        return;
+                    }
+                    // Every message already waiting, then one save for them all.
+                    for _ in 1..BATCH {
+                        match self.link.try_recv() {
+                            Some(event) => if !self.link_event(Some(event)) {
+                                return;
+                            },
+                            None => break,
+                        }
+                    }
+                    self.end_batch();
+                }
                 command = commands.recv() => match command {
                     Some(Command::Close(done)) => {
                         self.report_drops();
@@ -469,27 +530,10 @@ impl Driver {
                         return;
                     }
                 },
-                event = self.link.recv() => match event {
-                    Some(LinkEvent::Arrived(arrival)) => self.arrived(arrival),
-                    Some(LinkEvent::Up { session_present }) => {
-                        self.emit(CloudEvent::Connected { session_present });
-                    }
-                    Some(LinkEvent::Down { reason, fatal: false }) => {
-                        self.counters.disconnections += 1;
-                        self.emit(CloudEvent::Disconnected { reason });
-                    }
-                    Some(LinkEvent::Down { reason, fatal: true }) => {
-                        self.emit(CloudEvent::Failed { reason });
-                        return;
-                    }
-                    None => {
-                        self.emit(CloudEvent::Failed { reason: "the connection closed".into() });
-                        return;
-                    }
-                },
                 () = sleep_until(next.unwrap_or_else(|| Instant::now() + far)), if next.is_some() => {
                     let out = self.tracker.poll(now_millis());
                     self.apply(out, None);
+                    self.end_batch();
                 }
                 () = sleep_until(notice_due.unwrap_or_else(|| Instant::now() + far)), if notice_due.is_some() => {
                     self.report_drops();
@@ -501,6 +545,45 @@ impl Driver {
             }
             self.link.flush();
         }
+    }
+
+    /// Takes what the connection reported; false when the driver must stop.
+    fn link_event(&mut self, event: Option<LinkEvent>) -> bool {
+        match event {
+            Some(LinkEvent::Arrived(arrival)) => self.arrived(arrival),
+            Some(LinkEvent::Up { session_present }) => {
+                let grace = if self.grace_at_next_up {
+                    self.resume_grace
+                } else {
+                    Duration::ZERO
+                };
+                self.judge_from = Some(Instant::now() + grace);
+                self.grace_at_next_up = true;
+                self.emit(CloudEvent::Connected { session_present });
+            }
+            Some(LinkEvent::Down {
+                reason,
+                fatal: false,
+            }) => {
+                self.judge_from = None;
+                self.counters.disconnections += 1;
+                self.emit(CloudEvent::Disconnected { reason });
+            }
+            Some(LinkEvent::Down {
+                reason,
+                fatal: true,
+            }) => {
+                self.emit(CloudEvent::Failed { reason });
+                return false;
+            }
+            None => {
+                self.emit(CloudEvent::Failed {
+                    reason: "the connection closed".into(),
+                });
+                return false;
+            }
+        }
+        true
     }
 
     fn command(&mut self, command: Command) {
@@ -538,6 +621,8 @@ impl Driver {
             self.rewatch();
             return Err(CloudError::Save(e));
         }
+        // What waited for a save (after a failed one) is saved with the task.
+        self.release();
         // Queued before the request, so in place before its reply comes.
         self.rewatch();
         self.link.publish(&started.request);
@@ -584,25 +669,44 @@ impl Driver {
         self.acknowledge(arrival);
     }
 
-    /// Saves what changed, publishes what the tracker asks, acknowledges `cause` once
-    /// the state is saved, and reports the updates.
+    /// Publishes what the tracker asks, and keeps `cause` and the updates for the end
+    /// of the batch ([`Driver::end_batch`]).
     fn apply(&mut self, out: Output, cause: Option<Arrival>) {
-        if self.unsaved() {
-            self.save();
-        }
-        // Published even when the save failed: the message that caused them is then
-        // held unacknowledged, and handled (and answered) again if the process dies.
+        // Published before the save: if the process dies before it, the message that
+        // caused them is delivered again (it was not acknowledged), and handled (and
+        // answered) again.
         for message in &out.publish {
             self.link.publish(message);
             self.counters.published += 1;
         }
         if let Some(arrival) = cause {
-            self.acknowledge(arrival);
+            self.held.push(arrival);
         }
         if out.updates.iter().any(|u| u.change.is_final()) {
+            self.rewatch_due = true;
+        }
+        self.updates.extend(out.updates);
+    }
+
+    /// Saves what the batch changed, in one save, then acknowledges its messages and
+    /// reports its updates; if the save fails, they wait for one that succeeds.
+    fn end_batch(&mut self) {
+        if std::mem::take(&mut self.rewatch_due) {
             self.rewatch();
         }
-        for update in out.updates {
+        if self.unsaved() {
+            self.save();
+        } else {
+            self.release();
+        }
+    }
+
+    /// Acknowledges the messages and reports the updates whose effect is saved.
+    fn release(&mut self) {
+        for arrival in std::mem::take(&mut self.held) {
+            self.link.ack(arrival);
+        }
+        for update in std::mem::take(&mut self.updates) {
             self.emit(CloudEvent::Update(update));
         }
     }
@@ -627,18 +731,15 @@ impl Driver {
         self.tracker.revision() != self.saved_revision
     }
 
-    /// Acknowledges `arrival` now if the state is saved, else once it is.
+    /// Acknowledges `arrival` with the rest of its batch.
     fn acknowledge(&mut self, arrival: Arrival) {
-        if self.unsaved() {
-            self.held.push(arrival);
-        } else {
-            self.link.ack(arrival);
-        }
+        self.held.push(arrival);
     }
 
     fn try_save(&mut self) -> Result<(), StoreError> {
         if let Some(store) = &self.store {
-            store.save(&self.tracker.snapshot())?;
+            let snapshot = self.tracker.snapshot();
+            blocking(|| store.save(&snapshot))?;
             self.counters.saves += 1;
         }
         self.saved_revision = self.tracker.revision();
@@ -650,9 +751,7 @@ impl Driver {
     fn save(&mut self) -> bool {
         match self.try_save() {
             Ok(()) => {
-                for arrival in std::mem::take(&mut self.held) {
-                    self.link.ack(arrival);
-                }
+                self.release();
                 true
             }
             Err(e) => {
@@ -682,6 +781,18 @@ impl Driver {
     fn emit(&self, event: CloudEvent) {
         // Nobody listening is not an error: the driver goes on.
         let _ = self.events.send(event);
+    }
+}
+
+/// Runs `f`, which blocks (a store's save), without holding up the other tasks of a
+/// multi-threaded runtime: they move to another thread meanwhile (the connection's
+/// task among them, which would otherwise wait, unable to read what the broker sends,
+/// as long as the driver keeps saving). On a current-thread runtime, `f` just runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

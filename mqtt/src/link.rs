@@ -99,6 +99,12 @@ impl Link {
         self.events.recv().await
     }
 
+    /// What the connection reported and the driver has not taken yet, if anything,
+    /// without waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<LinkEvent> {
+        self.events.try_recv().ok()
+    }
+
     /// Publishes `message` at QoS 1.
     pub(crate) fn publish(&mut self, message: &Message) {
         let encoded = message.encode();

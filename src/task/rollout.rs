@@ -389,6 +389,15 @@ impl Counts {
         }
     }
 
+    /// The counts of the outcomes of `records` (a store's rows, say).
+    pub fn of_records<'a>(records: impl IntoIterator<Item = &'a DeviceRecord>) -> Self {
+        let mut counts = Counts::default();
+        for record in records {
+            *counts.slot(record.outcome) += 1;
+        }
+        counts
+    }
+
     fn slot(&mut self, outcome: Outcome) -> &mut usize {
         match outcome {
             Outcome::Ok => &mut self.ok,
