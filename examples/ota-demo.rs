@@ -75,8 +75,7 @@ async fn main() -> ExitCode {
         };
         common::dock::run(
             dock_mqtt,
-            vec![gateway],
-            &dock_config,
+            common::dock::SimDock::alike(vec![gateway], &dock_config),
             resend,
             until,
             false,

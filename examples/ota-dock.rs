@@ -62,8 +62,7 @@ async fn main() -> ExitCode {
     let config = cli.dock.config();
     let run = common::dock::run(
         mqtt,
-        vec![cli.gateway],
-        &config,
+        common::dock::SimDock::alike(vec![cli.gateway], &config),
         cli.dock.resend(),
         until,
         true,

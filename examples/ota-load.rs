@@ -116,7 +116,8 @@ async fn docks(cli: &Cli, gateways: Vec<Serial>) -> u8 {
             let ready = move || {
                 let _ = ready_tx.send(());
             };
-            common::dock::run(mqtt, group, &config, resend, until, false, ready).await
+            let sims = common::dock::SimDock::alike(group, &config);
+            common::dock::run(mqtt, sims, resend, until, false, ready).await
         }));
     }
     for signal in ready {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use dji_cloud_ota::dock::{Dock, DockConfig, DockStats};
-use dji_cloud_ota::{Serial, now_millis};
+use dji_cloud_ota::{FirmwareState, FirmwareUpgradeStatus, Serial, StatePush, now_millis};
 use dji_cloud_ota_mqtt::{Agent, AgentConfig, AgentEvent, MqttConfig};
 use tokio::time::{Instant, sleep_until};
 
@@ -31,18 +31,43 @@ pub struct Resend {
     pub limit: u32,
 }
 
-/// Runs docks for `gateways` over one connection until `until`; their summed figures,
-/// or why the connection failed. `ready` is called once connected and subscribed.
+/// One simulated dock: its gateway serial, how it behaves, and the devices whose
+/// firmware version it pushes once connected, as a dock does when it comes online
+/// (none: it pushes only when a task starts and ends).
+#[derive(Debug, Clone)]
+pub struct SimDock {
+    pub gateway: Serial,
+    pub config: DockConfig,
+    pub devices: Vec<(Serial, String)>,
+}
+
+impl SimDock {
+    /// Docks for `gateways`, all behaving as `config` says, pushing nothing at first.
+    pub fn alike(gateways: Vec<Serial>, config: &DockConfig) -> Vec<SimDock> {
+        gateways
+            .into_iter()
+            .map(|gateway| SimDock {
+                gateway,
+                config: config.clone(),
+                devices: Vec::new(),
+            })
+            .collect()
+    }
+}
+
+/// Runs `sims` over one connection until `until`; their summed figures, or why the
+/// connection failed. `ready` is called once connected and subscribed, and the
+/// devices' first state pushes published.
 pub async fn run(
     mqtt: MqttConfig,
-    gateways: Vec<Serial>,
-    config: &DockConfig,
+    sims: Vec<SimDock>,
     resend: Resend,
     until: Until,
     verbose: bool,
     ready: impl FnOnce(),
 ) -> Result<DockStats, String> {
-    let mut agent_config = AgentConfig::new(mqtt, gateways.clone());
+    let gateways: Vec<Serial> = sims.iter().map(|s| s.gateway.clone()).collect();
+    let mut agent_config = AgentConfig::new(mqtt, gateways);
     agent_config.resend_after = resend.after;
     agent_config.resend_limit = resend.limit;
     let (agent, mut events) = Agent::spawn(agent_config).map_err(|e| e.to_string())?;
@@ -54,10 +79,21 @@ pub async fn run(
             Some(_) => {}
         }
     }
+    for sim in &sims {
+        for (sn, version) in &sim.devices {
+            let firmware = FirmwareState {
+                firmware_version: Some(version.as_str().into()),
+                firmware_upgrade_status: Some(FirmwareUpgradeStatus::NOT_UPGRADING),
+                ..FirmwareState::default()
+            };
+            let push = StatePush::new(sn.clone(), Some(sim.gateway.clone()), firmware);
+            agent.publish_state(push).map_err(|e| e.to_string())?;
+        }
+    }
     ready();
-    let mut docks: HashMap<Serial, Dock> = gateways
+    let mut docks: HashMap<Serial, Dock> = sims
         .into_iter()
-        .map(|sn| (sn.clone(), Dock::new(sn, config.clone())))
+        .map(|sim| (sim.gateway.clone(), Dock::new(sim.gateway, sim.config)))
         .collect();
     if verbose {
         println!("{} dock(s) ready", docks.len());
