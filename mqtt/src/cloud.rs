@@ -51,6 +51,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use dji_cloud_ota::rollout::{
+    Changes, Counts, PlanError, RestoreError as RolloutRestoreError, Rollout, RolloutPlan,
+    RolloutState, Verdict,
+};
 use dji_cloud_ota::tracker::{
     Counters, Ending, Output, RestoreError, StartError, Started, TaskKey, TaskState, Tracker,
     TrackerConfig, Update,
@@ -67,7 +71,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
 use crate::link::{Arrival, Link, LinkEvent};
-use crate::store::{Store, StoreError};
+use crate::store::{RolloutCommit, Store, StoreError};
 
 /// Which gateways' topics the cloud subscribes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +155,9 @@ pub enum CloudEvent {
     },
     /// A task changed, as the tracker reported it.
     Update(Update),
+    /// A rollout changed (devices started or ended, a threshold crossed, ...): its
+    /// status once saved.
+    Rollout(RolloutStatus),
     /// Messages were dropped because they did not decode: how many since the last such
     /// report, and the last one's topic and error.
     Dropped {
@@ -211,6 +218,48 @@ pub struct CloudStatus {
     pub subscriptions: Vec<String>,
     /// What was counted.
     pub counters: CloudCounters,
+    /// The rollouts this driver follows.
+    pub rollouts: Vec<RolloutStatus>,
+}
+
+/// A rollout followed by a [`Cloud`], at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RolloutStatus {
+    /// Its name.
+    pub name: String,
+    /// Whether new tasks start.
+    pub state: RolloutState,
+    /// How many devices have each outcome.
+    pub counts: Counts,
+    /// Tasks in flight.
+    pub in_flight: usize,
+    /// How it ended, once nothing is in flight and nothing more will start.
+    pub verdict: Option<Verdict>,
+}
+
+impl RolloutStatus {
+    fn of(name: &str, rollout: &Rollout) -> Self {
+        Self {
+            name: name.to_string(),
+            state: rollout.state(),
+            counts: rollout.counts(),
+            in_flight: rollout.in_flight(),
+            verdict: rollout.verdict(),
+        }
+    }
+}
+
+/// What an operator does to a running rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RolloutControl {
+    /// No new start until resumed.
+    Pause,
+    /// Starts again after a pause or an abort.
+    Resume,
+    /// No new start, ever; the waiting devices end cancelled.
+    Cancel,
 }
 
 /// Why a [`Cloud`] could not start or do what it was asked.
@@ -235,6 +284,15 @@ pub enum CloudError {
     /// The driver has stopped (closed, or the connection failed for good).
     #[error("the cloud driver has stopped")]
     Stopped,
+    /// The rollout's plan cannot run.
+    #[error("the rollout cannot run: {0}")]
+    Plan(#[from] PlanError),
+    /// The plan differs from the rollout of that name the store holds.
+    #[error("the plan differs from the saved rollout: {0}")]
+    RolloutDiffers(String),
+    /// No rollout of that name is followed.
+    #[error("no rollout named {0:?}")]
+    NoRollout(String),
 }
 
 /// The events a [`Cloud`] reports; read them, or they pile up.
@@ -252,6 +310,16 @@ impl CloudEvents {
 
 enum Command {
     Start(Message, oneshot::Sender<Result<Started, CloudError>>),
+    Rollout(
+        String,
+        RolloutPlan,
+        oneshot::Sender<Result<RolloutStatus, CloudError>>,
+    ),
+    Control(
+        String,
+        RolloutControl,
+        oneshot::Sender<Result<bool, CloudError>>,
+    ),
     Forget(TaskKey, oneshot::Sender<bool>),
     Status(oneshot::Sender<CloudStatus>),
     Close(oneshot::Sender<()>),
@@ -317,6 +385,9 @@ impl Cloud {
         let (events_tx, rx) = mpsc::unbounded_channel();
         let restored = !tracker.is_empty();
         let driver = Driver {
+            rollouts: Vec::new(),
+            requests: Vec::new(),
+            statuses: Vec::new(),
             saved_revision: 0,
             held: Vec::new(),
             updates: Vec::new(),
@@ -363,6 +434,41 @@ impl Cloud {
         ask(&self.commands, |tx| Command::Start(request, tx))
             .await
             .ok_or(CloudError::Stopped)?
+    }
+
+    /// Follows the rollout `name` of `plan`: taken up where the store left it if it
+    /// holds a rollout of that name (the plan must list the same devices, in the same
+    /// order, with the same firmware; its policy replaces the saved one), else created.
+    /// From then on the driver starts its tasks as its policy allows, within the
+    /// connection's life (nothing starts while disconnected), saves them with what
+    /// caused them, and reports [`CloudEvent::Rollout`] at each change.
+    ///
+    /// # Errors
+    /// [`CloudError::Plan`], [`CloudError::RolloutDiffers`], [`CloudError::Load`] or
+    /// [`CloudError::Save`] (the store cannot read or write it; a store without
+    /// rollouts refuses it), [`CloudError::Stopped`].
+    pub async fn rollout(
+        &self,
+        name: &str,
+        plan: RolloutPlan,
+    ) -> Result<RolloutStatus, CloudError> {
+        ask(&self.commands, |tx| {
+            Command::Rollout(name.to_string(), plan, tx)
+        })
+        .await
+        .ok_or(CloudError::Stopped)?
+    }
+
+    /// Pauses, resumes or cancels the rollout `name`; false when it was already so.
+    ///
+    /// # Errors
+    /// [`CloudError::NoRollout`], [`CloudError::Stopped`].
+    pub async fn control(&self, name: &str, control: RolloutControl) -> Result<bool, CloudError> {
+        ask(&self.commands, |tx| {
+            Command::Control(name.to_string(), control, tx)
+        })
+        .await
+        .ok_or(CloudError::Stopped)?
     }
 
     /// Stops following a task in flight; false if there was none.
@@ -452,7 +558,19 @@ const SAVE_RETRY: Duration = Duration::from_secs(1);
 /// acknowledged.
 const BATCH: usize = 256;
 
+/// A rollout the driver follows, and what of it the store does not have yet.
+struct Running {
+    name: String,
+    rollout: Rollout,
+    unsaved: Changes,
+}
+
 struct Driver {
+    rollouts: Vec<Running>,
+    /// Requests of tasks a rollout started, published once saved.
+    requests: Vec<Message>,
+    /// Rollouts whose change is saved, to report.
+    statuses: Vec<RolloutStatus>,
     /// The tracker's revision the store holds (see [`Tracker::revision`]).
     saved_revision: u64,
     /// Messages whose effect waits for a save before they are acknowledged.
@@ -486,11 +604,19 @@ impl Driver {
             // is over), and only when no message waits: the biased `select!` takes
             // what arrived first.
             let next = self.judge_from.and_then(|from| {
-                self.tracker
-                    .next_deadline()
+                let tracker = self.tracker.next_deadline();
+                let rollouts = self
+                    .rollouts
+                    .iter()
+                    .filter_map(|r| r.rollout.next_deadline())
+                    .min();
+                [tracker, rollouts]
+                    .into_iter()
+                    .flatten()
+                    .min()
                     .map(|at| instant_at(at).max(from))
             });
-            let unsaved = self.unsaved();
+            let unsaved = self.unsaved() || self.rollouts_unsaved();
             let notice_due = (self.drops.count > 0).then(|| {
                 self.drops
                     .last
@@ -591,6 +717,26 @@ impl Driver {
             Command::Start(request, done) => {
                 let _ = done.send(self.start(request));
             }
+            Command::Rollout(name, plan, done) => {
+                let result = self.follow_rollout(name, plan);
+                let _ = done.send(result);
+            }
+            Command::Control(name, control, done) => {
+                let now = now_millis();
+                let result = match self.rollouts.iter_mut().find(|r| r.name == name) {
+                    Some(running) => {
+                        let rollout = &mut running.rollout;
+                        Ok(match control {
+                            RolloutControl::Pause => rollout.pause(),
+                            RolloutControl::Resume => rollout.resume(),
+                            RolloutControl::Cancel => rollout.cancel(now),
+                        })
+                    }
+                    None => Err(CloudError::NoRollout(name)),
+                };
+                self.end_batch();
+                let _ = done.send(result);
+            }
             Command::Forget(key, done) => {
                 let known = self.tracker.forget(&key);
                 if known {
@@ -607,6 +753,11 @@ impl Driver {
                     ended: self.tracker.ended(),
                     subscriptions: self.watching.iter().cloned().collect(),
                     counters,
+                    rollouts: self
+                        .rollouts
+                        .iter()
+                        .map(|r| RolloutStatus::of(&r.name, &r.rollout))
+                        .collect(),
                 });
             }
             Command::Close(_) => {}
@@ -636,7 +787,11 @@ impl Driver {
         if StateTopic::parse(&publish.topic).is_ok() {
             match decode_state(&publish.topic, &publish.payload) {
                 Ok(push) => {
-                    let out = self.tracker.handle_state(&push, now_millis());
+                    let now = now_millis();
+                    for running in &mut self.rollouts {
+                        running.rollout.handle_state(&push, now);
+                    }
+                    let out = self.tracker.handle_state(&push, now);
                     self.apply(out, Some(arrival));
                 }
                 Err(e) => self.drop_message(arrival, &e),
@@ -684,6 +839,17 @@ impl Driver {
         }
         if out.updates.iter().any(|u| u.change.is_final()) {
             self.rewatch_due = true;
+            let now = now_millis();
+            for update in out.updates.iter().filter(|u| u.change.is_final()) {
+                for running in &mut self.rollouts {
+                    if running
+                        .rollout
+                        .task_ended(&update.task, &update.change, now)
+                    {
+                        break;
+                    }
+                }
+            }
         }
         self.updates.extend(out.updates);
     }
@@ -691,23 +857,140 @@ impl Driver {
     /// Saves what the batch changed, in one save, then acknowledges its messages and
     /// reports its updates; if the save fails, they wait for one that succeeds.
     fn end_batch(&mut self) {
+        self.start_rollout_tasks();
         if std::mem::take(&mut self.rewatch_due) {
             self.rewatch();
         }
-        if self.unsaved() {
+        for running in &mut self.rollouts {
+            let changes = running.rollout.take_changes();
+            running.unsaved.merge(changes);
+        }
+        if self.unsaved() || self.rollouts_unsaved() {
             self.save();
         } else {
             self.release();
         }
     }
 
+    /// Starts in the tracker what the rollouts want started now, while connected (and
+    /// past the grace after a connection); their requests go out once saved.
+    fn start_rollout_tasks(&mut self) {
+        if self.judge_from.is_none_or(|from| from > Instant::now()) {
+            return;
+        }
+        let now = now_millis();
+        for running in &mut self.rollouts {
+            for start in running.rollout.poll(now) {
+                match self.tracker.start_request(start.request, now) {
+                    Ok(started) => {
+                        self.requests.push(started.request);
+                        self.rewatch_due = true;
+                    }
+                    // Busy with a task of another caller, say: tried again later.
+                    Err(_) => {
+                        running.rollout.start_failed(&start.task, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn rollouts_unsaved(&self) -> bool {
+        self.rollouts.iter().any(|r| !r.unsaved.is_empty())
+    }
+
+    /// Takes up the rollout `name` from the store, or creates it.
+    fn follow_rollout(
+        &mut self,
+        name: String,
+        plan: RolloutPlan,
+    ) -> Result<RolloutStatus, CloudError> {
+        if self.rollouts.iter().any(|r| r.name == name) {
+            return Err(CloudError::RolloutDiffers(format!(
+                "a rollout named {name:?} is already followed"
+            )));
+        }
+        let saved = match &self.store {
+            Some(store) => store.load_rollout(&name)?,
+            None => None,
+        };
+        let now = now_millis();
+        let mut rollout = match saved {
+            Some(saved) => {
+                if saved.firmware != plan.firmware {
+                    return Err(CloudError::RolloutDiffers(
+                        "the firmware differs from the saved rollout's".into(),
+                    ));
+                }
+                let mut rollout = Rollout::restore(plan, saved.snapshot).map_err(|e| match e {
+                    RolloutRestoreError::Plan(e) => CloudError::Plan(e),
+                    other => CloudError::RolloutDiffers(other.to_string()),
+                })?;
+                // The tasks that ended while nobody followed the rollout (before this
+                // call, after a restart): their endings, as the tracker has them.
+                let keys: Vec<TaskKey> = rollout.tasks_in_flight().cloned().collect();
+                for key in keys {
+                    if self.tracker.task(&key).is_some() {
+                        continue;
+                    }
+                    match self.tracker.ending(&key).cloned() {
+                        Some(ending) => {
+                            rollout.task_ending(&key, &ending, now);
+                        }
+                        // Not known: tried again later.
+                        None => {
+                            rollout.start_failed(&key, now);
+                        }
+                    }
+                }
+                // The policy may have changed: the header says so.
+                let changes = rollout.take_changes();
+                let mut all = Changes {
+                    header: true,
+                    devices: Vec::new(),
+                };
+                all.merge(changes);
+                self.rollouts.push(Running {
+                    name: name.clone(),
+                    rollout,
+                    unsaved: all,
+                });
+                self.rewatch_due = true;
+                self.end_batch();
+                let running = self.rollouts.last().expect("pushed");
+                return Ok(RolloutStatus::of(&running.name, &running.rollout));
+            }
+            None => Rollout::new(plan.clone())?,
+        };
+        if let Some(store) = &self.store {
+            blocking(|| store.create_rollout(&name, &plan, &rollout)).map_err(CloudError::Save)?;
+        }
+        let _ = rollout.take_changes();
+        self.rollouts.push(Running {
+            name,
+            rollout,
+            unsaved: Changes::default(),
+        });
+        self.rewatch_due = true;
+        self.end_batch();
+        let running = self.rollouts.last().expect("pushed");
+        Ok(RolloutStatus::of(&running.name, &running.rollout))
+    }
+
     /// Acknowledges the messages and reports the updates whose effect is saved.
     fn release(&mut self) {
+        for request in std::mem::take(&mut self.requests) {
+            self.link.publish(&request);
+            self.counters.published += 1;
+        }
         for arrival in std::mem::take(&mut self.held) {
             self.link.ack(arrival);
         }
         for update in std::mem::take(&mut self.updates) {
             self.emit(CloudEvent::Update(update));
+        }
+        for status in std::mem::take(&mut self.statuses) {
+            self.emit(CloudEvent::Rollout(status));
         }
     }
 
@@ -718,7 +1001,12 @@ impl Driver {
         if self.watch != Watch::TaskGateways {
             return;
         }
-        let now = filters_for(&self.tracker);
+        let mut now = filters_for(&self.tracker);
+        // A rollout skips the devices already at their target version: it reads the
+        // state pushes of every device, not only of those upgrading.
+        if self.rollouts.iter().any(|r| !r.rollout.is_done()) {
+            now.insert(StateTopic::wildcard_filter());
+        }
         let gone: Vec<String> = self.watching.difference(&now).cloned().collect();
         let new: Vec<String> = now.difference(&self.watching).cloned().collect();
         self.link.unsubscribe(gone);
@@ -738,11 +1026,27 @@ impl Driver {
 
     fn try_save(&mut self) -> Result<(), StoreError> {
         if let Some(store) = &self.store {
-            let snapshot = self.tracker.snapshot();
-            blocking(|| store.save(&snapshot))?;
+            let commits: Vec<RolloutCommit<'_>> = self
+                .rollouts
+                .iter()
+                .filter(|r| !r.unsaved.is_empty())
+                .map(|r| RolloutCommit {
+                    name: &r.name,
+                    rollout: &r.rollout,
+                    changes: &r.unsaved,
+                })
+                .collect();
+            let tracker = &self.tracker;
+            blocking(|| store.commit(tracker, &commits))?;
             self.counters.saves += 1;
         }
         self.saved_revision = self.tracker.revision();
+        for running in &mut self.rollouts {
+            if !std::mem::take(&mut running.unsaved).is_empty() {
+                let status = RolloutStatus::of(&running.name, &running.rollout);
+                self.statuses.push(status);
+            }
+        }
         Ok(())
     }
 

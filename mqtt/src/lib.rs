@@ -12,8 +12,9 @@ pub mod store;
 
 pub use agent::{Agent, AgentConfig, AgentCounters, AgentError, AgentEvent, AgentEvents};
 pub use cloud::{
-    Cloud, CloudConfig, CloudCounters, CloudError, CloudEvent, CloudEvents, CloudStatus, Watch,
+    Cloud, CloudConfig, CloudCounters, CloudError, CloudEvent, CloudEvents, CloudStatus,
+    RolloutControl, RolloutStatus, Watch,
 };
 pub use config::{ConfigError, MqttConfig, Tls};
 pub use sqlite::{SavedRollout, SqliteStore};
-pub use store::{FileStore, Store, StoreError};
+pub use store::{FileStore, RolloutCommit, Store, StoreError};

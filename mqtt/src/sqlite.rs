@@ -1,7 +1,9 @@
 //! The embedded database: SQLite in one file, compiled in (nothing to install).
 //!
-//! [`SqliteStore`] keeps fleet rollouts one row per device ([`DeviceRecord`]) beside a
-//! row per rollout, so that a commit writes the rows that changed
+//! [`SqliteStore`] is a [`Store`] for the cloud driver: the tracker's state (in one
+//! row, for now) and fleet rollouts, committed together. It keeps a rollout one row
+//! per device ([`DeviceRecord`]) beside a row per rollout, so that a commit writes the
+//! rows that changed
 //! ([`Rollout::take_changes`]) and never the whole state: its cost follows what
 //! changed. Each commit is one transaction, in WAL mode with `synchronous = FULL`:
 //! once it returns, the rows survive the process being killed at any instant and the
@@ -57,10 +59,11 @@ use dji_cloud_ota::rollout::{
     Changes, DeviceRecord, Firmware, FleetDevice, Outcome, Policy, Rollout, RolloutHeader,
     RolloutPlan, RolloutSnapshot, RolloutState,
 };
+use dji_cloud_ota::tracker::{Tracker, TrackerSnapshot};
 use dji_cloud_ota::{Id, ResultCode, Serial, Text};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use crate::store::StoreError;
+use crate::store::{RolloutCommit, Store, StoreError};
 
 /// The schema, one step per version: step `i` brings a file of version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -92,6 +95,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (rollout, position)
     ) STRICT;
     CREATE INDEX rollout_devices_by_gateway ON rollout_devices (gateway, rollout);",
+    // 2: the tracker's state.
+    "CREATE TABLE tracker (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        snapshot TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// A rollout as a store holds it: its firmware and policy, and its state.
@@ -313,10 +321,22 @@ impl SqliteStore {
         let mut connection = self.connection();
         let e = |e| database(&self.path, e);
         let tx = connection.transaction().map_err(e)?;
+        let written = self.write_changes(&tx, name, rollout, changes)?;
+        tx.commit().map_err(e)?;
+        Ok(written)
+    }
+
+    fn write_changes(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        name: &str,
+        rollout: &Rollout,
+        changes: &Changes,
+    ) -> Result<usize, StoreError> {
+        let e = |e| database(&self.path, e);
         let mut written = 0;
         if changes.header {
-            let header = rollout.header();
-            if write_header(&tx, name, &header).map_err(e)? == 0 {
+            if write_header(tx, name, &rollout.header()).map_err(e)? == 0 {
                 return Err(StoreError::Database {
                     path: self.path.clone(),
                     reason: format!("no rollout named {name:?}"),
@@ -324,14 +344,8 @@ impl SqliteStore {
             }
             written += 1;
         }
-        written += write_devices(
-            &tx,
-            name,
-            rollout.devices(),
-            changes.devices.iter().copied(),
-        )
-        .map_err(e)?;
-        tx.commit().map_err(e)?;
+        written += write_devices(tx, name, rollout.devices(), changes.devices.iter().copied())
+            .map_err(e)?;
         Ok(written)
     }
 
@@ -453,6 +467,65 @@ impl SqliteStore {
             reason,
         }
     }
+}
+
+/// The tracker's state and the rollouts, committed together.
+impl Store for SqliteStore {
+    fn load(&self) -> Result<Option<TrackerSnapshot>, StoreError> {
+        let connection = self.connection();
+        let text: Option<String> = connection
+            .query_row("SELECT snapshot FROM tracker WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| database(&self.path, e))?;
+        text.map(|text| {
+            serde_json::from_str(&text).map_err(|e| StoreError::Database {
+                path: self.path.clone(),
+                reason: format!("the tracker's state: {e}"),
+            })
+        })
+        .transpose()
+    }
+
+    fn save(&self, snapshot: &TrackerSnapshot) -> Result<(), StoreError> {
+        let connection = self.connection();
+        write_tracker(&connection, snapshot).map_err(|e| database(&self.path, e))
+    }
+
+    fn commit(&self, tracker: &Tracker, rollouts: &[RolloutCommit<'_>]) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let e = |e| database(&self.path, e);
+        let tx = connection.transaction().map_err(e)?;
+        write_tracker(&tx, &tracker.snapshot()).map_err(e)?;
+        for commit in rollouts {
+            self.write_changes(&tx, commit.name, commit.rollout, commit.changes)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    fn load_rollout(&self, name: &str) -> Result<Option<SavedRollout>, StoreError> {
+        SqliteStore::load_rollout(self, name)
+    }
+
+    fn create_rollout(
+        &self,
+        name: &str,
+        plan: &RolloutPlan,
+        rollout: &Rollout,
+    ) -> Result<(), StoreError> {
+        SqliteStore::create_rollout(self, name, plan, rollout)
+    }
+}
+
+fn write_tracker(connection: &Connection, snapshot: &TrackerSnapshot) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO tracker (id, snapshot) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot",
+        )?
+        .execute([json(snapshot)])
+        .map(|_| ())
 }
 
 const DEVICE_COLUMNS: &str = "gateway, sn, model, outcome, result, attempts, task, retry_at_ms,

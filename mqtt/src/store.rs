@@ -10,8 +10,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use dji_cloud_ota::tracker::TrackerSnapshot;
+use dji_cloud_ota::rollout::{Changes, Rollout, RolloutPlan};
+use dji_cloud_ota::tracker::{Tracker, TrackerSnapshot};
 use thiserror::Error;
+
+use crate::sqlite::SavedRollout;
 
 /// Where a tracker's state is kept.
 ///
@@ -30,12 +33,64 @@ pub trait Store {
     /// # Errors
     /// [`StoreError::Io`] when it could not be written.
     fn save(&self, snapshot: &TrackerSnapshot) -> Result<(), StoreError>;
+
+    /// Saves at once, in one transaction, the tracker's state and what changed in
+    /// `rollouts`: after it returns, `load` and `load_rollout` give the new state;
+    /// if it fails, nothing of it is saved. The default saves `tracker.snapshot()` and
+    /// refuses rollouts ([`StoreError::NoRollouts`]).
+    ///
+    /// # Errors
+    /// As [`Store::save`].
+    fn commit(&self, tracker: &Tracker, rollouts: &[RolloutCommit<'_>]) -> Result<(), StoreError> {
+        if !rollouts.is_empty() {
+            return Err(StoreError::NoRollouts);
+        }
+        self.save(&tracker.snapshot())
+    }
+
+    /// The rollout named `name` as saved, or `None`. The default keeps none.
+    ///
+    /// # Errors
+    /// [`StoreError`]: it cannot be read.
+    fn load_rollout(&self, name: &str) -> Result<Option<SavedRollout>, StoreError> {
+        let _ = name;
+        Ok(None)
+    }
+
+    /// Saves a new rollout: its plan's firmware and policy, and every device's row.
+    /// The default refuses ([`StoreError::NoRollouts`]).
+    ///
+    /// # Errors
+    /// [`StoreError`]: it cannot be written, or a rollout of that name exists.
+    fn create_rollout(
+        &self,
+        name: &str,
+        plan: &RolloutPlan,
+        rollout: &Rollout,
+    ) -> Result<(), StoreError> {
+        let _ = (name, plan, rollout);
+        Err(StoreError::NoRollouts)
+    }
+}
+
+/// What changed in one rollout, for [`Store::commit`].
+#[derive(Debug, Clone, Copy)]
+pub struct RolloutCommit<'a> {
+    /// The rollout's name.
+    pub name: &'a str,
+    /// The rollout.
+    pub rollout: &'a Rollout,
+    /// What changed since its last commit ([`Rollout::take_changes`]).
+    pub changes: &'a Changes,
 }
 
 /// Why a [`Store`] could not load or save.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// This store keeps no rollouts: [`crate::SqliteStore`] does.
+    #[error("this store keeps no rollouts (SqliteStore does)")]
+    NoRollouts,
     /// Reading or writing failed.
     #[error("{path}: {source}")]
     Io {

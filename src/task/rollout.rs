@@ -54,7 +54,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::tracker::{Change, TaskKey};
+use super::tracker::{Change, Ending as TaskEnding, TaskKey};
 use crate::model::{Device, Id, Message, ResultCode, Serial, StatePush, Text, UpgradeType};
 use crate::rules::check::ValidationErrors;
 
@@ -450,6 +450,14 @@ impl Changes {
     /// True when nothing changed.
     pub fn is_empty(&self) -> bool {
         !self.header && self.devices.is_empty()
+    }
+
+    /// Adds what `later` names: what a store writes when an earlier commit failed.
+    pub fn merge(&mut self, later: Changes) {
+        self.header |= later.header;
+        self.devices.extend(later.devices);
+        self.devices.sort_unstable();
+        self.devices.dedup();
     }
 }
 
@@ -947,6 +955,33 @@ impl Rollout {
                 Ending::Failed(Some(*result))
             }
             _ => Ending::Failed(None),
+        };
+        self.end_task(u, ending, now_ms);
+        true
+    }
+
+    /// Takes how a task ended as the tracker remembers it ([`Tracker::ending`]: after a
+    /// restart, for a task whose end came before the rollout was taken up again).
+    /// Returns false, and changes nothing, for a task of no rollout in flight.
+    ///
+    /// [`Tracker::ending`]: crate::tracker::Tracker::ending
+    pub fn task_ending(&mut self, task: &TaskKey, ending: &TaskEnding, now_ms: u64) -> bool {
+        let Some(u) = self.in_flight.remove(task) else {
+            return false;
+        };
+        let ending = match ending {
+            TaskEnding::Finished { status, result } if status.is_success() => {
+                Ending::Ok(Some(*result))
+            }
+            TaskEnding::Confirmed => Ending::Ok(None),
+            TaskEnding::Refused { result } if result.is_transient() => Ending::Later(Some(*result)),
+            TaskEnding::NoReply => Ending::Later(None),
+            TaskEnding::Finished { result, .. } | TaskEnding::Refused { result } => {
+                Ending::Failed(Some(*result))
+            }
+            TaskEnding::Silent | TaskEnding::Forgotten | TaskEnding::Reverted { .. } => {
+                Ending::Failed(None)
+            }
         };
         self.end_task(u, ending, now_ms);
         true
