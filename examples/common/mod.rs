@@ -8,6 +8,7 @@
 pub mod broker;
 pub mod cloud;
 pub mod dock;
+pub mod fleet;
 pub mod mqtt;
 
 use std::time::Duration;

@@ -1,0 +1,259 @@
+//! `ota-fleet`: upgrades a fleet of docks in waves over MQTT, with the runtime crate's
+//! `Cloud` following a rollout kept in an SQLite database.
+//!
+//! ```sh
+//! cargo run --example ota-fleet -- run --broker 127.0.0.1:1883 \
+//!     --fleet fleet.csv --firmware firmware.json --state fleet.db \
+//!     --canary 5 --max-in-flight 50 --abort-failed-percent 10 --abort-min-finished 20
+//! cargo run --example ota-fleet -- status --state fleet.db --json
+//! ```
+//!
+//! `FLEET.csv` has a header line `gateway,sn,model`, then a device a line (a dock's own
+//! row has `sn` equal to `gateway`; the canary is the first N gateways in file order).
+//! `FIRMWARE.json` is an object keyed by model, each value `{"version", "url", "md5",
+//! "size", "file_name", "upgrade_type"}`.
+//!
+//! Killed and started again with the same `--state`, `run` takes the rollout up where it
+//! was: the files are read again and must agree with what the state holds (it says how
+//! they differ otherwise, and exits 2); the policy options given replace the saved ones,
+//! those not given keep them. The MQTT session is persistent, under the client id
+//! `ota-fleet-<name>` unless `--client-id` names another, so that what the docks sent
+//! meanwhile is delivered.
+//!
+//! `status` reads the same database, also while `run` is going on.
+//!
+//! Exit status of `run`: 0 every device ended ok or skipped; 1 the rollout finished with
+//! failures (or was cancelled); 2 bad input (nothing started); 3 the broker could not be
+//! reached or refused the login; 4 the failure threshold stopped the rollout.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use common::fleet::{status_json, status_text};
+use common::mqtt::ConnArgs;
+use dji_cloud_ota::rollout::{Policy, Rollout};
+use dji_cloud_ota::tracker::TrackerConfig;
+use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, SqliteStore};
+
+use common::fleet::{EXIT_BROKER, EXIT_INPUT, EXIT_OK};
+
+/// Upgrades a fleet of docks in waves, or shows how a rollout stands.
+#[derive(Debug, Parser)]
+#[command(name = "ota-fleet")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the rollout (or takes it up again) until it ends.
+    Run(Box<RunArgs>),
+    /// Shows a rollout's devices and counts from its database.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// The devices: a header line `gateway,sn,model`, then a device a line.
+    #[arg(long, value_name = "FLEET.csv")]
+    fleet: PathBuf,
+    /// The firmware of each model, as JSON.
+    #[arg(long, value_name = "FIRMWARE.json")]
+    firmware: PathBuf,
+    /// The SQLite database the rollout and the tasks are kept in.
+    #[arg(long, value_name = "DB")]
+    state: PathBuf,
+    /// The rollout's name in the database.
+    #[arg(long, default_value = "fleet")]
+    name: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// How long to wait for the reply to ota_create before sending it again, in ms.
+    #[arg(long, default_value_t = 3_000)]
+    reply_timeout_ms: u64,
+    /// How long an accepted task may send no event before it fails, in ms.
+    #[arg(long, default_value_t = 300_000)]
+    silence_timeout_ms: u64,
+}
+
+/// The policy; an option not given keeps the saved value (or the default).
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// The first N gateways start first; the rest once all their tasks have ended.
+    #[arg(long, value_name = "N")]
+    canary: Option<usize>,
+    /// At most M tasks in flight (default 50).
+    #[arg(long, value_name = "M")]
+    max_in_flight: Option<usize>,
+    /// At most R starts, retries included, in any minute.
+    #[arg(long, value_name = "R")]
+    max_starts_per_minute: Option<u32>,
+    /// Stops new starts when more than P % of the finished tasks failed.
+    #[arg(long, value_name = "P")]
+    abort_failed_percent: Option<u32>,
+    /// ... once K tasks have finished (default 1).
+    #[arg(long, value_name = "K")]
+    abort_min_finished: Option<usize>,
+    /// A dock that answered "later" (busy, battery low, ...) or never answered is tried
+    /// again after this many ms (default 60000).
+    #[arg(long, value_name = "MS")]
+    retry_after_ms: Option<u64>,
+    /// ... at most N more times (default 3).
+    #[arg(long, value_name = "N")]
+    retry_limit: Option<u32>,
+}
+
+impl PolicyArgs {
+    /// `base` with the options given.
+    fn apply(&self, base: Policy) -> Policy {
+        Policy {
+            canary: self.canary.unwrap_or(base.canary),
+            max_in_flight: self.max_in_flight.unwrap_or(base.max_in_flight),
+            max_starts_per_minute: self.max_starts_per_minute.or(base.max_starts_per_minute),
+            abort_failed_percent: self.abort_failed_percent.or(base.abort_failed_percent),
+            abort_min_finished: self.abort_min_finished.unwrap_or(base.abort_min_finished),
+            retry_after_ms: self.retry_after_ms.unwrap_or(base.retry_after_ms),
+            retry_limit: self.retry_limit.unwrap_or(base.retry_limit),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// The rollout's database.
+    #[arg(long, value_name = "DB")]
+    state: PathBuf,
+    /// The rollout's name in the database.
+    #[arg(long, default_value = "fleet")]
+    name: String,
+    /// One JSON document: `devices` (gateway, sn, model, outcome, result, attempts) and
+    /// `counts` by outcome.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Status(args) => status(&args),
+        Command::Run(args) => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .map_or_else(
+                |e| {
+                    eprintln!("ota-fleet: {e}");
+                    EXIT_INPUT
+                },
+                |runtime| runtime.block_on(run(*args)),
+            ),
+    };
+    ExitCode::from(code)
+}
+
+fn status(args: &StatusArgs) -> u8 {
+    let saved = SqliteStore::open_read_only(&args.state).and_then(|s| s.load_rollout(&args.name));
+    match saved {
+        Ok(Some(saved)) => {
+            if args.json {
+                println!("{}", status_json(&args.name, &saved.snapshot));
+            } else {
+                print!("{}", status_text(&args.name, &saved.snapshot));
+            }
+            EXIT_OK
+        }
+        Ok(None) => {
+            eprintln!(
+                "ota-fleet: {} holds no rollout named {:?}",
+                args.state.display(),
+                args.name
+            );
+            EXIT_INPUT
+        }
+        Err(e) => {
+            eprintln!("ota-fleet: {e}");
+            EXIT_INPUT
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> u8 {
+    // Everything is read and checked before anything connects or starts.
+    let inputs = match common::fleet::read(&args.fleet, &args.firmware) {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            eprintln!("ota-fleet: {e}");
+            return EXIT_INPUT;
+        }
+    };
+    let store = match SqliteStore::open(&args.state) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("ota-fleet: {e}");
+            return EXIT_INPUT;
+        }
+    };
+    let saved = match store.load_rollout(&args.name) {
+        Ok(saved) => saved,
+        Err(e) => {
+            eprintln!("ota-fleet: {e}");
+            return EXIT_INPUT;
+        }
+    };
+    let base = saved
+        .as_ref()
+        .map_or_else(Policy::default, |s| s.policy.clone());
+    let plan = inputs.plan(args.policy.apply(base));
+    let checked = match &saved {
+        Some(saved) => Rollout::restore(plan.clone(), saved.snapshot.clone())
+            .err()
+            .map(|e| inputs.differences(&saved.firmware, Some(&e)))
+            .unwrap_or_else(|| inputs.differences(&saved.firmware, None)),
+        None => Rollout::new(plan.clone()).err().map(|e| inputs.explain(&e)),
+    };
+    if let Some(problem) = checked {
+        eprintln!("ota-fleet: {problem}");
+        return EXIT_INPUT;
+    }
+    let mqtt = match args
+        .conn
+        .config("ota-fleet", Some(format!("ota-fleet-{}", args.name)))
+    {
+        Ok(mqtt) => mqtt,
+        Err(e) => {
+            eprintln!("ota-fleet: {e}");
+            return EXIT_INPUT;
+        }
+    };
+    println!("connecting to {}", mqtt.describe());
+    let tracker = TrackerConfig {
+        reply_timeout_ms: args.reply_timeout_ms,
+        silence_timeout_ms: Some(args.silence_timeout_ms),
+        ..TrackerConfig::default()
+    };
+    let (cloud, mut events) = match Cloud::spawn(CloudConfig::new(mqtt, tracker), store) {
+        Ok(spawned) => spawned,
+        Err(e) => {
+            eprintln!("ota-fleet: {e}");
+            return EXIT_INPUT;
+        }
+    };
+    // Connected first: a wrong address or login is said at once.
+    loop {
+        match events.next().await {
+            Some(CloudEvent::Connected { .. }) => break,
+            Some(CloudEvent::Failed { reason }) => {
+                eprintln!("ota-fleet: {reason}");
+                return EXIT_BROKER;
+            }
+            Some(_) => {}
+            None => return EXIT_BROKER,
+        }
+    }
+    let resumed = saved.is_some();
+    common::fleet::follow(cloud, events, &args.name, plan, resumed).await
+}
