@@ -158,6 +158,7 @@ async fn fleet(conn: &ConnArgs, count: usize, dock: &DockArgs) -> u8 {
             gateway: gateway(i),
             config,
             devices: Vec::new(),
+            expects_task: true,
         });
     }
     let plan = RolloutPlan {

@@ -15,6 +15,12 @@
 //! (`thing/product/+/...`), starts one task per gateway, answers every event (the docks
 //! ask for a reply on each), and prints a `summary` with the end states, the message
 //! rate and its peak memory. It exits 0 when every task ended `ok`.
+//!
+//! The docks process also plays the fleet that `ota-fleet run` upgrades: `--busy-once`,
+//! `--failing` and `--at-target` (lists of dock numbers) give docks a fault of their
+//! own, and its `summary` counts `requests_while_busy`, the requests of a second task
+//! that reached a dock while one of it was running (a cloud that should never send
+//! them).
 
 mod common;
 
@@ -30,8 +36,9 @@ use common::{
     TrackerArgs,
 };
 use dji_cloud_ota::Serial;
-use dji_cloud_ota::dock::{DockStats, NeedReply};
+use dji_cloud_ota::dock::{DockConfig, DockStats, Fault, NeedReply};
 use dji_cloud_ota::tracker::Change;
+use dji_cloud_ota::{ResultCode, Step};
 use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, Watch};
 use tokio::time::{Instant, sleep_until};
 
@@ -67,6 +74,18 @@ struct Cli {
     tracker: TrackerArgs,
     #[command(flatten)]
     dock: DockArgs,
+    /// Docks role: these docks (by number) refuse their first request as busy (312015).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    busy_once: Vec<usize>,
+    /// Docks role: these docks fail their upgrade halfway (312003).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    failing: Vec<usize>,
+    /// Docks role: these docks run --target-version already, and say so in state pushes.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    at_target: Vec<usize>,
+    /// The version the --at-target docks run.
+    #[arg(long, default_value = "04.01.0020")]
+    target_version: String,
 }
 
 #[tokio::main]
@@ -111,12 +130,17 @@ async fn docks(cli: &Cli, gateways: Vec<Serial>) -> u8 {
         };
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         ready.push(ready_rx);
-        let (config, group, resend) = (config.clone(), group.to_vec(), cli.dock.resend());
+        let first = n * per_connection;
+        let sims: Vec<common::dock::SimDock> = group
+            .iter()
+            .enumerate()
+            .map(|(i, gateway)| sim(cli, first + i, gateway, &config))
+            .collect();
+        let resend = cli.dock.resend();
         runs.push(tokio::spawn(async move {
             let ready = move || {
                 let _ = ready_tx.send(());
             };
-            let sims = common::dock::SimDock::alike(group, &config);
             common::dock::run(mqtt, sims, resend, until, false, ready).await
         }));
     }
@@ -265,4 +289,33 @@ fn end_of(change: &Change) -> Option<&'static str> {
         Change::Silent { .. } => "silent",
         _ => return None,
     })
+}
+
+/// Dock number `n`, with the fault the command line gives it.
+fn sim(cli: &Cli, n: usize, gateway: &Serial, config: &DockConfig) -> common::dock::SimDock {
+    let mut config = config.clone();
+    if cli.busy_once.contains(&n) {
+        config.fault = Fault::RejectFirst {
+            result: ResultCode(312015),
+            times: 1,
+        };
+    }
+    if cli.failing.contains(&n) {
+        config.fault = Fault::FailAt {
+            step: Step::UpgradeFirmware,
+            percent: 50,
+            result: ResultCode(312003),
+        };
+    }
+    let at_target = cli.at_target.contains(&n);
+    common::dock::SimDock {
+        gateway: gateway.clone(),
+        config,
+        devices: if at_target {
+            vec![(gateway.clone(), cli.target_version.clone())]
+        } else {
+            Vec::new()
+        },
+        expects_task: !at_target,
+    }
 }

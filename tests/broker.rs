@@ -1015,3 +1015,273 @@ fn a_device_back_at_its_old_version_fails_the_task_before_the_silence_limit() {
     );
     drop(dock);
 }
+
+/// A fleet file of `count` docks (`{prefix}00000`, ...), each its own row, model
+/// `dock2`, and the firmware file, in `dir`.
+fn fleet_files(dir: &TempDir, prefix: &str, count: usize) -> (String, String) {
+    let mut csv = String::from("gateway,sn,model\n");
+    for n in 0..count {
+        csv.push_str(&format!("{prefix}{n:05},{prefix}{n:05},dock2\n"));
+    }
+    let fleet = dir.0.join("fleet.csv");
+    std::fs::write(&fleet, csv).unwrap();
+    let firmware = dir.0.join("firmware.json");
+    std::fs::write(
+        &firmware,
+        r#"{"dock2": {"version": "10.01.0003", "url": "https://firmware.example.com/dock2.zip",
+            "md5": "6f1ed002ab5595859014ebf0951522d9", "size": 312441856,
+            "file_name": "dock2.zip", "upgrade_type": 3}}"#,
+    )
+    .unwrap();
+    let text = |p: PathBuf| p.to_str().unwrap().to_string();
+    (text(fleet), text(firmware))
+}
+
+/// `count` simulated docks in one process, with the faults `extra` gives them, ready.
+fn fleet_docks(broker: &str, prefix: &str, count: usize, extra: &[&str]) -> Proc {
+    let count = count.to_string();
+    let mut args = vec![
+        "--role",
+        "docks",
+        "--broker",
+        broker,
+        "--docks",
+        &count,
+        "--prefix",
+        prefix,
+        "--connections",
+        "4",
+        "--interval-ms",
+        "100",
+        "--percent-step",
+        "50",
+        "--target-version",
+        "10.01.0003",
+        "--timeout-secs",
+        "300",
+        "--resend-after-ms",
+        "1000",
+        "--resend-limit",
+        "30",
+    ];
+    args.extend_from_slice(extra);
+    let mut docks = Proc::start("ota-load", &args);
+    docks.wait_for("ready docks=", LIMIT);
+    docks
+}
+
+/// Every "(N task(s) in flight)" the program printed is at most `max`.
+fn in_flight_within(lines: &[String], max: usize) {
+    for line in lines {
+        if let Some((_, rest)) = line.split_once(" (") {
+            if let Some(n) = rest
+                .strip_suffix(" task(s) in flight), waiting")
+                .or_else(|| rest.split_once(" task(s) in flight)").map(|(n, _)| n))
+            {
+                let n: usize = n.parse().unwrap_or_else(|_| panic!("{line}"));
+                assert!(n <= max, "{n} tasks in flight, over {max}: {line}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_fleet_rollout_killed_halfway_and_started_again_ends_every_device_as_it_should() {
+    let broker = broker();
+    let _broker = shared();
+    let dir = TempDir::new("fleetkill");
+    let prefix = format!("FK{}", std::process::id() % 100_000);
+    let (fleet, firmware) = fleet_files(&dir, &prefix, 200);
+    let busy = [10, 40, 90, 130, 170];
+    let failing = [25, 120];
+    let at_target = [150, 160, 190];
+    let list = |l: &[usize]| l.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let (busy_list, failing_list, target_list) = (list(&busy), list(&failing), list(&at_target));
+    let docks = fleet_docks(
+        &broker,
+        &prefix,
+        200,
+        &[
+            "--busy-once",
+            &busy_list,
+            "--failing",
+            &failing_list,
+            "--at-target",
+            &target_list,
+        ],
+    );
+    let db = dir.0.join("fleet.db");
+    let db = db.to_str().unwrap();
+    let client_id = format!("{prefix}-fleet");
+    let args = [
+        "run",
+        "--broker",
+        &broker,
+        "--fleet",
+        &fleet,
+        "--firmware",
+        &firmware,
+        "--state",
+        db,
+        "--client-id",
+        &client_id,
+        "--canary",
+        "3",
+        "--max-in-flight",
+        "20",
+        "--retry-after-ms",
+        "1000",
+        "--retry-limit",
+        "3",
+    ];
+    let mut first = Proc::start("ota-fleet", &args);
+    // About a third of the way: then SIGKILL.
+    let halfway = |l: &str| {
+        l.split_once("rollout running ok ")
+            .and_then(|(_, rest)| rest.split(',').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n >= 60)
+    };
+    let end = Instant::now() + LIMIT;
+    while !first.seen.iter().any(|l| halfway(l)) {
+        assert!(
+            Instant::now() < end,
+            "no progress:\n{}",
+            first.seen.join("\n")
+        );
+        let _ = first.try_wait_for("rollout running ok", Duration::from_millis(100));
+        if let Ok(line) = first.lines.recv_timeout(Duration::from_millis(100)) {
+            first.seen.push(line);
+        }
+    }
+    let before = first.kill();
+    in_flight_within(&before, 20);
+
+    let (status, out) = Proc::start("ota-fleet", &args).finish(LIMIT);
+    // The two failing docks: the rollout went through with failures.
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "before:\n{}\nafter:\n{}",
+        before.join("\n"),
+        out.join("\n")
+    );
+    assert!(
+        out.iter().any(|l| l.contains("taken up where it was")),
+        "{}",
+        out.join("\n")
+    );
+    in_flight_within(&out, 20);
+
+    let (status, json) =
+        Proc::start("ota-fleet", &["status", "--state", db, "--json"]).finish(LIMIT);
+    assert_eq!(status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_str(&json.join("\n")).unwrap();
+    for device in report["devices"].as_array().unwrap() {
+        let sn = device["sn"].as_str().unwrap();
+        let n: usize = sn[prefix.len()..].parse().unwrap();
+        let (outcome, attempts) = if failing.contains(&n) {
+            ("failed", 1)
+        } else if at_target.contains(&n) {
+            ("skipped", 0)
+        } else if busy.contains(&n) {
+            ("ok", 2)
+        } else {
+            ("ok", 1)
+        };
+        assert_eq!(
+            device["outcome"],
+            outcome,
+            "{device}\nbefore the kill:\n{}\nafter:\n{}",
+            before.join("\n"),
+            out.join("\n")
+        );
+        assert_eq!(device["attempts"], attempts, "{device}");
+    }
+    assert_eq!(report["counts"]["ok"], 195);
+    // The docks: no second ota_create while a task was in flight, every event answered.
+    let (_, dock_out) = docks.finish(LIMIT);
+    let d = summary(&dock_out);
+    assert_eq!(
+        number(&d, "requests_while_busy"),
+        0,
+        "{}",
+        dock_out.join("\n")
+    );
+    assert_eq!(
+        number(&d, "request_bids"),
+        197 + busy.len() as u64,
+        "{}",
+        dock_out.join("\n")
+    );
+    assert_eq!(
+        number(&d, "replies_received"),
+        number(&d, "replies_expected"),
+        "{}",
+        dock_out.join("\n")
+    );
+}
+
+#[test]
+fn a_fleet_rollout_over_its_failure_threshold_stops_and_leaves_the_rest_waiting() {
+    let broker = broker();
+    let _broker = shared();
+    let dir = TempDir::new("fleetabort");
+    let prefix = format!("FA{}", std::process::id() % 100_000);
+    let (fleet, firmware) = fleet_files(&dir, &prefix, 40);
+    let docks = fleet_docks(&broker, &prefix, 40, &["--failing", "0,1,2,3"]);
+    let db = dir.0.join("fleet.db");
+    let client_id = format!("{prefix}-fleet");
+    let (status, out) = Proc::start(
+        "ota-fleet",
+        &[
+            "run",
+            "--broker",
+            &broker,
+            "--fleet",
+            &fleet,
+            "--firmware",
+            &firmware,
+            "--state",
+            db.to_str().unwrap(),
+            "--client-id",
+            &client_id,
+            "--max-in-flight",
+            "4",
+            "--abort-failed-percent",
+            "25",
+            "--abort-min-finished",
+            "4",
+        ],
+    )
+    .finish(LIMIT);
+    assert_eq!(status.code(), Some(4), "{}", out.join("\n"));
+    assert!(
+        out.iter()
+            .any(|l| l.contains("stopped by the failure threshold")),
+        "{}",
+        out.join("\n")
+    );
+    let (_, json) = Proc::start(
+        "ota-fleet",
+        &["status", "--state", db.to_str().unwrap(), "--json"],
+    )
+    .finish(LIMIT);
+    let report: serde_json::Value = serde_json::from_str(&json.join("\n")).unwrap();
+    assert_eq!(report["state"], "aborted");
+    assert_eq!(report["counts"]["failed"], 4);
+    assert_eq!(
+        report["counts"]["in_progress"], 0,
+        "the tasks in flight ran to their end"
+    );
+    // At most the four first and what a freed slot let start before the fourth failure.
+    let started = report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["attempts"] != 0)
+        .count();
+    assert!(started <= 8, "{report}");
+    assert_eq!(report["counts"]["waiting"], 40 - started, "{report}");
+    drop(docks);
+}

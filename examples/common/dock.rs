@@ -4,13 +4,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use dji_cloud_ota::dock::{Dock, DockConfig, DockStats};
+use dji_cloud_ota::dock::{Dock, DockConfig, DockStats, Fault};
 use dji_cloud_ota::{FirmwareState, FirmwareUpgradeStatus, Serial, StatePush, now_millis};
 use dji_cloud_ota_mqtt::{Agent, AgentConfig, AgentEvent, MqttConfig};
 use tokio::time::{Instant, sleep_until};
 
 /// How long docks that have all their replies wait for one sent twice.
 const GRACE: Duration = Duration::from_millis(500);
+
+/// How often the devices' first state pushes are sent again.
+const REPUSH: Duration = Duration::from_secs(2);
 
 /// When the docks stop.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +41,11 @@ pub struct Resend {
 pub struct SimDock {
     pub gateway: Serial,
     pub config: DockConfig,
+    /// Pushed once connected, then every 2 s, as a dock online keeps reporting.
     pub devices: Vec<(Serial, String)>,
+    /// False for a dock that should get no task (already at the target version): it
+    /// does not hold up `Until::once`.
+    pub expects_task: bool,
 }
 
 impl SimDock {
@@ -50,6 +57,7 @@ impl SimDock {
                 gateway,
                 config: config.clone(),
                 devices: Vec::new(),
+                expects_task: true,
             })
             .collect()
     }
@@ -79,17 +87,36 @@ pub async fn run(
             Some(_) => {}
         }
     }
-    for sim in &sims {
-        for (sn, version) in &sim.devices {
-            let firmware = FirmwareState {
-                firmware_version: Some(version.as_str().into()),
-                firmware_upgrade_status: Some(FirmwareUpgradeStatus::NOT_UPGRADING),
-                ..FirmwareState::default()
-            };
-            let push = StatePush::new(sn.clone(), Some(sim.gateway.clone()), firmware);
-            agent.publish_state(push).map_err(|e| e.to_string())?;
-        }
+    let pushes: Vec<StatePush> = sims
+        .iter()
+        .flat_map(|sim| {
+            sim.devices.iter().map(|(sn, version)| {
+                let firmware = FirmwareState {
+                    firmware_version: Some(version.as_str().into()),
+                    firmware_upgrade_status: Some(FirmwareUpgradeStatus::NOT_UPGRADING),
+                    ..FirmwareState::default()
+                };
+                StatePush::new(sn.clone(), Some(sim.gateway.clone()), firmware)
+            })
+        })
+        .collect();
+    for push in &pushes {
+        agent
+            .publish_state(push.clone())
+            .map_err(|e| e.to_string())?;
     }
+    let mut next_push = (!pushes.is_empty()).then(|| Instant::now() + REPUSH);
+    let idle: Vec<Serial> = sims
+        .iter()
+        .filter(|s| !s.expects_task)
+        .map(|s| s.gateway.clone())
+        .collect();
+    // A dock that refuses its first requests is done once a task of it ran.
+    let refusing_first: Vec<Serial> = sims
+        .iter()
+        .filter(|s| matches!(s.config.fault, Fault::RejectFirst { .. }))
+        .map(|s| s.gateway.clone())
+        .collect();
     ready();
     let mut docks: HashMap<Serial, Dock> = sims
         .into_iter()
@@ -145,6 +172,12 @@ pub async fn run(
                 }
             }
             () = sleep_until(stop.unwrap_or(far)), if stop.is_some() => break,
+            () = sleep_until(next_push.unwrap_or(far)), if next_push.is_some() => {
+                for push in &pushes {
+                    agent.publish_state(push.clone()).map_err(|e| e.to_string())?;
+                }
+                next_push = Some(Instant::now() + REPUSH);
+            }
             _ = tokio::signal::ctrl_c() => break,
         }
         for message in out {
@@ -156,7 +189,14 @@ pub async fn run(
                 agent.publish_state(push).map_err(|e| e.to_string())?;
             }
         }
-        let done = |d: &Dock| d.stats().tasks_ended > 0 && !d.is_busy();
+        let done = |d: &Dock| {
+            let ended = if refusing_first.contains(d.gateway()) {
+                d.stats().tasks_started > 0
+            } else {
+                d.stats().tasks_ended > 0
+            };
+            (ended || idle.contains(d.gateway())) && !d.is_busy()
+        };
         if until.once && all_ended.is_none() && docks.values().all(done) {
             all_ended = Some(Instant::now());
         }
@@ -177,6 +217,7 @@ pub fn add(mut sum: DockStats, s: &DockStats) -> DockStats {
     sum.requests += s.requests;
     sum.request_tids += s.request_tids;
     sum.request_bids += s.request_bids;
+    sum.requests_while_busy += s.requests_while_busy;
     sum.replies_sent += s.replies_sent;
     sum.tasks_started += s.tasks_started;
     sum.tasks_ended += s.tasks_ended;
@@ -194,6 +235,7 @@ pub fn summary(s: &DockStats) -> String {
         ("requests", s.requests.to_string()),
         ("request_tids", s.request_tids.to_string()),
         ("request_bids", s.request_bids.to_string()),
+        ("requests_while_busy", s.requests_while_busy.to_string()),
         ("replies_sent", s.replies_sent.to_string()),
         ("tasks_started", s.tasks_started.to_string()),
         ("tasks_ended", s.tasks_ended.to_string()),

@@ -149,6 +149,9 @@ pub struct DockStats {
     pub request_tids: u64,
     /// Distinct `bid`s among them.
     pub request_bids: u64,
+    /// Requests of another task than the one running, which the dock refused as busy
+    /// (`312014`): a cloud that sent them started a second task on a busy dock.
+    pub requests_while_busy: u64,
     /// Replies sent to requests.
     pub replies_sent: u64,
     /// Tasks begun.
@@ -328,7 +331,10 @@ impl Dock {
             (_, Some(run), _) if run.request.bid == request.bid => {
                 (ResultCode::SUCCESS, Some(TaskStatus::InProgress))
             }
-            (_, Some(_), _) => (BUSY, None),
+            (_, Some(_), _) => {
+                self.stats.requests_while_busy += 1;
+                (BUSY, None)
+            }
             (_, None, Some(code)) => {
                 self.refused += 1;
                 self.stats.tasks_ended += 1;
