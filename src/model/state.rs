@@ -131,8 +131,10 @@ macro_rules! int_property {
                 stringify!($name).into()
             }
 
-            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 crate::rules::schema_part::open_enum(
+                    generator,
+                    stringify!($name),
                     $wire,
                     serde_json::json!({ "type": "integer" }),
                     Self::KNOWN.iter().map(|known| {

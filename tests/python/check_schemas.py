@@ -34,7 +34,7 @@ def load(path):
 def validators_by_entry():
     """A format-asserting validator for each index entry, with the entry's topic regex."""
     out = []
-    for entry in load(SCHEMAS / "index.json"):
+    for entry in load(SCHEMAS / "index.json")["messages"]:
         schema = load(SCHEMAS / entry["schema"])
         Draft202012Validator.check_schema(schema)
         topic = re.escape(entry["topic"]).replace(re.escape("{sn}"), "[^/]+")
