@@ -1,8 +1,8 @@
 //! Regenerates `schemas/` from the crate's types: `cargo run --example gen-schemas`.
 //!
 //! Writes into `schemas/` (or the directory given as the one argument):
-//! - the four message schemas, the state push's and `index.json`, from
-//!   `dji_cloud_ota::json_schema`;
+//! - the four message schemas and the state push's (in `json/`), `index.json` and the
+//!   AsyncAPI document `asyncapi.yaml`, from `dji_cloud_ota::json_schema`;
 //! - `README.md`, whose table is made from the same index;
 //! - `examples/<topic>/<fixture>.json`: the canonical encoding of every fixture in
 //!   `tests/fixtures/<topic>/` whose message breaks no rule the schemas state, so that a
@@ -64,7 +64,7 @@ pub fn generate(out: &Path, fixtures: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|(path, _)| path).collect())
 }
 
-/// Removes what a previous run wrote: `*.json` and `README.md` in `out`, and the
+/// Removes what a previous run wrote: `*.json`, `README.md` and `asyncapi.yaml` in `out`, and the
 /// `examples` and `json` directories. Nothing else in `out` is touched (the TypeScript
 /// declarations in `typescript/` have a generator of their own).
 fn remove_generated(out: &Path) -> io::Result<()> {
@@ -80,7 +80,11 @@ fn remove_generated(out: &Path) -> io::Result<()> {
     for entry in entries {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if path.is_file() && (name.ends_with(".json") || name == "README.md") {
+        if path.is_file()
+            && (name.ends_with(".json")
+                || name == "README.md"
+                || name == json_schema::ASYNCAPI_FILE_NAME)
+        {
             fs::remove_file(path)?;
         }
     }
@@ -170,6 +174,10 @@ Generated from the types of the `dji-cloud-ota` crate (version {version}) by
   its type `name`, `topic`, MQTT `filter` (`thing/product/+/events`), `method`,
   `without_method`, `direction`, `reply` / `reply_to` (the `name` of the message that
   answers it / that it answers) and `schema` (a path relative to the index).
+- `asyncapi.yaml` is the AsyncAPI 3 document of the same messages over MQTT: a channel
+  per topic with its `{sn}` parameter, the operations of the cloud server and of the
+  dock (tagged `cloud` and `dock`), each request's reply, QoS 1 (MQTT bindings), and
+  each message's payload a reference to its schema in `json/`.
 - `examples/<topic>/` holds canonical messages.
 
 To pick the schema for a received message, take the entry whose `topic` matches (`{sn}`

@@ -34,6 +34,11 @@ use schemars::{JsonSchema, Schema};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod asyncapi;
+mod yaml;
+
+pub use asyncapi::{ASYNCAPI_FILE_NAME, asyncapi};
+
 use crate::model::payload::{Payload, SchemaPayloadFn, with_schema_payload};
 use crate::model::{CanonicalEnvelope, CanonicalState, StateTopic, THING_PREFIX, TopicKind};
 use crate::rules::check::{Problem, Violation};
@@ -225,7 +230,8 @@ pub fn index() -> Index {
 }
 
 /// Every generated file of `schemas/` as `(path, text)`: the four message schemas and
-/// the state push's in [`SCHEMA_DIR`], and `index.json`.
+/// the state push's in [`SCHEMA_DIR`], `index.json` and the AsyncAPI document
+/// ([`asyncapi`], as YAML).
 ///
 /// The text is pretty-printed JSON with a final line feed, and ASCII only: characters
 /// outside ASCII (in the patterns) are written as `\uXXXX` escapes, so the files read
@@ -245,6 +251,7 @@ pub fn files() -> Vec<(String, String)> {
         to_text(&state_schema()),
     ));
     files.push(("index.json".to_owned(), to_text(&index())));
+    files.push((ASYNCAPI_FILE_NAME.to_owned(), yaml::to_yaml(&asyncapi())));
     files
 }
 
