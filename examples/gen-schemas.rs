@@ -178,6 +178,9 @@ Generated from the types of the `dji-cloud-ota` crate (version {version}) by
   per topic with its `{sn}` parameter, the operations of the cloud server and of the
   dock (tagged `cloud` and `dock`), each request's reply, QoS 1 (MQTT bindings), and
   each message's payload a reference to its schema in `json/`.
+- `typescript/index.d.ts` holds TypeScript declarations of every message and shared
+  type, generated from these schemas by `node tools/gen-typescript.mjs` (after
+  `npm ci --prefix tools`); CI fails when they differ from what it generates.
 - `examples/<topic>/` holds canonical messages.
 
 To pick the schema for a received message, take the entry whose `topic` matches (`{sn}`
@@ -240,6 +243,11 @@ unknown value (`validate()` refuses an unknown status, step or upgrade type), so
 schema that refused it would drop messages from newer firmware. Generators make two
 types of each: `KnownTaskStatus`, a union or enum of the known values (for completion
 and exhaustive matches), and `TaskStatus`, it or any string.
+
+**References.** A field that refers to a shared type and says more of it is
+`{"description": ..., "allOf": [{"$ref": ...}]}`, not a `$ref` with a `description`
+beside it: generators then use the type by its name (`tid: Id`), where they would
+declare a copy of it for each field (`Id1`, `Id2`, ...).
 
 **Devices.** `data.devices` holds 1 or 2 devices, said as `contains: true` with
 `minContains`/`maxContains` (every item counts): generators make it a plain array

@@ -304,7 +304,23 @@ fn generator() -> schemars::SchemaGenerator {
         .for_serialize()
         .with_transform(RecursiveTransform(drop_integer_width))
         .with_transform(RecursiveTransform(unwrap_description))
+        .with_transform(RecursiveTransform(wrap_described_reference))
         .into_generator()
+}
+
+/// A reference with keywords beside it (a field's own `description`) becomes
+/// `{"description": ..., "allOf": [{"$ref": ...}]}`: the same to a validator, and code
+/// generators then use the referenced type by its name instead of declaring a copy of
+/// it for each field (`Id1`, `Id2`, ... for `tid` and `bid`).
+fn wrap_described_reference(schema: &mut Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    if object.len() > 1 {
+        if let Some(reference) = object.remove("$ref") {
+            object.insert("allOf".into(), json!([{ "$ref": reference }]));
+        }
+    }
 }
 
 fn schema_of<D: Payload + JsonSchema>() -> Schema {
