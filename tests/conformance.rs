@@ -47,9 +47,20 @@ fn run(case: &Value) -> Outcome {
             let problems = message.validate().err().map_or_else(Vec::new, |errors| {
                 errors.violations.into_iter().map(|v| v.path).collect()
             });
+            let mut serialized = Vec::new();
+            message
+                .serialize_canonical(&mut serde_json::Serializer::new(&mut serialized))
+                .unwrap();
+            assert_eq!(serialized, message.encode().payload, "serialize_canonical");
             (message.encode().payload, problems)
         }),
-        "decode_state" => decode_state(topic, &payload).map(|push| (push.encode().payload, vec![])),
+        "decode_state" => decode_state(topic, &payload).map(|push| {
+            let mut serialized = Vec::new();
+            push.serialize_canonical(&mut serde_json::Serializer::new(&mut serialized))
+                .unwrap();
+            assert_eq!(serialized, push.encode().payload, "serialize_canonical");
+            (push.encode().payload, vec![])
+        }),
         other => panic!("unknown decoder {other}"),
     };
     match decoded {

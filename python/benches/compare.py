@@ -8,8 +8,9 @@ Run from the repository root, in a virtual environment with the package installe
 The pydantic models are generated from the JSON Schemas (schemas/json/) by
 datamodel-code-generator, into a temporary folder. The payloads are the `ota_progress`
 events of the conformance corpus (tests/fixtures/manifest.json) that decode: canonical
-ones, and ones with the spellings the crate tolerates. Each figure is the best of five
-runs of as many calls as fill about 0.2 s, per call, in microseconds.
+ones, and ones with the spellings the crate tolerates. Each figure is the best of nine rounds,
+per call, in microseconds; each round runs the three in turn, as many calls as fill
+about 0.2 s.
 """
 
 import importlib
@@ -41,10 +42,17 @@ def models():
     return importlib.import_module("ota_models.ota_progress_events_schema").OtaProgressMessage
 
 
-def per_call(function):
-    timer = timeit.Timer(function)
-    number, _ = timer.autorange()
-    return min(timer.repeat(5, number)) / number * 1e6
+def per_call(*functions, rounds=9):
+    """The best time per call of each function, in microseconds, over `rounds` rounds
+    that run each in turn: a busy moment of the machine then costs every function
+    alike, and the best round of each is its time on a quiet one."""
+    timers = [timeit.Timer(f) for f in functions]
+    numbers = [t.autorange()[0] for t in timers]
+    best = [float("inf")] * len(timers)
+    for _ in range(rounds):
+        for i, (timer, number) in enumerate(zip(timers, numbers)):
+            best[i] = min(best[i], timer.timeit(number) / number * 1e6)
+    return best
 
 
 def main():
@@ -64,9 +72,11 @@ def main():
             pydantic_ok = True
         except pydantic.ValidationError:
             pydantic_ok = False
-        ours = per_call(lambda: dji_cloud_ota.decode(topic, payload))
-        plain = per_call(lambda: json.loads(payload))
-        theirs = per_call(lambda: _validate(model, payload)) if pydantic_ok else None
+        functions = [lambda: dji_cloud_ota.decode(topic, payload), lambda: json.loads(payload)]
+        if pydantic_ok:
+            functions.append(lambda: model.model_validate_json(payload))
+        ours, plain, *theirs = per_call(*functions)
+        theirs = theirs[0] if theirs else None
         rows.append((case["input"], len(payload), ours, theirs, plain))
     print(f"Python {platform.python_version()}, pydantic {pydantic.VERSION}, "
           f"dji_cloud_ota {dji_cloud_ota.__version__}, {platform.machine()}")
@@ -83,14 +93,10 @@ def main():
           f"decode reads them all.")
     if accepted:
         ratios = sorted(r[3] / r[2] for r in accepted)
-        print(f"pydantic / decode on the payloads both read: {ratios[0]:.1f}x to {ratios[-1]:.1f}x")
+        median = ratios[len(ratios) // 2]
+        print(f"pydantic / decode on the payloads both read: {ratios[0]:.1f}x to "
+              f"{ratios[-1]:.1f}x, median {median:.1f}x")
 
-
-def _validate(model, payload):
-    try:
-        model.model_validate_json(payload)
-    except pydantic.ValidationError:
-        pass
 
 
 if __name__ == "__main__":

@@ -2,19 +2,21 @@
 //! and its validation, for servers written in Python.
 //!
 //! - `decode(topic, payload)`: the OTA message as a `dict` in canonical form, exactly
-//!   the JSON that `Message::encode` writes, keys in its order;
+//!   the JSON that `Message::encode` writes, keys in its order (built from
+//!   `Message::serialize_canonical`, with no JSON text in between);
 //! - `decode_state(topic, payload)`: the same for a device's state push;
 //! - `problems(topic, payload)`: the validation's violations, `[{"path", "message"}]`;
 //! - `DecodeError`, a `ValueError`, with `.path` (the JSON path of a data error, else
 //!   `None`), `.not_ota` (a message of another kind) and `.kind`.
 
-use std::fmt;
+mod to_python;
 
 use dji_cloud_ota::DecodeError as RustDecodeError;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+use to_python::{ToPython, with_strings};
 
 pyo3::create_exception!(
     dji_cloud_ota,
@@ -67,82 +69,6 @@ fn decode_error(py: Python<'_>, error: &RustDecodeError) -> PyErr {
     }
 }
 
-/// Reads JSON text straight into Python objects (`dict`, `list`, `str`, `int`,
-/// `float`, `bool`, `None`), keeping the key order.
-#[derive(Clone, Copy)]
-struct ToPython<'py>(Python<'py>);
-
-impl<'de, 'py> DeserializeSeed<'de> for ToPython<'py> {
-    type Value = Bound<'py, PyAny>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-fn python_error<E: de::Error>(error: PyErr) -> E {
-    E::custom(error)
-}
-
-impl<'de, 'py> Visitor<'de> for ToPython<'py> {
-    type Value = Bound<'py, PyAny>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JSON")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(PyBool::new(self.0, v).to_owned().into_any())
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        let Ok(int) = v.into_pyobject(self.0);
-        Ok(int.into_any())
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        let Ok(int) = v.into_pyobject(self.0);
-        Ok(int.into_any())
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(PyFloat::new(self.0, v).into_any())
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.0, v).into_any())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(self.0.None().into_bound(self.0))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let list = PyList::empty(self.0);
-        while let Some(item) = seq.next_element_seed(self)? {
-            list.append(item).map_err(python_error)?;
-        }
-        Ok(list.into_any())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let dict = PyDict::new(self.0);
-        while let Some(key) = map.next_key_seed(self)? {
-            let value = map.next_value_seed(self)?;
-            dict.set_item(key, value).map_err(python_error)?;
-        }
-        Ok(dict.into_any())
-    }
-}
-
-/// The canonical bytes the crate wrote, as Python objects.
-fn to_python<'py>(py: Python<'py>, canonical: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    let mut de = serde_json::Deserializer::from_slice(canonical);
-    ToPython(py)
-        .deserialize(&mut de)
-        .map_err(|e| PyValueError::new_err(format!("the canonical form does not read back: {e}")))
-}
-
 /// Decodes the OTA message `payload` (bytes or str) received on `topic`, and returns it
 /// in canonical form: the `dict` of exactly the JSON the Rust crate's `encode` writes.
 ///
@@ -156,7 +82,8 @@ fn decode<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let message =
         dji_cloud_ota::decode(topic, payload_bytes(payload)?).map_err(|e| decode_error(py, &e))?;
-    to_python(py, &message.encode().payload)
+    with_strings(|strings| message.serialize_canonical(ToPython { py, strings }))
+        .map_err(|error| error.0)
 }
 
 /// Decodes a device's state push (`thing/product/{sn}/state`) and returns it in
@@ -169,7 +96,8 @@ fn decode_state<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let push = dji_cloud_ota::decode_state(topic, payload_bytes(payload)?)
         .map_err(|e| decode_error(py, &e))?;
-    to_python(py, &push.encode().payload)
+    with_strings(|strings| push.serialize_canonical(ToPython { py, strings }))
+        .map_err(|error| error.0)
 }
 
 /// Decodes the OTA message and validates it: every violation of the protocol's rules
