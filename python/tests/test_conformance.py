@@ -82,9 +82,14 @@ def test_the_canonical_form_decodes_to_itself():
             assert run(case, text) == json.loads(text), case["input"]
 
 
-def test_the_readme_example_runs():
-    readme = (ROOT / "python" / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+@pytest.mark.parametrize("readme", ["python/README.md", "README.md"])
+def test_the_readme_examples_run(readme, monkeypatch):
+    """Every Python block of the READMEs that uses the package runs, from the root."""
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / readme).read_text(encoding="utf-8")
+    blocks = [
+        b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "import dji_cloud_ota" in b
+    ]
     assert blocks
     for block in blocks:
-        exec(compile(block, "python/README.md", "exec"), {})
+        exec(compile(block, readme, "exec"), {})
