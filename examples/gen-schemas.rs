@@ -242,7 +242,9 @@ of their own: `TaskStatus` is `anyOf: [{$ref: KnownTaskStatus}, {type: string}]`
 unknown value (`validate()` refuses an unknown status, step or upgrade type), so a
 schema that refused it would drop messages from newer firmware. Generators make two
 types of each: `KnownTaskStatus`, a union or enum of the known values (for completion
-and exhaustive matches), and `TaskStatus`, it or any string.
+and exhaustive matches), and `TaskStatus`, it or any string. A known number has a
+`title` made of its meaning, which generators make the member's name
+(`KnownResultCode.DockIsBusy` for `312015`).
 
 **References.** A field that refers to a shared type and says more of it is
 `{"description": ..., "allOf": [{"$ref": ...}]}`, not a `$ref` with a `description`

@@ -4,7 +4,8 @@
 // key, no wrong type). A few statements beside them must fail to compile, each marked
 // `@ts-expect-error` (tsc reports a marked line that compiles): a misspelled key, a
 // string for a number, an unknown method; and a `Device[]` must be assignable to
-// `devices`, and a switch over `KnownTaskStatus` exhaustive.
+// `devices`, and a switch over `KnownTaskStatus` exhaustive. And each schema of
+// schemas/json/, compiled alone, declares every type once.
 // From the repository root: node tools/check-typescript.mjs
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -59,6 +60,18 @@ export const text: T.Progress = { percent: "10" };
 export const method: T.OtaProgressMessage["method"] = "hms";
 `;
 
+// A generator pointed at the folder of schemas declares each type once: no copy of a
+// type under a numbered name (`TaskStatus1`, `Id2`) in the file of any schema.
+const { compile } = await import("json-schema-to-typescript");
+const folder = join(schemas, "json");
+for (const file of readdirSync(folder).sort()) {
+  const schema = JSON.parse(readFileSync(join(folder, file), "utf8"));
+  const text = await compile(schema, file, { additionalProperties: false, cwd: folder });
+  const names = new Set([...text.matchAll(/^export (?:type|interface) (\w+)/gm)].map((m) => m[1]));
+  const copies = [...names].filter((n) => /\d+$/.test(n) && names.has(n.replace(/\d+$/, "")));
+  if (copies.length > 0) throw new Error(`schemas/json/${file}: types declared twice: ${copies}`);
+}
+
 const source = `import type * as T from "${declarations}";\n\n${lines.join("\n")}\n${expectations}`;
 writeFileSync(join(out, "examples.ts"), source);
 const tsc = join(tools, "node_modules", "typescript", "bin", "tsc");
@@ -70,5 +83,5 @@ execFileSync(
 );
 console.log(
   `TypeScript declarations (tsc --strict): ${count} examples compile as ${[...used].sort().join(", ")}; ` +
-    "misspelled keys and wrong types do not",
+    "misspelled keys and wrong types do not; each schema alone declares every type once",
 );

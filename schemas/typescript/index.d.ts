@@ -26,7 +26,19 @@ export type UpgradeType = KnownUpgradeType | (number & {});
 /**
  * The values of `UpgradeType` this version of the crate knows, with their meaning.
  */
-export type KnownUpgradeType = 2 | 3 | 4;
+export type KnownUpgradeType = ConsistencyUpgrade | NormalUpgrade | PsdkUpgrade;
+/**
+ * consistency upgrade
+ */
+export type ConsistencyUpgrade = 2;
+/**
+ * normal upgrade
+ */
+export type NormalUpgrade = 3;
+/**
+ * PSDK (payload) upgrade
+ */
+export type PsdkUpgrade = 4;
 /**
  * The state of an upgrade task (`output.status`).
  *
@@ -48,25 +60,101 @@ export type ResultCode = KnownResultCode | (number & {});
  * The values of `ResultCode` this version of the crate knows, with their meaning.
  */
 export type KnownResultCode =
-  | 0
-  | 312001
-  | 312003
-  | 312010
-  | 312012
-  | 312014
-  | 312015
-  | 312016
-  | 312017
-  | 312022
-  | 312023
-  | 312025
-  | 312026
-  | 312027
-  | 312028
-  | 312029
-  | 312030
-  | 312704
-  | 314000;
+  | Success
+  | UpgradeTypeMismatch
+  | UpgradeFailed
+  | RequestDiffersFromTheApi
+  | BadParameters
+  | DeviceIsAlreadyUpdating
+  | DockIsBusy
+  | DockAircraftTransmissionError
+  | VersionCheckFailed
+  | AircraftIsNotPoweredOnOrNotConnected
+  | DrivingRodsAreNotBackInPlace
+  | FailedToDeleteTheOldPackage
+  | FailedToDecompressTheOfflinePackage
+  | NoAircraftDetectedInTheDock
+  | DeviceRestartedDuringTheUpdate
+  | DeviceIsRestarting
+  | EnhancedTransmissionIsEnabled
+  | BatteryBelow20
+  | GenericDeviceError;
+/**
+ * success
+ */
+export type Success = 0;
+/**
+ * upgrade type mismatch: a consistency upgrade the device did not ask for
+ */
+export type UpgradeTypeMismatch = 312001;
+/**
+ * upgrade failed; retry
+ */
+export type UpgradeFailed = 312003;
+/**
+ * the request differs from the API
+ */
+export type RequestDiffersFromTheApi = 312010;
+/**
+ * bad parameters
+ */
+export type BadParameters = 312012;
+/**
+ * the device is already updating
+ */
+export type DeviceIsAlreadyUpdating = 312014;
+/**
+ * the dock is busy
+ */
+export type DockIsBusy = 312015;
+/**
+ * dock-aircraft transmission error
+ */
+export type DockAircraftTransmissionError = 312016;
+/**
+ * version check failed
+ */
+export type VersionCheckFailed = 312017;
+/**
+ * the aircraft is not powered on or not connected
+ */
+export type AircraftIsNotPoweredOnOrNotConnected = 312022;
+/**
+ * the driving rods are not back in place
+ */
+export type DrivingRodsAreNotBackInPlace = 312023;
+/**
+ * failed to delete the old package
+ */
+export type FailedToDeleteTheOldPackage = 312025;
+/**
+ * failed to decompress the offline package
+ */
+export type FailedToDecompressTheOfflinePackage = 312026;
+/**
+ * no aircraft detected in the dock
+ */
+export type NoAircraftDetectedInTheDock = 312027;
+/**
+ * the device restarted during the update
+ */
+export type DeviceRestartedDuringTheUpdate = 312028;
+/**
+ * the device is restarting
+ */
+export type DeviceIsRestarting = 312029;
+/**
+ * enhanced (4G) transmission is enabled
+ */
+export type EnhancedTransmissionIsEnabled = 312030;
+/**
+ * battery below 20%
+ */
+export type BatteryBelow20 = 312704;
+/**
+ * generic device error
+ */
+export type GenericDeviceError = 314000;
 /**
  * The step an upgrade is at (`progress.step_key`).
  *
@@ -86,7 +174,15 @@ export type CompatibleStatus = KnownCompatibleStatus | (number & {});
 /**
  * The values of `CompatibleStatus` this version of the crate knows, with their meaning.
  */
-export type KnownCompatibleStatus = 0 | 1;
+export type KnownCompatibleStatus = NoConsistencyUpgradeNeeded | ConsistencyUpgradeNeeded;
+/**
+ * no consistency upgrade needed
+ */
+export type NoConsistencyUpgradeNeeded = 0;
+/**
+ * consistency upgrade needed
+ */
+export type ConsistencyUpgradeNeeded = 1;
 /**
  * `firmware_upgrade_status`: whether the device is upgrading (also read: `true`, `false`, a decimal string).
  *
@@ -96,7 +192,15 @@ export type FirmwareUpgradeStatus = KnownFirmwareUpgradeStatus | (number & {});
 /**
  * The values of `FirmwareUpgradeStatus` this version of the crate knows, with their meaning.
  */
-export type KnownFirmwareUpgradeStatus = 0 | 1;
+export type KnownFirmwareUpgradeStatus = NotUpgrading | Upgrading;
+/**
+ * not upgrading
+ */
+export type NotUpgrading = 0;
+/**
+ * upgrading
+ */
+export type Upgrading = 1;
 
 /**
  * An `ota_create` request, sent by the cloud server to the dock on `thing/product/{sn}/services`.

@@ -130,9 +130,24 @@ pub(crate) fn open_enum(
     known: impl IntoIterator<Item = (Value, String)>,
     other: &str,
 ) -> Schema {
+    let numbers = base.get("type") == Some(&json!("integer"));
+    let mut titles: Vec<String> = Vec::new();
     let known: Vec<Value> = known
         .into_iter()
-        .map(|(value, meaning)| json!({ "const": value, "description": meaning }))
+        .map(|(value, meaning)| {
+            let mut branch = json!({ "const": value, "description": meaning });
+            if numbers {
+                // A name for a number: generators make it the member's name
+                // (`KnownResultCode.DockIsBusy`, not `integer_312015`).
+                let mut title = member_name(&meaning);
+                if title.is_empty() || titles.contains(&title) {
+                    title = format!("{title}{value}");
+                }
+                titles.push(title.clone());
+                branch["title"] = title.into();
+            }
+            branch
+        })
         .collect();
     let known_name = format!("Known{name}");
     generator.definitions_mut().insert(
@@ -160,6 +175,41 @@ pub(crate) fn open_enum(
         ),
         "anyOf": [{ "$ref": reference }, other_value],
     })
+}
+
+/// A type-like name made of a known value's meaning: its words before any `:` or `;`,
+/// without parenthesised asides or a leading "the", each capitalised
+/// (`"the dock is busy"` is `DockIsBusy`, `"battery below 20%"` `BatteryBelow20`).
+fn member_name(meaning: &str) -> String {
+    let head = meaning.split([':', ';']).next().unwrap_or_default();
+    let mut plain = String::new();
+    let mut depth = 0usize;
+    for c in head.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = plain
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let words = match words.split_first() {
+        Some((first, rest)) if first.eq_ignore_ascii_case("the") => rest,
+        _ => &words[..],
+    };
+    words
+        .iter()
+        .map(|word| {
+            let lower = word.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
 }
 
 /// What an open enum's schema says of a value that `validate()` refuses.
@@ -245,6 +295,19 @@ fn push_class_char(body: &mut String, c: char) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_names_come_from_the_meaning() {
+        assert_eq!(member_name("the dock is busy"), "DockIsBusy");
+        assert_eq!(member_name("upgrade failed; retry"), "UpgradeFailed");
+        assert_eq!(member_name("PSDK (payload) upgrade"), "PsdkUpgrade");
+        assert_eq!(member_name("battery below 20%"), "BatteryBelow20");
+        assert_eq!(
+            member_name("dock-aircraft transmission error"),
+            "DockAircraftTransmissionError"
+        );
+        assert_eq!(member_name(""), "");
+    }
 
     #[test]
     fn class_body_writes_ranges_and_escapes() {
