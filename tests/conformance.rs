@@ -130,15 +130,23 @@ fn every_case_comes_out_as_the_manifest_says() {
     );
 }
 
-/// The corpus and its manifest cannot drift apart: every JSON file of the folder is the
-/// `input` of one case or the `canonical` form of one, and every file the manifest
-/// names exists.
+/// The corpus and its manifest cannot drift apart: every JSON file of the corpus's
+/// folders (the manifest's `folders`) is the `input` of one case or the `canonical`
+/// form of one, and every file the manifest names exists, in those folders.
 #[test]
 fn every_file_of_the_corpus_is_in_the_manifest() {
     let root = fixtures_dir();
+    let folders: Vec<String> = manifest()["folders"]
+        .as_array()
+        .expect("`folders`")
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    assert!(folders.len() >= 5, "{folders:?}");
     let mut on_disk = BTreeSet::new();
-    walk(&root, &root, &mut on_disk);
-    on_disk.remove("manifest.json");
+    for folder in &folders {
+        walk(&root, &root.join(folder), &mut on_disk);
+    }
     let mut named = BTreeSet::new();
     let mut inputs = BTreeSet::new();
     for case in cases() {
@@ -151,6 +159,13 @@ fn every_file_of_the_corpus_is_in_the_manifest() {
         if let Some(canonical) = case["canonical"].as_str() {
             named.insert(canonical.to_owned());
         }
+    }
+    for file in &named {
+        let folder = file.split('/').next().unwrap_or_default();
+        assert!(
+            folders.iter().any(|f| f == folder),
+            "{file} is outside the corpus's folders"
+        );
     }
     let missing: Vec<_> = on_disk.difference(&named).collect();
     let absent: Vec<_> = named.difference(&on_disk).collect();
