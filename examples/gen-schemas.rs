@@ -1,8 +1,8 @@
 //! Regenerates `schemas/` from the crate's types: `cargo run --example gen-schemas`.
 //!
 //! Writes into `schemas/` (or the directory given as the one argument):
-//! - the four message schemas, the state push's and `index.json`, from
-//!   `dji_cloud_ota::json_schema`;
+//! - the four message schemas and the state push's (in `json/`), `index.json` and the
+//!   AsyncAPI document `asyncapi.yaml`, from `dji_cloud_ota::json_schema`;
 //! - `README.md`, whose table is made from the same index;
 //! - `examples/<topic>/<fixture>.json`: the canonical encoding of every fixture in
 //!   `tests/fixtures/<topic>/` whose message breaks no rule the schemas state, so that a
@@ -64,12 +64,15 @@ pub fn generate(out: &Path, fixtures: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|(path, _)| path).collect())
 }
 
-/// Removes what a previous run wrote: `*.json` and `README.md` in `out`, and the
-/// `examples` directory. Nothing else in `out` is touched.
+/// Removes what a previous run wrote: `*.json`, `README.md` and `asyncapi.yaml` in `out`, and the
+/// `examples` and `json` directories. Nothing else in `out` is touched (the TypeScript
+/// declarations in `typescript/` have a generator of their own).
 fn remove_generated(out: &Path) -> io::Result<()> {
-    let examples = out.join("examples");
-    if examples.is_dir() {
-        fs::remove_dir_all(examples)?;
+    for dir in ["examples", json_schema::SCHEMA_DIR] {
+        let dir = out.join(dir);
+        if dir.is_dir() {
+            fs::remove_dir_all(dir)?;
+        }
     }
     let Ok(entries) = fs::read_dir(out) else {
         return Ok(());
@@ -77,7 +80,11 @@ fn remove_generated(out: &Path) -> io::Result<()> {
     for entry in entries {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if path.is_file() && (name.ends_with(".json") || name == "README.md") {
+        if path.is_file()
+            && (name.ends_with(".json")
+                || name == "README.md"
+                || name == json_schema::ASYNCAPI_FILE_NAME)
+        {
             fs::remove_file(path)?;
         }
     }
@@ -134,43 +141,70 @@ fn json_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
 }
 
 fn readme() -> String {
-    let mut table = String::from("| schema | topic | direction | method |\n|---|---|---|---|\n");
-    for entry in index() {
+    let mut table = String::from(
+        "| type (`title`) | schema | topic | direction | method | reply |\n|---|---|---|---|---|---|\n",
+    );
+    for entry in index().messages {
         table.push_str(&format!(
-            "| [`{schema}`]({schema}) | `{topic}` | {direction} | {method} |\n",
+            "| `{name}` | [`{schema}`]({schema}) | `{topic}` | {direction} | {method} | {reply} |\n",
+            name = entry.name,
             schema = entry.schema,
             topic = entry.topic,
             direction = entry.direction.as_str(),
             method = entry
                 .method
                 .map_or("(none)".to_owned(), |m| format!("`{m}`")),
+            reply = entry.reply.map_or("".to_owned(), |r| format!("`{r}`")),
         ));
     }
     README
         .replace("{table}", &table)
         .replace("{command}", COMMAND)
+        .replace("{version}", json_schema::VERSION)
 }
 
 const README: &str = r#"# JSON Schemas of the OTA messages and the firmware properties
 
-Generated from the types of the `dji-cloud-ota` crate by `{command}`; do not
-edit by hand. A test regenerates them and fails on any difference.
+Generated from the types of the `dji-cloud-ota` crate (version {version}) by
+`{command}`; do not edit by hand. A test regenerates them and fails on any difference.
 
 {table}
-`index.json` holds the same table for programs: an array of
-`{"topic", "method", "direction", "schema"}`, one object per message kind. To pick the
-schema for a received message, take the entry whose `topic` matches (`{sn}` stands for
-one topic level, the gateway serial) and whose `method` is the message's `method`.
+- `json/` holds the schemas and nothing else: point a code generator at the folder.
+- `index.json` is that table for programs, with the crate's `version` and, per message,
+  its type `name`, `topic`, MQTT `filter` (`thing/product/+/events`), `method`,
+  `without_method`, `direction`, `reply` / `reply_to` (the `name` of the message that
+  answers it / that it answers) and `schema` (a path relative to the index).
+- `asyncapi.yaml` is the AsyncAPI 3 document of the same messages over MQTT: a channel
+  per topic with its `{sn}` parameter, the operations of the cloud server and of the
+  dock (tagged `cloud` and `dock`), each request's reply, QoS 1 (MQTT bindings), and
+  each message's payload a reference to its schema in `json/`.
+- `typescript/index.d.ts` holds TypeScript declarations of every message and shared
+  type, generated from these schemas by `node tools/gen-typescript.mjs` (after
+  `npm ci --prefix tools`); CI fails when they differ from what it generates.
+- `examples/<topic>/` holds canonical messages.
 
-A device's state push (`thing/product/{sn}/state`, `{sn}` the device's own serial) has
-no `method` (`null` in the index). Its schema describes the envelope and the three
-firmware properties of `data` (`firmware_version`, `firmware_upgrade_status`,
-`compatible_status`); the device's many other properties are allowed. The crate's
-`decode_state` also reads the two 0/1 properties as `true`/`false`.
+To pick the schema for a received message, take the entry whose `topic` matches (`{sn}`
+stands for one topic level) and whose `method` is the message's `method`, `null` when
+it has none (`message.method ?? null` in TypeScript, `message.get("method")` in
+Python). A reply goes to the reply's topic with the `tid` and `bid` of the message it
+answers; an `ota_progress` event is answered only when it says `need_reply: 1`.
+
+A message without `method` is routed by `without_method`. On the four OTA topics
+(`"data"`) it is the topic's OTA message when its `data` has that message's shape and
+another message (an `hms` event, say) otherwise: the crate's decoder (and the Python
+package built on it) tells them apart; a schema alone cannot, as the canonical form
+always has a `method`. On `state` (`"topic"`) the topic alone says: a device's state
+push (`thing/product/{sn}/state`, `{sn}` the device's own serial) never has a `method`.
+Its schema describes the envelope and the three firmware properties of `data`
+(`firmware_version`, `firmware_upgrade_status`, `compatible_status`); the device's many
+other properties are allowed. The crate's `decode_state` also reads the two 0/1
+properties as `true`/`false`.
 
 Each schema is draft 2020-12 and self-contained: the envelope, `method` as a constant,
-`data`, and the shared types (`Id`, `ResultCode`, `TaskStatus`, `UpgradeType`, `Step`)
-under `$defs`. Its `title` is a type name for code generators (`OtaProgressMessage`).
+`data`, and the shared types (`Id`, `Device`, `ResultCode`, `TaskStatus`, `UpgradeType`,
+`Step`, ...) under `$defs`, each with a `title` that code generators take for its type
+name. Its `$id` is versioned: the file's address in the published crate's source on
+docs.rs, `https://docs.rs/crate/dji-cloud-ota/{version}/source/schemas/json/<file>`.
 
 ## Which contract
 
@@ -201,14 +235,25 @@ What JSON Schema cannot say is named in each schema's `description`: `gateway` m
 the serial of the topic (the topic is not in the payload), and no device serial may
 appear twice (JSON Schema cannot compare items by one field).
 
-**Open enums.** `status`, `step_key`, `firmware_upgrade_type` and `result` list the
-values the crate knows, each with its meaning, and allow any other value:
-`anyOf: [{oneOf: [{const, description}, ...]}, {type}]`. The crate's decoder keeps an
+**Open enums.** `status`, `step_key`, `firmware_upgrade_type` and `result` allow any
+value of their type, and list the values the crate knows, with their meaning, as a type
+of their own: `TaskStatus` is `anyOf: [{$ref: KnownTaskStatus}, {type: string}]`, and
+`KnownTaskStatus` a `oneOf` of `{const, description}`. The crate's decoder keeps an
 unknown value (`validate()` refuses an unknown status, step or upgrade type), so a
-schema that refused it would drop messages from newer firmware. Code generators keep
-what is true: datamodel-code-generator (Python) makes `TaskStatus1 | str`, an `Enum` of
-the known values or any string; quicktype (TypeScript, Go, ...) makes a plain `string`
-or `number`.
+schema that refused it would drop messages from newer firmware. Generators make two
+types of each: `KnownTaskStatus`, a union or enum of the known values (for completion
+and exhaustive matches), and `TaskStatus`, it or any string. A known number has a
+`title` made of its meaning, which generators make the member's name
+(`KnownResultCode.DockIsBusy` for `312015`).
+
+**References.** A field that refers to a shared type and says more of it is
+`{"description": ..., "allOf": [{"$ref": ...}]}`, not a `$ref` with a `description`
+beside it: generators then use the type by its name (`tid: Id`), where they would
+declare a copy of it for each field (`Id1`, `Id2`, ...).
+
+**Devices.** `data.devices` holds 1 or 2 devices, said as `contains: true` with
+`minContains`/`maxContains` (every item counts): generators make it a plain array
+(`Device[]`), where `minItems`/`maxItems` would make it a tuple.
 
 **Ids.** `tid` and `bid` carry `format: uuid` (datamodel-code-generator makes them
 `UUID`) and a `pattern`, so that a validator that treats `format` as an annotation (the

@@ -286,6 +286,29 @@ impl Message {
         }
     }
 
+    /// Serializes the canonical payload, what [`Message::encode`] writes, into any serde
+    /// format: the same keys in the same order, with the same values. The Python
+    /// package builds its `dict`s with it, with no JSON text in between.
+    ///
+    /// ```
+    /// use dji_cloud_ota::{Message, Serial};
+    ///
+    /// let message = Message::ota_create(Serial::new("4TADKAQ000002J")?, vec![]);
+    /// let mut out = Vec::new();
+    /// message.serialize_canonical(&mut serde_json::Serializer::new(&mut out))?;
+    /// assert_eq!(out, message.encode().payload);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Whatever `serializer` returns; the message itself always serializes.
+    pub fn serialize_canonical<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.canonical(), serializer)
+    }
+
     /// The envelope in its canonical form, borrowing from `self`.
     fn canonical(&self) -> CanonicalEnvelope<'_, Plain<'_>> {
         CanonicalEnvelope {

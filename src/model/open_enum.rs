@@ -194,9 +194,11 @@ macro_rules! open_str_enum {
                 stringify!($name).into()
             }
 
-            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 let notes: &[fn(&$name) -> Option<&'static str>] = &[$($note)?];
                 $crate::rules::schema_part::open_enum(
+                    generator,
+                    stringify!($name),
                     $summary.trim(),
                     serde_json::json!({ "type": "string" }),
                     Self::KNOWN.iter().map(|value| {

@@ -20,7 +20,7 @@ pub struct OtaCreate {
     #[serde(deserialize_with = "object::objects")]
     #[cfg_attr(
         feature = "schemars",
-        schemars(length(min = crate::rules::limits::MIN_DEVICES, max = crate::rules::limits::MAX_DEVICES))
+        schemars(transform = crate::rules::schema_part::device_count)
     )]
     pub devices: Vec<Device>,
 }
@@ -207,8 +207,10 @@ impl schemars::JsonSchema for UpgradeType {
         "UpgradeType".into()
     }
 
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         crate::rules::schema_part::open_enum(
+            generator,
+            "UpgradeType",
             "`firmware_upgrade_type`: how a device upgrades.",
             serde_json::json!({ "type": "integer" }),
             Self::KNOWN.iter().map(|known| {

@@ -242,6 +242,8 @@ impl Payload for OtaProgress {
 /// The `data` of a reply to an event (topic `events_reply`, cloud to dock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+// Named after its message in the schemas (`OtaProgressReplyMessage`), as the others are.
+#[cfg_attr(feature = "schemars", schemars(rename = "OtaProgressReply"))]
 pub struct EventsReply {
     /// `0` when the cloud took the event.
     pub result: ResultCode,

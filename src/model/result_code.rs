@@ -168,9 +168,11 @@ impl schemars::JsonSchema for ResultCode {
         "ResultCode".into()
     }
 
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let known = std::iter::once((ResultCode::SUCCESS, "success")).chain(Self::documented());
         crate::rules::schema_part::open_enum(
+            generator,
+            "ResultCode",
             "`result`: `0` on success, otherwise an error code. A device error code has six \
              digits `ABCDEF`: `A` is the source (3 or 5 the device, 4 or 6 DJI Pilot 2), \
              `BC` the module (12 is firmware) and `DEF` the error. The firmware codes DJI \

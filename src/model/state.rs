@@ -131,8 +131,10 @@ macro_rules! int_property {
                 stringify!($name).into()
             }
 
-            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 crate::rules::schema_part::open_enum(
+                    generator,
+                    stringify!($name),
                     $wire,
                     serde_json::json!({ "type": "integer" }),
                     Self::KNOWN.iter().map(|known| {
@@ -236,17 +238,33 @@ impl StatePush {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn encode(&self) -> Encoded {
-        let payload = serde_json::to_vec(&CanonicalState {
+        let payload =
+            serde_json::to_vec(&self.canonical()).expect("ids, numbers and text always serialize");
+        Encoded {
+            topic: StateTopic::new(self.sn.clone()).to_string(),
+            payload,
+        }
+    }
+
+    /// Serializes the canonical payload, what [`StatePush::encode`] writes, into any
+    /// serde format: the same keys in the same order, with the same values.
+    ///
+    /// # Errors
+    /// Whatever `serializer` returns; the push itself always serializes.
+    pub fn serialize_canonical<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.canonical(), serializer)
+    }
+
+    fn canonical(&self) -> CanonicalState<'_> {
+        CanonicalState {
             tid: &self.tid,
             bid: &self.bid,
             timestamp: self.timestamp,
             gateway: &self.gateway,
             data: &self.firmware,
-        })
-        .expect("ids, numbers and text always serialize");
-        Encoded {
-            topic: StateTopic::new(self.sn.clone()).to_string(),
-            payload,
         }
     }
 

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::rules::check::is_forbidden_in_url;
 use crate::rules::limits::{
-    MAX_PERCENT, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MD5_HEX_DIGITS, MIN_TIMESTAMP_MS,
-    UNSAFE_IN_SERIAL,
+    MAX_DEVICES, MAX_PERCENT, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MD5_HEX_DIGITS, MIN_DEVICES,
+    MIN_TIMESTAMP_MS, UNSAFE_IN_SERIAL,
 };
 
 /// A topic-safe serial (`gateway`, `devices[].sn`): not empty, none of `/`, `+`, `#`
@@ -64,6 +64,18 @@ pub(crate) fn md5(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// `devices`: [`MIN_DEVICES`] to [`MAX_DEVICES`] items, said with `contains: true` and
+/// `minContains`/`maxContains` (every item counts) rather than `minItems`/`maxItems`,
+/// which code generators turn into tuples (`[Device] | [Device, Device]`, to which a
+/// `Device[]` cannot be assigned). Validators check the count all the same.
+pub(crate) fn device_count(schema: &mut Schema) {
+    schema.remove("minItems");
+    schema.remove("maxItems");
+    schema.insert("contains".into(), true.into());
+    schema.insert("minContains".into(), MIN_DEVICES.into());
+    schema.insert("maxContains".into(), MAX_DEVICES.into());
+}
+
 /// `file_size`: bytes, not zero.
 pub(crate) fn file_size(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "integer", "minimum": 1 })
@@ -100,39 +112,104 @@ pub(crate) fn uuid(description: &str) -> Schema {
     })
 }
 
-/// An open enum: `anyOf` the known values (each a `const` with its meaning) and any
-/// other value of `base` (`{"type": "string"}` or `{"type": "integer"}`), which `other`
-/// describes.
+/// An open enum named `name`: `anyOf` a reference to `Known{name}`, the known values
+/// (each a `const` with its meaning), which this registers as a definition of its own,
+/// and any other value of `base` (`{"type": "string"}` or `{"type": "integer"}`), which
+/// `other` describes.
 ///
-/// Validators accept every value of `base`, as the crate's decoder does; code
-/// generators see the known values (Python: a `Literal` union beside `str`/`int`).
+/// Validators accept every value of `base`, as the crate's decoder does. Code
+/// generators see two types: the known values as a union or enum of their own
+/// (`KnownTaskStatus`, for completion and exhaustive matches) and the open type beside
+/// it (`TaskStatus = KnownTaskStatus | string`). Neither carries a `type` beside its
+/// `anyOf` or `oneOf`, which generators would turn into an intersection of two types.
 pub(crate) fn open_enum(
+    generator: &mut SchemaGenerator,
+    name: &str,
     summary: &str,
     base: Value,
     known: impl IntoIterator<Item = (Value, String)>,
     other: &str,
 ) -> Schema {
+    let numbers = base.get("type") == Some(&json!("integer"));
+    let mut titles: Vec<String> = Vec::new();
     let known: Vec<Value> = known
         .into_iter()
-        .map(|(value, meaning)| json!({ "const": value, "description": meaning }))
+        .map(|(value, meaning)| {
+            let mut branch = json!({ "const": value, "description": meaning });
+            if numbers {
+                // A name for a number: generators make it the member's name
+                // (`KnownResultCode.DockIsBusy`, not `integer_312015`).
+                let mut title = member_name(&meaning);
+                if title.is_empty() || titles.contains(&title) {
+                    title = format!("{title}{value}");
+                }
+                titles.push(title.clone());
+                branch["title"] = title.into();
+            }
+            branch
+        })
         .collect();
-    let mut other_value = base.clone();
+    let known_name = format!("Known{name}");
+    generator.definitions_mut().insert(
+        known_name.clone(),
+        json!({
+            "title": known_name,
+            "description": format!(
+                "The values of `{name}` this version of the crate knows, with their meaning."
+            ),
+            "oneOf": known,
+        }),
+    );
+    let reference = format!(
+        "#{}/{known_name}",
+        generator.settings().definitions_path.trim_end_matches('/')
+    );
+    let mut other_value = base;
     if let Some(other_value) = other_value.as_object_mut() {
         other_value.insert("description".into(), other.into());
     }
-    let mut schema = json_schema!({
+    json_schema!({
         "description": format!(
-            "{summary}\n\nOpen: the values listed are those this version of the crate \
-             knows, with their meaning; any other value is allowed."
+            "{summary}\n\nOpen: the values of `{known_name}` are those this version of the \
+             crate knows, with their meaning; any other value is allowed."
         ),
-        "anyOf": [{ "oneOf": known }, other_value],
-    });
-    if let (Some(schema), Some(base)) = (schema.as_object_mut(), base.as_object()) {
-        for (key, value) in base {
-            schema.insert(key.clone(), value.clone());
+        "anyOf": [{ "$ref": reference }, other_value],
+    })
+}
+
+/// A type-like name made of a known value's meaning: its words before any `:` or `;`,
+/// without parenthesised asides or a leading "the", each capitalised
+/// (`"the dock is busy"` is `DockIsBusy`, `"battery below 20%"` `BatteryBelow20`).
+fn member_name(meaning: &str) -> String {
+    let head = meaning.split([':', ';']).next().unwrap_or_default();
+    let mut plain = String::new();
+    let mut depth = 0usize;
+    for c in head.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(c),
+            _ => {}
         }
     }
-    schema
+    let words: Vec<&str> = plain
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let words = match words.split_first() {
+        Some((first, rest)) if first.eq_ignore_ascii_case("the") => rest,
+        _ => &words[..],
+    };
+    words
+        .iter()
+        .map(|word| {
+            let lower = word.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
 }
 
 /// What an open enum's schema says of a value that `validate()` refuses.
@@ -218,6 +295,19 @@ fn push_class_char(body: &mut String, c: char) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_names_come_from_the_meaning() {
+        assert_eq!(member_name("the dock is busy"), "DockIsBusy");
+        assert_eq!(member_name("upgrade failed; retry"), "UpgradeFailed");
+        assert_eq!(member_name("PSDK (payload) upgrade"), "PsdkUpgrade");
+        assert_eq!(member_name("battery below 20%"), "BatteryBelow20");
+        assert_eq!(
+            member_name("dock-aircraft transmission error"),
+            "DockAircraftTransmissionError"
+        );
+        assert_eq!(member_name(""), "");
+    }
 
     #[test]
     fn class_body_writes_ranges_and_escapes() {

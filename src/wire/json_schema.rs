@@ -34,6 +34,11 @@ use schemars::{JsonSchema, Schema};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod asyncapi;
+mod yaml;
+
+pub use asyncapi::{ASYNCAPI_FILE_NAME, asyncapi};
+
 use crate::model::payload::{Payload, SchemaPayloadFn, with_schema_payload};
 use crate::model::{CanonicalEnvelope, CanonicalState, StateTopic, THING_PREFIX, TopicKind};
 use crate::rules::check::{Problem, Violation};
@@ -62,13 +67,42 @@ pub fn file_name(kind: TopicKind) -> String {
     format!("{}.{}.schema.json", kind.method().as_str(), kind.suffix())
 }
 
+/// The folder of `schemas/` that holds the schemas and nothing else, so that a code
+/// generator can be pointed at it: `schemas/json/`.
+pub const SCHEMA_DIR: &str = "json";
+
+/// The version of the crate the schemas describe, in their `$id` and in the index.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `$id` of the schema file `file`: its address in the published crate's source on
+/// docs.rs, versioned
+/// (`https://docs.rs/crate/dji-cloud-ota/0.1.0/source/schemas/json/ota_progress.events.schema.json`).
+pub fn schema_id(file: &str) -> String {
+    format!("https://docs.rs/crate/dji-cloud-ota/{VERSION}/source/schemas/{SCHEMA_DIR}/{file}")
+}
+
+/// The type name of the message on `kind`'s topic, its schema's `title`:
+/// `OtaCreateMessage`, `OtaCreateReplyMessage`, `OtaProgressMessage`,
+/// `OtaProgressReplyMessage`.
+pub const fn message_name(kind: TopicKind) -> &'static str {
+    match kind {
+        TopicKind::Services => "OtaCreateMessage",
+        TopicKind::ServicesReply => "OtaCreateReplyMessage",
+        TopicKind::Events => "OtaProgressMessage",
+        TopicKind::EventsReply => "OtaProgressReplyMessage",
+    }
+}
+
+/// The type name of a device's state push, its schema's `title`.
+pub const STATE_MESSAGE_NAME: &str = "FirmwarePropertiesMessage";
+
 /// Who sends the messages of a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// The cloud server sends, the dock receives (`services`, `events_reply`).
     CloudToDock,
-    /// The dock sends, the cloud server receives (`services_reply`, `events`).
+    /// The dock sends, the cloud server receives (`services_reply`, `events`, `state`).
     DockToCloud,
 }
 
@@ -90,19 +124,59 @@ impl Direction {
     }
 }
 
-/// One message kind in the schemas' index: where it travels and which schema file
-/// describes it. Serialized as an object of `schemas/index.json`.
+/// What a message without `method` on a topic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WithoutMethod {
+    /// `data`: the topic's OTA message when its `data` has that message's shape, and
+    /// another message (not OTA) otherwise, as [`decode`](crate::decode) decides. A
+    /// schema alone cannot tell: it requires `method`, as the canonical form has one.
+    Data,
+    /// `topic`: the topic alone says; the message never has a `method` (a state push).
+    Topic,
+}
+
+/// The schemas' index, `schemas/index.json`: the crate and version the schemas belong
+/// to, and one entry per message kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Index {
+    /// `dji-cloud-ota`.
+    #[serde(rename = "crate")]
+    pub crate_name: &'static str,
+    /// The crate's version ([`VERSION`]), which the schemas' `$id` carry too.
+    pub version: &'static str,
+    /// One entry per message kind, in the order of the protocol's flow, then the state
+    /// push.
+    pub messages: Vec<IndexEntry>,
+}
+
+/// One message kind in the schemas' index: where it travels, how it is recognised,
+/// which message answers it, and which schema file describes it. Serialized as an
+/// object of `messages` in `schemas/index.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IndexEntry {
+    /// The message's type name, its schema's `title`: `OtaProgressMessage`.
+    pub name: &'static str,
     /// The topic, with `{sn}` standing for the serial (the gateway's, or for `state`
     /// the device's own): `thing/product/{sn}/events`.
     pub topic: String,
+    /// The MQTT topic filter that receives this kind from every gateway (or device):
+    /// `thing/product/+/events`.
+    pub filter: String,
     /// The envelope's `method`: `ota_create` or `ota_progress`; `null` for a state
     /// push, which has none.
     pub method: Option<&'static str>,
+    /// What a message without `method` on this topic is.
+    pub without_method: WithoutMethod,
     /// Who sends it.
     pub direction: Direction,
-    /// The schema's file name, as [`file_name`] (or [`STATE_FILE_NAME`]) gives it.
+    /// The `name` of the message that answers this one, on its own topic with the same
+    /// `tid` and `bid` (for an event, only when it has `need_reply: 1`); `null` when
+    /// none does.
+    pub reply: Option<&'static str>,
+    /// The `name` of the message this one answers; `null` when it is not a reply.
+    pub reply_to: Option<&'static str>,
+    /// The schema file, relative to the index: `json/ota_progress.events.schema.json`.
     pub schema: String,
     /// The topic kind of an OTA message, for Rust callers (not serialized); `None` for
     /// the state push.
@@ -113,32 +187,51 @@ pub struct IndexEntry {
 /// The file name of the state push's schema.
 pub const STATE_FILE_NAME: &str = "firmware_properties.state.schema.json";
 
-/// One entry per message kind, in the order of the protocol's flow ([`TopicKind::ALL`]),
-/// then the devices' state push: what a consumer in another language reads to pick
-/// the schema for a received message (by topic and `method`).
-pub fn index() -> Vec<IndexEntry> {
-    let mut entries: Vec<IndexEntry> = TopicKind::ALL
+/// The schemas' index: one entry per message kind, in the order of the protocol's flow
+/// ([`TopicKind::ALL`]), then the devices' state push. A consumer in another language
+/// reads it to subscribe (`filter`), to pick the schema for a received message (by
+/// topic and `method`) and to pair requests with replies.
+pub fn index() -> Index {
+    let mut messages: Vec<IndexEntry> = TopicKind::ALL
         .into_iter()
         .map(|kind| IndexEntry {
+            name: message_name(kind),
             topic: format!("{THING_PREFIX}{{sn}}/{}", kind.suffix()),
+            filter: kind.wildcard_filter(),
             method: Some(kind.method().as_str()),
+            without_method: WithoutMethod::Data,
             direction: Direction::of_topic(kind),
-            schema: file_name(kind),
+            reply: kind.reply().map(message_name),
+            reply_to: TopicKind::ALL
+                .into_iter()
+                .find(|request| request.reply() == Some(kind))
+                .map(message_name),
+            schema: format!("{SCHEMA_DIR}/{}", file_name(kind)),
             kind: Some(kind),
         })
         .collect();
-    entries.push(IndexEntry {
+    messages.push(IndexEntry {
+        name: STATE_MESSAGE_NAME,
         topic: format!("{THING_PREFIX}{{sn}}/{}", StateTopic::SUFFIX),
+        filter: StateTopic::wildcard_filter(),
         method: None,
+        without_method: WithoutMethod::Topic,
         direction: Direction::DockToCloud,
-        schema: STATE_FILE_NAME.to_owned(),
+        reply: None,
+        reply_to: None,
+        schema: format!("{SCHEMA_DIR}/{STATE_FILE_NAME}"),
         kind: None,
     });
-    entries
+    Index {
+        crate_name: "dji-cloud-ota",
+        version: VERSION,
+        messages,
+    }
 }
 
-/// Every generated file of `schemas/` as `(file name, text)`: the four message schemas,
-/// the state push's and `index.json`.
+/// Every generated file of `schemas/` as `(path, text)`: the four message schemas and
+/// the state push's in [`SCHEMA_DIR`], `index.json` and the AsyncAPI document
+/// ([`asyncapi`], as YAML).
 ///
 /// The text is pretty-printed JSON with a final line feed, and ASCII only: characters
 /// outside ASCII (in the patterns) are written as `\uXXXX` escapes, so the files read
@@ -146,10 +239,19 @@ pub fn index() -> Vec<IndexEntry> {
 pub fn files() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = TopicKind::ALL
         .into_iter()
-        .map(|kind| (file_name(kind), to_text(&message_schema(kind))))
+        .map(|kind| {
+            (
+                format!("{SCHEMA_DIR}/{}", file_name(kind)),
+                to_text(&message_schema(kind)),
+            )
+        })
         .collect();
-    files.push((STATE_FILE_NAME.to_owned(), to_text(&state_schema())));
+    files.push((
+        format!("{SCHEMA_DIR}/{STATE_FILE_NAME}"),
+        to_text(&state_schema()),
+    ));
     files.push(("index.json".to_owned(), to_text(&index())));
+    files.push((ASYNCAPI_FILE_NAME.to_owned(), yaml::to_yaml(&asyncapi())));
     files
 }
 
@@ -167,7 +269,7 @@ pub fn files() -> Vec<(String, String)> {
 /// ```
 pub fn state_schema() -> Value {
     let mut schema = generator().into_root_schema_for::<CanonicalState<'static>>();
-    schema.insert("title".into(), "FirmwarePropertiesMessage".into());
+    name_schema(&mut schema, STATE_MESSAGE_NAME, STATE_FILE_NAME);
     let other_keys = refuse_other_key_spellings(&mut schema);
     let mut text = format!(
         "A device's state push, sent by a dock for itself or its aircraft on \
@@ -202,16 +304,29 @@ fn generator() -> schemars::SchemaGenerator {
         .for_serialize()
         .with_transform(RecursiveTransform(drop_integer_width))
         .with_transform(RecursiveTransform(unwrap_description))
+        .with_transform(RecursiveTransform(wrap_described_reference))
         .into_generator()
+}
+
+/// A reference with keywords beside it (a field's own `description`) becomes
+/// `{"description": ..., "allOf": [{"$ref": ...}]}`: the same to a validator, and code
+/// generators then use the referenced type by its name instead of declaring a copy of
+/// it for each field (`Id1`, `Id2`, ... for `tid` and `bid`).
+fn wrap_described_reference(schema: &mut Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    if object.len() > 1 {
+        if let Some(reference) = object.remove("$ref") {
+            object.insert("allOf".into(), json!([{ "$ref": reference }]));
+        }
+    }
 }
 
 fn schema_of<D: Payload + JsonSchema>() -> Schema {
     let (kind, method) = (D::TOPIC, D::METHOD);
     let mut schema = generator().into_root_schema_for::<CanonicalEnvelope<'static, D>>();
-    schema.insert(
-        "title".into(),
-        format!("{}Message", D::schema_name()).into(),
-    );
+    name_schema(&mut schema, message_name(kind), &file_name(kind));
     let other_keys = refuse_other_key_spellings(&mut schema);
     schema.insert(
         "description".into(),
@@ -230,6 +345,23 @@ fn schema_of<D: Payload + JsonSchema>() -> Schema {
         );
     }
     schema
+}
+
+/// Gives the root schema its `$id` and `title`, and each definition a `title` (its name),
+/// which code generators take for the type's name: one type per definition, named as
+/// here, rather than a name made up from where it is used.
+fn name_schema(schema: &mut Schema, title: &str, file: &str) {
+    schema.insert("$id".into(), schema_id(file).into());
+    schema.insert("title".into(), title.into());
+    if let Some(Value::Object(definitions)) = schema.get_mut("$defs") {
+        for (name, definition) in definitions.iter_mut() {
+            if let Some(definition) = definition.as_object_mut() {
+                definition
+                    .entry("title")
+                    .or_insert_with(|| name.clone().into());
+            }
+        }
+    }
 }
 
 /// Leaves out schemars' `format` for integer widths (`int64`, `uint64`): no JSON Schema

@@ -6,13 +6,15 @@
   written by the crate) validates against the schema the index picks for its topic and
   method;
 - every message in tests/fixtures/breaks_a_rule/<topic>/ (canonical, but breaking one rule)
-  is refused by that schema.
+  is refused by that schema;
+- the README's Python routing code runs and prints what it says.
 
 Run from the project root: python3 tests/python/check_schemas.py
 Exits 1 on any failure.
 """
 
 import json
+import os
 import re
 import sys
 from importlib.metadata import version
@@ -34,7 +36,7 @@ def load(path):
 def validators_by_entry():
     """A format-asserting validator for each index entry, with the entry's topic regex."""
     out = []
-    for entry in load(SCHEMAS / "index.json"):
+    for entry in load(SCHEMAS / "index.json")["messages"]:
         schema = load(SCHEMAS / entry["schema"])
         Draft202012Validator.check_schema(schema)
         topic = re.escape(entry["topic"]).replace(re.escape("{sn}"), "[^/]+")
@@ -61,8 +63,30 @@ def messages(root):
             yield topic, path.relative_to(ROOT), load(path)
 
 
+def readme_code_runs():
+    """The README's Python routing code (the block that defines `problems`) runs from the
+    root and prints what it says it prints."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "def problems" in b]
+    if len(blocks) != 1:
+        return [f"README.md: {len(blocks)} Python blocks define problems(), not 1"]
+    printed = []
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        exec(compile(blocks[0], "README.md", "exec"), {"print": printed.append})
+    except Exception as e:  # noqa: BLE001 - any failure of the README's code is reported
+        return [f"README.md's Python code: {type(e).__name__}: {e}"]
+    finally:
+        os.chdir(cwd)
+    expected = re.findall(r"^# (\[.*\])$", blocks[0], re.M)
+    if [repr(p) for p in printed] != expected:
+        return [f"README.md's Python code printed {printed}, not {expected}"]
+    return []
+
+
 def main():
-    failures = []
+    failures = readme_code_runs()
     validators = validators_by_entry()
     accepted = refused = 0
     for expect_valid, root in ((True, SCHEMAS / "examples"), (False, INVALID)):

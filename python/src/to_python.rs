@@ -1,0 +1,399 @@
+//! A serde `Serializer` that builds Python objects: what the crate's
+//! `serialize_canonical` writes becomes the `dict`s, `list`s, `str`s and `int`s of the
+//! canonical form, keys in the same order, with no JSON text in between.
+//!
+//! Building the objects is most of what `decode` costs from Python, so strings are made
+//! once and handed out again: the keys (the canonical form's field names, `&'static str`
+//! known by their address) and the short values (enum values, serials, versions).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString};
+use serde::ser::{self, Impossible, Serialize};
+
+/// The longest value kept in the cache: enum values (`download_firmware`), serials and
+/// versions; not the ids (36 characters), which differ in every message.
+const CACHED_MAX_LEN: usize = 32;
+/// How many values the cache keeps at most (serials and versions vary by fleet).
+const CACHED_MAX_COUNT: usize = 1024;
+
+/// The strings made so far: the field names by the address and length of their
+/// `&'static str` (the same bytes), short values by their text.
+#[derive(Default)]
+pub(crate) struct Strings {
+    keys: Vec<((usize, usize), Py<PyString>)>,
+    /// Where the next field name is likely to be in `keys`: messages of one kind ask
+    /// for their names in the same order every time.
+    next_key: usize,
+    values: HashMap<Box<str>, Py<PyString>, BuildHasherDefault<Fnv>>,
+}
+
+thread_local! {
+    /// One cache per thread, taken once per message.
+    static STRINGS: RefCell<Strings> = RefCell::new(Strings::default());
+}
+
+/// Runs `f` with this thread's cache of strings.
+pub(crate) fn with_strings<R>(f: impl FnOnce(&RefCell<Strings>) -> R) -> R {
+    STRINGS.with(f)
+}
+
+/// FNV-1a: short keys hash in a few nanoseconds, and nothing a peer sends reaches the
+/// cache but values of at most [`CACHED_MAX_LEN`] bytes, at most [`CACHED_MAX_COUNT`]
+/// of them.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+impl Strings {
+    /// A field name as a Python string, made once per name.
+    fn key<'py>(&mut self, py: Python<'py>, name: &'static str) -> Bound<'py, PyString> {
+        let address = (name.as_ptr() as usize, name.len());
+        if let Some((found, _)) = self.keys.get(self.next_key) {
+            if *found == address {
+                self.next_key += 1;
+                return self.keys[self.next_key - 1].1.bind(py).clone();
+            }
+        }
+        if let Some(i) = self.keys.iter().position(|(a, _)| *a == address) {
+            self.next_key = i + 1;
+            return self.keys[i].1.bind(py).clone();
+        }
+        let made = PyString::new(py, name);
+        self.keys.push((address, made.clone().unbind()));
+        self.next_key = self.keys.len();
+        made
+    }
+
+    /// A string value as a Python string, from the cache when it is short.
+    fn value<'py>(&mut self, py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+        if text.len() > CACHED_MAX_LEN {
+            return PyString::new(py, text);
+        }
+        if let Some(cached) = self.values.get(text) {
+            return cached.bind(py).clone();
+        }
+        let made = PyString::new(py, text);
+        if self.values.len() < CACHED_MAX_COUNT {
+            self.values.insert(text.into(), made.clone().unbind());
+        }
+        made
+    }
+}
+
+/// Builds the Python object of what it is given.
+#[derive(Clone, Copy)]
+pub(crate) struct ToPython<'py, 'c> {
+    pub(crate) py: Python<'py>,
+    pub(crate) strings: &'c RefCell<Strings>,
+}
+
+impl<'py> ToPython<'py, '_> {
+    fn key(self, name: &'static str) -> Bound<'py, PyString> {
+        self.strings.borrow_mut().key(self.py, name)
+    }
+
+    fn value(self, text: &str) -> Bound<'py, PyString> {
+        self.strings.borrow_mut().value(self.py, text)
+    }
+}
+
+/// A Python exception raised while building, or a value Python cannot hold.
+pub(crate) struct Error(pub(crate) PyErr);
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: fmt::Display>(message: T) -> Self {
+        Error(PyValueError::new_err(message.to_string()))
+    }
+}
+
+impl From<PyErr> for Error {
+    fn from(error: PyErr) -> Self {
+        Error(error)
+    }
+}
+
+type Built<'py> = Result<Bound<'py, PyAny>, Error>;
+
+impl<'py, 'c> ser::Serializer for ToPython<'py, 'c> {
+    type Ok = Bound<'py, PyAny>;
+    type Error = Error;
+    type SerializeSeq = List<'py, 'c>;
+    type SerializeTuple = List<'py, 'c>;
+    type SerializeTupleStruct = List<'py, 'c>;
+    type SerializeTupleVariant = Impossible<Self::Ok, Error>;
+    type SerializeMap = Dict<'py, 'c>;
+    type SerializeStruct = Dict<'py, 'c>;
+    type SerializeStructVariant = Impossible<Self::Ok, Error>;
+
+    fn serialize_bool(self, v: bool) -> Built<'py> {
+        Ok(PyBool::new(self.py, v).to_owned().into_any())
+    }
+
+    fn serialize_i8(self, v: i8) -> Built<'py> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i16(self, v: i16) -> Built<'py> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i32(self, v: i32) -> Built<'py> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i64(self, v: i64) -> Built<'py> {
+        let Ok(int) = v.into_pyobject(self.py);
+        Ok(int.into_any())
+    }
+
+    fn serialize_u8(self, v: u8) -> Built<'py> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u16(self, v: u16) -> Built<'py> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u32(self, v: u32) -> Built<'py> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u64(self, v: u64) -> Built<'py> {
+        let Ok(int) = v.into_pyobject(self.py);
+        Ok(int.into_any())
+    }
+
+    fn serialize_f32(self, v: f32) -> Built<'py> {
+        self.serialize_f64(v.into())
+    }
+
+    fn serialize_f64(self, v: f64) -> Built<'py> {
+        Ok(PyFloat::new(self.py, v).into_any())
+    }
+
+    fn serialize_char(self, v: char) -> Built<'py> {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+
+    fn serialize_str(self, v: &str) -> Built<'py> {
+        Ok(self.value(v).into_any())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Built<'py> {
+        Ok(PyBytes::new(self.py, v).into_any())
+    }
+
+    fn serialize_none(self) -> Built<'py> {
+        Ok(self.py.None().into_bound(self.py))
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Built<'py> {
+        v.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Built<'py> {
+        self.serialize_none()
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Built<'py> {
+        self.serialize_none()
+    }
+
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Built<'py> {
+        Ok(self.key(variant).into_any())
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Built<'py> {
+        v.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> Built<'py> {
+        let dict = PyDict::new(self.py);
+        dict.set_item(self.key(variant), v.serialize(self)?)?;
+        Ok(dict.into_any())
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<List<'py, 'c>, Error> {
+        Ok(List(self, PyList::empty(self.py)))
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<List<'py, 'c>, Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<List<'py, 'c>, Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        name: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(ser::Error::custom(format!(
+            "{name}::{variant}: a tuple variant"
+        )))
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Dict<'py, 'c>, Error> {
+        Ok(Dict(self, PyDict::new(self.py), None))
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Dict<'py, 'c>, Error> {
+        self.serialize_map(None)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(ser::Error::custom(format!(
+            "{name}::{variant}: a struct variant"
+        )))
+    }
+}
+
+/// A `list` being filled.
+pub(crate) struct List<'py, 'c>(ToPython<'py, 'c>, Bound<'py, PyList>);
+
+impl List<'_, '_> {
+    fn push<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+        self.1.append(v.serialize(self.0)?)?;
+        Ok(())
+    }
+}
+
+impl<'py> ser::SerializeSeq for List<'py, '_> {
+    type Ok = Bound<'py, PyAny>;
+    type Error = Error;
+
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+        self.push(v)
+    }
+
+    fn end(self) -> Built<'py> {
+        Ok(self.1.into_any())
+    }
+}
+
+impl<'py> ser::SerializeTuple for List<'py, '_> {
+    type Ok = Bound<'py, PyAny>;
+    type Error = Error;
+
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+        self.push(v)
+    }
+
+    fn end(self) -> Built<'py> {
+        Ok(self.1.into_any())
+    }
+}
+
+impl<'py> ser::SerializeTupleStruct for List<'py, '_> {
+    type Ok = Bound<'py, PyAny>;
+    type Error = Error;
+
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+        self.push(v)
+    }
+
+    fn end(self) -> Built<'py> {
+        Ok(self.1.into_any())
+    }
+}
+
+/// A `dict` being filled, with the key of a map entry whose value is to come.
+pub(crate) struct Dict<'py, 'c>(
+    ToPython<'py, 'c>,
+    Bound<'py, PyDict>,
+    Option<Bound<'py, PyAny>>,
+);
+
+impl<'py> ser::SerializeMap for Dict<'py, '_> {
+    type Ok = Bound<'py, PyAny>;
+    type Error = Error;
+
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, k: &T) -> Result<(), Error> {
+        self.2 = Some(k.serialize(self.0)?);
+        Ok(())
+    }
+
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+        let k = self
+            .2
+            .take()
+            .ok_or_else(|| <Error as ser::Error>::custom("a map value without its key"))?;
+        self.1.set_item(k, v.serialize(self.0)?)?;
+        Ok(())
+    }
+
+    fn end(self) -> Built<'py> {
+        Ok(self.1.into_any())
+    }
+}
+
+impl<'py> ser::SerializeStruct for Dict<'py, '_> {
+    type Ok = Bound<'py, PyAny>;
+    type Error = Error;
+
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        name: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        self.1.set_item(self.0.key(name), v.serialize(self.0)?)?;
+        Ok(())
+    }
+
+    fn end(self) -> Built<'py> {
+        Ok(self.1.into_any())
+    }
+}
