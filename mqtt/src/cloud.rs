@@ -318,10 +318,14 @@ impl Cloud {
 
     /// Starts a task that upgrades `devices` behind `gateway`: subscribes to the
     /// gateway's topics if needed, saves the task, then publishes its `ota_create`.
+    /// One task runs on a gateway at a time: while one is in flight there, another is
+    /// refused, with nothing saved or sent.
     ///
     /// # Errors
-    /// [`CloudError::Start`] for a request the tracker refuses, [`CloudError::Save`]
-    /// when it could not be saved (nothing was sent), [`CloudError::Stopped`].
+    /// [`CloudError::Start`] for a request the tracker refuses (invalid, too many tasks
+    /// in flight, or [`StartError::GatewayBusy`] naming the task in flight on the
+    /// gateway), [`CloudError::Save`] when it could not be saved (nothing was sent),
+    /// [`CloudError::Stopped`].
     pub async fn start(
         &self,
         gateway: Serial,

@@ -10,13 +10,13 @@ mod test_broker;
 
 use std::time::Duration;
 
-use dji_cloud_ota::tracker::{Change, Ending, TaskKey, TrackerConfig};
+use dji_cloud_ota::tracker::{Change, Ending, StartError, TaskKey, TrackerConfig};
 use dji_cloud_ota::{
     Data, Device, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus, UpgradeType,
 };
 use dji_cloud_ota_mqtt::{
-    Agent, AgentConfig, AgentEvent, AgentEvents, Cloud, CloudConfig, CloudEvent, CloudEvents,
-    ConfigError, FileStore, MqttConfig, Store, Tls,
+    Agent, AgentConfig, AgentEvent, AgentEvents, Cloud, CloudConfig, CloudError, CloudEvent,
+    CloudEvents, ConfigError, FileStore, MqttConfig, Store, Tls,
 };
 use temp_dir::TempDir;
 use tokio::time::timeout;
@@ -703,4 +703,43 @@ async fn the_topics_of_a_gateway_no_task_needs_are_unsubscribed_from() {
     assert_eq!(cloud.status().await.unwrap().counters.not_ota, 1);
     cloud.close().await;
     agent.close().await;
+}
+
+#[tokio::test]
+async fn a_second_task_on_a_busy_gateway_is_refused_until_the_first_has_ended() {
+    let broker = broker();
+    let mut pair = upgrade_pair(&broker, "busy", TrackerConfig::default(), None).await;
+    let first = pair
+        .cloud
+        .start(pair.gateway.clone(), vec![device()])
+        .await
+        .unwrap();
+    let refused = pair.cloud.start(pair.gateway.clone(), vec![device()]).await;
+    match refused {
+        Err(CloudError::Start(StartError::GatewayBusy { task })) => assert_eq!(task, first.task),
+        other => panic!("{other:?}"),
+    }
+    // Nothing of it was tracked or sent.
+    let status = pair.cloud.status().await.unwrap();
+    assert_eq!(status.tasks.len(), 1);
+    assert_eq!(status.counters.published, 1);
+    let request = next_request(&mut pair.agent_events).await;
+    assert_eq!(request.bid, first.request.bid);
+    pair.agent
+        .progress(&request, OtaProgress::new(TaskStatus::Ok), false)
+        .unwrap();
+    assert!(end_of(&mut pair.events, &first.task).await.is_success());
+    // The gateway is free: the next task starts, and its request reaches the dock.
+    let second = pair
+        .cloud
+        .start(pair.gateway.clone(), vec![device()])
+        .await
+        .unwrap();
+    assert_ne!(second.task, first.task);
+    assert_eq!(
+        next_request(&mut pair.agent_events).await.bid,
+        second.request.bid
+    );
+    pair.cloud.close().await;
+    pair.agent.close().await;
 }

@@ -12,7 +12,8 @@
 //! # Matching
 //! A task is known by its gateway serial and the `bid` of its `ota_create`
 //! ([`TaskKey`]): the reply and every `ota_progress` event of the task carry that `bid`,
-//! each event with a `tid` of its own.
+//! each event with a `tid` of its own. A gateway runs one task at a time: while one is
+//! in flight there, [`Tracker::start`] refuses another ([`StartError::GatewayBusy`]).
 //!
 //! - **Replies.** A `services_reply` counts when its `bid` is the task's and its `tid`
 //!   is that of *any* attempt of the task, not only the latest. DJI's reference server
@@ -53,7 +54,6 @@
 //! [`TrackerConfig::seen_events_per_task`] event ids and its request's attempt ids.
 //! Nothing else grows.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
@@ -380,6 +380,7 @@ pub struct Started {
 
 /// Why [`Tracker::start`] refused a task.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The request breaks a rule of the protocol; the dock never sees it.
     #[error("the ota_create is not valid: {0}")]
@@ -387,9 +388,19 @@ pub enum StartError {
     /// The message given to [`Tracker::start_request`] is not an `ota_create`.
     #[error("not an ota_create request")]
     NotARequest,
-    /// A task with this gateway and `bid` is already in flight.
+    /// A task with this gateway and `bid` is already in flight: the same request
+    /// started twice.
     #[error("a task with this gateway and bid is already in flight")]
     AlreadyInFlight,
+    /// Another task is in flight on the request's gateway. A dock runs one upgrade at
+    /// a time (it answers a second `ota_create` with `312014`, already updating, or
+    /// `312015`, busy), so the tracker runs one task per gateway, whoever asks: start
+    /// the new one once this one has ended (or was forgotten).
+    #[error("gateway {} is busy: task bid {} is in flight", task.gateway, task.bid)]
+    GatewayBusy {
+        /// The task in flight on the gateway.
+        task: TaskKey,
+    },
     /// [`TrackerConfig::max_tasks`] tasks are in flight.
     #[error("{max} tasks are already in flight")]
     Full {
@@ -440,6 +451,9 @@ pub struct Tracker {
     tasks: HashMap<TaskKey, Task>,
     ended: HashMap<TaskKey, Ended>,
     ended_order: VecDeque<TaskKey>,
+    /// The tasks in flight by gateway: one, but for a snapshot written before a
+    /// gateway was limited to one task.
+    by_gateway: HashMap<Serial, Vec<TaskKey>>,
     counters: Counters,
     /// Moves at every change of what a snapshot holds, but for the counters.
     revision: u64,
@@ -657,6 +671,7 @@ impl Tracker {
             tasks: HashMap::new(),
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
+            by_gateway: HashMap::new(),
             counters: Counters::default(),
             revision: 0,
         }
@@ -670,8 +685,12 @@ impl Tracker {
     /// Starts a task that upgrades `devices` behind `gateway`: a fresh `ota_create`
     /// stamped `now_ms`, to publish.
     ///
+    /// One task runs on a gateway at a time: while one is in flight there, another is
+    /// refused ([`StartError::GatewayBusy`], naming it).
+    ///
     /// # Errors
-    /// See [`StartError`]: an invalid request, or too many tasks in flight.
+    /// See [`StartError`]: an invalid request, too many tasks in flight, or a task in
+    /// flight on the gateway.
     pub fn start(
         &mut self,
         gateway: Serial,
@@ -682,7 +701,8 @@ impl Tracker {
     }
 
     /// Starts a task from an `ota_create` the caller built (its own `bid`, say). The
-    /// request is stamped `now_ms` and validated.
+    /// request is stamped `now_ms` and validated. As with [`Tracker::start`], its
+    /// gateway must have no task in flight.
     ///
     /// # Errors
     /// See [`StartError`].
@@ -702,22 +722,29 @@ impl Tracker {
             });
         }
         let key = TaskKey::of(&request);
-        let Entry::Vacant(slot) = self.tasks.entry(key.clone()) else {
+        if self.tasks.contains_key(&key) {
             return Err(StartError::AlreadyInFlight);
-        };
-        slot.insert(Task {
-            attempts: vec![request.tid.clone()],
-            request: request.clone(),
-            phase: Phase::AwaitingReply {
-                deadline_ms: now_ms.saturating_add(self.config.reply_timeout_ms),
+        }
+        if let Some(busy) = self.by_gateway.get(&key.gateway).and_then(|t| t.first()) {
+            let task = busy.clone();
+            return Err(StartError::GatewayBusy { task });
+        }
+        self.insert(
+            key.clone(),
+            Task {
+                attempts: vec![request.tid.clone()],
+                request: request.clone(),
+                phase: Phase::AwaitingReply {
+                    deadline_ms: now_ms.saturating_add(self.config.reply_timeout_ms),
+                },
+                last_heard_ms: now_ms,
+                status: None,
+                last_event: None,
+                seen: VecDeque::new(),
+                firmware: Vec::new(),
+                confirming: None,
             },
-            last_heard_ms: now_ms,
-            status: None,
-            last_event: None,
-            seen: VecDeque::new(),
-            firmware: Vec::new(),
-            confirming: None,
-        });
+        );
         self.revision += 1;
         self.counters.started += 1;
         Ok(Started { task: key, request })
@@ -903,7 +930,9 @@ impl Tracker {
     /// the server was down is retried or ended at the next [`Tracker::poll`]); nothing
     /// is sent again that was sent before. Ended tasks beyond
     /// [`TrackerConfig::recent_finished`] are forgotten, the oldest first; tasks in
-    /// flight are all kept, even beyond [`TrackerConfig::max_tasks`].
+    /// flight are all kept, even beyond [`TrackerConfig::max_tasks`], and even two on
+    /// one gateway (a snapshot written before a gateway ran one task at a time): its
+    /// gateway then takes a new task once both have ended.
     ///
     /// # Errors
     /// [`RestoreError::Version`] for a snapshot of another format version;
@@ -923,7 +952,7 @@ impl Tracker {
                     task: TaskKey::of(&task.request),
                 });
             }
-            tracker.tasks.insert(TaskKey::of(&task.request), task);
+            tracker.insert(TaskKey::of(&task.request), task);
         }
         for saved in snapshot.ended {
             tracker.remember_ended(saved.task, saved.ending, saved.seen);
@@ -1281,10 +1310,25 @@ impl Tracker {
         out.updates.push(Update { task, change });
     }
 
+    /// Adds a task to the tasks in flight and to the index by gateway.
+    fn insert(&mut self, key: TaskKey, task: Task) {
+        let on_gateway = self.by_gateway.entry(key.gateway.clone()).or_default();
+        if let Err(at) = on_gateway.binary_search(&key) {
+            on_gateway.insert(at, key.clone());
+        }
+        self.tasks.insert(key, task);
+    }
+
     /// Moves a task from the tasks in flight to the bounded set of ended ones.
     fn end(&mut self, key: &TaskKey, ending: Ending) {
         self.revision += 1;
         let seen = self.tasks.remove(key).map(|t| t.seen).unwrap_or_default();
+        if let Some(on_gateway) = self.by_gateway.get_mut(&key.gateway) {
+            on_gateway.retain(|k| k != key);
+            if on_gateway.is_empty() {
+                self.by_gateway.remove(&key.gateway);
+            }
+        }
         self.remember_ended(key.clone(), ending, seen);
     }
 
