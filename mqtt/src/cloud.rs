@@ -46,7 +46,7 @@ use dji_cloud_ota::tracker::{
     TrackerConfig, Update,
 };
 use dji_cloud_ota::{
-    Data, DecodeError, Device, Message, Serial, StateTopic, Topic, TopicKind, decode, decode_state,
+    Data, DecodeError, Device, Message, Serial, StateTopic, TopicKind, decode, decode_state,
     now_millis,
 };
 
@@ -57,6 +57,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
 use crate::link::{Arrival, Link, LinkEvent};
+use crate::needs::{Delta, Needs};
 use crate::store::{Store, StoreError};
 
 /// Which gateways' topics the cloud subscribes to.
@@ -70,6 +71,12 @@ pub enum Watch {
     /// push of a device of no task in flight changes nothing). What no task needs any
     /// more is unsubscribed from, so that neither this client nor, while it is away,
     /// its persistent session collects the messages of gateways it is done with.
+    ///
+    /// Kept up to date one task at a time: a task started or ended changes the
+    /// subscriptions of its own gateway and devices (and of an older ended task the
+    /// tracker no longer remembers), whatever the number of tasks. After a
+    /// reconnection, everything is subscribed to again in SUBSCRIBE packets of at most
+    /// 100 filters, which a broker's packet limit takes with thousands of tasks.
     ///
     /// Only what this process subscribed to is undone: a subscription made before (by
     /// a process that died before its unsubscription went out, or by a version that
@@ -283,15 +290,19 @@ impl Cloud {
             Some(snapshot) => Tracker::restore(config.tracker.clone(), snapshot)?,
             None => Tracker::new(config.tracker.clone()),
         };
-        let watching = match config.watch {
-            Watch::AllGateways => {
+        let needs = match config.watch {
+            Watch::AllGateways => None,
+            Watch::TaskGateways => Some(Needs::of(&tracker)),
+        };
+        let watching: BTreeSet<String> = match &needs {
+            Some(needs) => needs.filters().cloned().collect(),
+            None => {
                 let mut all: BTreeSet<String> = [TopicKind::ServicesReply, TopicKind::Events]
                     .map(TopicKind::wildcard_filter)
                     .into();
                 all.insert(StateTopic::wildcard_filter());
                 all
             }
-            Watch::TaskGateways => filters_for(&tracker),
         };
         let filters = watching.iter().cloned().collect();
         let link = Link::open(options, filters, config.mqtt.reconnect_delay);
@@ -304,7 +315,7 @@ impl Cloud {
             store,
             link,
             watching,
-            watch: config.watch,
+            needs,
             events: events_tx,
             counters: CloudCounters::default(),
             drops: DropNotice {
@@ -373,49 +384,6 @@ impl Cloud {
     }
 }
 
-/// The topics the cloud subscribes to for one gateway.
-fn filters_of(gateway: &Serial) -> [String; 2] {
-    [TopicKind::ServicesReply, TopicKind::Events]
-        .map(|kind| Topic::new(gateway.clone(), kind).to_string())
-}
-
-/// What [`Watch::TaskGateways`] subscribes to: the topics of the gateways the tracker
-/// holds a task of, in flight or recently ended (so that an event sent again after its
-/// task ended is still answered), and the state topics of the devices of the tasks in
-/// flight.
-fn filters_for(tracker: &Tracker) -> BTreeSet<String> {
-    let tasks: Vec<TaskKey> = tracker.tasks().into_iter().map(|(key, _)| key).collect();
-    let ended = tracker.ended().into_iter().map(|(key, _)| key);
-    let gateways: BTreeSet<Serial> = tasks
-        .iter()
-        .cloned()
-        .chain(ended)
-        .map(|k| k.gateway)
-        .collect();
-    let devices = tasks
-        .iter()
-        .filter_map(|key| tracker.request(key))
-        .flat_map(state_filters);
-    gateways
-        .iter()
-        .flat_map(filters_of)
-        .chain(devices)
-        .collect()
-}
-
-/// The state topics of the devices `request` upgrades.
-fn state_filters(request: &Message) -> Vec<String> {
-    let Data::OtaCreate(create) = &request.data else {
-        return Vec::new();
-    };
-    create
-        .devices
-        .iter()
-        .filter_map(|d| Serial::new(d.sn.as_str()).ok())
-        .map(|sn| StateTopic::new(sn).to_string())
-        .collect()
-}
-
 #[derive(Debug, Default)]
 struct DropNotice {
     every: Duration,
@@ -438,7 +406,8 @@ struct Driver {
     link: Link,
     /// The topic filters subscribed to.
     watching: BTreeSet<String>,
-    watch: Watch,
+    /// What the tasks need subscribed to, with [`Watch::TaskGateways`].
+    needs: Option<Needs>,
     events: mpsc::UnboundedSender<CloudEvent>,
     counters: CloudCounters,
     drops: DropNotice,
@@ -516,7 +485,7 @@ impl Driver {
                 let known = self.tracker.forget(&key);
                 if known {
                     self.save();
-                    self.rewatch();
+                    self.watch_ended(&key);
                 }
                 let _ = done.send(known);
             }
@@ -536,14 +505,17 @@ impl Driver {
 
     fn start(&mut self, request: Message) -> Result<Started, CloudError> {
         let started = self.tracker.start_request(request, now_millis())?;
+        // Queued before the request, so in place before its reply comes.
+        if let Some(needs) = &mut self.needs {
+            let delta = needs.started(&started.task, &started.request);
+            self.subscriptions(delta);
+        }
         if let Err(e) = self.try_save() {
             self.tracker.forget(&started.task);
             // Forgotten, it is among the ended tasks, and may have pushed one out.
-            self.rewatch();
+            self.watch_ended(&started.task);
             return Err(CloudError::Save(e));
         }
-        // Queued before the request, so in place before its reply comes.
-        self.rewatch();
         self.link.publish(&started.request);
         self.counters.published += 1;
         Ok(started)
@@ -603,27 +575,32 @@ impl Driver {
         if let Some(arrival) = cause {
             self.acknowledge(arrival);
         }
-        if out.updates.iter().any(|u| u.change.is_final()) {
-            self.rewatch();
+        for update in out.updates.iter().filter(|u| u.change.is_final()) {
+            self.watch_ended(&update.task);
         }
         for update in out.updates {
             self.emit(CloudEvent::Update(update));
         }
     }
 
-    /// With [`Watch::TaskGateways`], subscribes to what the tracker's tasks now need
-    /// and unsubscribes from what they no longer do: a task started, one ended (and an
-    /// older one no longer remembered), one forgotten.
-    fn rewatch(&mut self) {
-        if self.watch != Watch::TaskGateways {
-            return;
+    /// With [`Watch::TaskGateways`], unsubscribes from what a task that ended (or was
+    /// forgotten) no longer needs, nor an older ended task the tracker no longer
+    /// remembers: found from that task alone, whatever the number of tasks.
+    fn watch_ended(&mut self, task: &TaskKey) {
+        if let Some(needs) = &mut self.needs {
+            let delta = needs.ended(task, &self.tracker);
+            self.subscriptions(delta);
         }
-        let now = filters_for(&self.tracker);
-        let gone: Vec<String> = self.watching.difference(&now).cloned().collect();
-        let new: Vec<String> = now.difference(&self.watching).cloned().collect();
-        self.link.unsubscribe(gone);
-        self.link.subscribe(new);
-        self.watching = now;
+    }
+
+    /// Subscribes and unsubscribes as `delta` says.
+    fn subscriptions(&mut self, delta: Delta) {
+        for filter in &delta.unsubscribe {
+            self.watching.remove(filter);
+        }
+        self.watching.extend(delta.subscribe.iter().cloned());
+        self.link.unsubscribe(delta.unsubscribe);
+        self.link.subscribe(delta.subscribe);
     }
 
     /// True while the tracker holds changes the store does not have.

@@ -10,9 +10,10 @@ mod test_broker;
 
 use std::time::Duration;
 
-use dji_cloud_ota::tracker::{Change, Ending, StartError, TaskKey, TrackerConfig};
+use dji_cloud_ota::tracker::{Change, Ending, StartError, TaskKey, Tracker, TrackerConfig};
 use dji_cloud_ota::{
     Data, Device, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus, UpgradeType,
+    now_millis,
 };
 use dji_cloud_ota_mqtt::{
     Agent, AgentConfig, AgentEvent, AgentEvents, Cloud, CloudConfig, CloudError, CloudEvent,
@@ -742,4 +743,63 @@ async fn a_second_task_on_a_busy_gateway_is_refused_until_the_first_has_ended() 
     );
     pair.cloud.close().await;
     pair.agent.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_restored_with_hundreds_of_tasks_subscribes_to_all_their_topics() {
+    let broker = broker();
+    let prefix = name("fleet");
+    let dir = TempDir::new("fleet");
+    let store = FileStore::new(dir.0.join("state.json"));
+    // 300 tasks saved as a server following a fleet saves them, each on its gateway,
+    // upgrading its own aircraft, and waiting long for its reply.
+    let tracker_config = TrackerConfig {
+        reply_timeout_ms: 600_000,
+        ..TrackerConfig::default()
+    };
+    let mut tracker = Tracker::new(tracker_config.clone());
+    let requests: Vec<Message> = (0..300)
+        .map(|i| {
+            let gateway = Serial::new(&format!("{prefix}D{i:03}")).unwrap();
+            let device = Device::new(format!("{gateway}UAV"), "04.01.0020", UpgradeType::NORMAL);
+            tracker
+                .start(gateway, vec![device], now_millis())
+                .unwrap()
+                .request
+        })
+        .collect();
+    store.save(&tracker.snapshot()).unwrap();
+
+    let last = requests.last().unwrap();
+    let (agent, mut agent_events) = connected_agent(&broker, vec![last.sn.clone()]).await;
+    let config = CloudConfig::new(mqtt(&broker, &format!("{prefix}-cloud")), tracker_config);
+    let (cloud, mut events) = Cloud::spawn(config, store).unwrap();
+    // Reported once every packet of the subscription is acknowledged.
+    cloud_connected(&mut events).await;
+    let subscriptions = cloud.status().await.unwrap().subscriptions;
+    assert_eq!(subscriptions.len(), 300 * 3);
+    assert!(subscriptions.contains(&format!("thing/product/{}UAV/state", last.sn)));
+    // The topics of the last gateway, in the last packet, are in place: its event is
+    // received, applied and answered.
+    let event = agent.progress(last, step(10), true).unwrap();
+    assert_eq!(next_answer(&mut agent_events).await.tid, event.tid);
+    let task = TaskKey::of(last);
+    loop {
+        match timeout(LIMIT, events.next())
+            .await
+            .expect("an update in time")
+        {
+            Some(CloudEvent::Update(update)) if update.task == task => {
+                assert!(
+                    matches!(update.change, Change::Accepted { by_event: true, .. }),
+                    "{update:?}"
+                );
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the cloud stopped"),
+        }
+    }
+    cloud.close().await;
+    agent.close().await;
 }
