@@ -70,6 +70,7 @@ mod counters;
 mod deadlines;
 mod index;
 mod messages;
+mod seen;
 mod snapshot;
 mod state;
 mod task;
@@ -90,6 +91,7 @@ pub use snapshot::{RestoreError, TrackerSnapshot};
 
 use deadlines::Deadlines;
 use index::Index;
+use seen::Seen;
 use task::{Ended, Phase, Task, len_u32};
 
 /// Which task: the gateway it runs on and the `bid` of its `ota_create`.
@@ -286,7 +288,7 @@ impl Tracker {
                 last_heard_ms: now_ms,
                 status: None,
                 last_event: None,
-                seen: VecDeque::new(),
+                seen: Seen::default(),
                 firmware: Vec::new(),
                 confirming: None,
             },
@@ -495,14 +497,14 @@ impl Tracker {
                 self.index.remove(key, &task.request);
                 task.seen
             }
-            None => VecDeque::new(),
+            None => Seen::default(),
         };
         self.deadlines.set(key, None);
         self.remember_ended(key.clone(), ending, seen);
     }
 
     /// Adds an ended task to the bounded set of ended ones, the oldest leaving first.
-    fn remember_ended(&mut self, key: TaskKey, ending: Ending, seen: VecDeque<Id>) {
+    fn remember_ended(&mut self, key: TaskKey, ending: Ending, seen: Seen) {
         if self.config.recent_finished == 0 {
             return;
         }

@@ -3,7 +3,7 @@
 
 use crate::model::{Message, OtaCreateReply, OtaProgress, ResultCode, TaskStatus};
 
-use super::task::{Phase, Position, remember};
+use super::task::{Phase, Position};
 use super::{Change, Ending, Ignored, Output, TaskKey, Tracker, Update};
 
 impl Tracker {
@@ -76,7 +76,7 @@ impl Tracker {
             let ignored = match self.ended.get_mut(&key) {
                 Some(ended) if ended.seen.contains(&tid) => Ignored::Duplicate { tid },
                 Some(ended) => {
-                    remember(&mut ended.seen, tid.clone(), window);
+                    ended.seen.remember(tid.clone(), window);
                     self.revision += 1;
                     Ignored::Late {
                         tid,
@@ -94,7 +94,7 @@ impl Tracker {
             out.ignore(key, Ignored::Duplicate { tid });
             return;
         }
-        remember(&mut task.seen, tid.clone(), window);
+        task.seen.remember(tid.clone(), window);
         self.revision += 1;
         out.answer(message, now_ms);
         task.last_heard_ms = now_ms;

@@ -1,14 +1,13 @@
 //! A tracker's state as plain serde data, to save and to take up after a restart.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::model::Data;
 #[cfg(doc)]
 use crate::model::Message;
-use crate::model::{Data, Id};
 
+use super::seen::Seen;
 use super::task::Task;
 use super::{Counters, Ending, TaskKey, Tracker, TrackerConfig};
 
@@ -60,7 +59,7 @@ impl TrackerSnapshot {
 struct SavedEnding {
     task: TaskKey,
     ending: Ending,
-    seen: VecDeque<Id>,
+    seen: Seen,
 }
 
 /// Why [`Tracker::restore`] refused a snapshot.

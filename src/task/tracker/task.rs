@@ -1,12 +1,11 @@
 //! One task in flight as the tracker keeps it (and as a snapshot saves it), and one
 //! recently ended.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Id, Message, OtaProgress, Step, TaskStatus, Text};
 
+use super::seen::Seen;
 use super::{Ending, TaskState, TrackerConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +16,7 @@ pub(super) struct Task {
     pub(super) last_heard_ms: u64,
     pub(super) status: Option<TaskStatus>,
     pub(super) last_event: Option<Position>,
-    pub(super) seen: VecDeque<Id>,
+    pub(super) seen: Seen,
     /// What the task's devices said of their firmware in state pushes since it started.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) firmware: Vec<Observed>,
@@ -118,17 +117,7 @@ impl Position {
 #[derive(Debug, Clone)]
 pub(super) struct Ended {
     pub(super) ending: Ending,
-    pub(super) seen: VecDeque<Id>,
-}
-
-pub(super) fn remember(seen: &mut VecDeque<Id>, tid: Id, window: usize) {
-    if window == 0 {
-        return;
-    }
-    while seen.len() >= window {
-        seen.pop_front();
-    }
-    seen.push_back(tid);
+    pub(super) seen: Seen,
 }
 
 pub(super) fn len_u32<T>(items: &[T]) -> u32 {
