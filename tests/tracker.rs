@@ -653,25 +653,28 @@ fn a_forgotten_task_is_no_longer_tracked_and_its_events_are_late() {
 }
 
 #[test]
-fn tasks_on_one_gateway_and_on_many_are_tracked_apart() {
+fn tasks_on_many_gateways_are_tracked_apart() {
     let mut tracker = Tracker::default();
-    let (first, _) = started(&mut tracker);
-    let (second, _) = started(&mut tracker);
+    let (first, request) = started(&mut tracker);
     let other = tracker
         .start(Serial::new("7CTDM3D00B0052").unwrap(), vec![device()], T0)
         .unwrap()
         .task;
+    // The same bid on another gateway is another task.
+    let mut same_bid = Message::ota_create(Serial::new("5YSZKAB0010047").unwrap(), vec![device()]);
+    same_bid.bid = request.bid.clone();
+    let third = tracker.start_request(same_bid, T0).unwrap().task;
+    assert_eq!(third.bid, first.bid);
     assert_eq!(tracker.len(), 3);
     let done = event(
-        &second,
+        &third,
         TaskStatus::Ok,
         (Step::UpgradeFirmware, 100),
         T0 + 10,
     );
     tracker.handle(&done, T0 + 10);
     assert!(tracker.task(&first).is_some() && tracker.task(&other).is_some());
-    assert!(tracker.task(&second).is_none());
-    // The same bid on another gateway is another task.
+    assert!(tracker.task(&third).is_none());
     let elsewhere = TaskKey {
         gateway: other.gateway.clone(),
         bid: first.bid.clone(),
@@ -681,6 +684,77 @@ fn tasks_on_one_gateway_and_on_many_are_tracked_apart() {
         only_change(&tracker.handle(&stray, T0 + 20)),
         Change::Ignored(Ignored::Unknown { .. })
     ));
+}
+
+#[test]
+fn a_second_task_on_a_busy_gateway_is_refused_naming_the_task_in_flight() {
+    let mut tracker = Tracker::default();
+    let (first, request) = started(&mut tracker);
+    let refused = tracker.start(gateway(), vec![device()], T0 + 1);
+    assert_eq!(
+        refused.unwrap_err(),
+        StartError::GatewayBusy {
+            task: first.clone()
+        }
+    );
+    // A request of the caller's own, with another bid, is refused alike; the error
+    // says which task holds the gateway.
+    let own = Message::ota_create(gateway(), vec![device()]);
+    let error = tracker.start_request(own, T0 + 2).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "gateway {} is busy: task bid {} is in flight",
+            gateway(),
+            first.bid
+        )
+    );
+    // The same request again is the same task, not a busy gateway.
+    assert_eq!(
+        tracker.start_request(request, T0 + 3).unwrap_err(),
+        StartError::AlreadyInFlight
+    );
+    // Nothing of the refused tasks is tracked or counted; the first is untouched.
+    assert_eq!(tracker.len(), 1);
+    assert_eq!(tracker.counters().started, 1);
+    assert_eq!(tracker.task(&first).unwrap().attempts, 1);
+    assert_eq!(tracker.next_deadline(), Some(T0 + 3_000));
+}
+
+#[test]
+fn once_the_task_in_flight_has_ended_its_gateway_takes_a_new_one() {
+    let mut tracker = Tracker::new(TrackerConfig {
+        retries: 0,
+        ..TrackerConfig::default()
+    });
+    // Ended by its final event.
+    let (first, _) = started(&mut tracker);
+    let done = event(
+        &first,
+        TaskStatus::Failed,
+        (Step::UpgradeFirmware, 40),
+        T0 + 10,
+    );
+    tracker.handle(&done, T0 + 10);
+    // Refused by the dock.
+    let (second, request) = started(&mut tracker);
+    assert_ne!(second, first);
+    tracker.handle(&reply(&request, 312015, None), T0 + 20);
+    assert!(tracker.task(&second).is_none());
+    // Forgotten by the caller.
+    let (third, _) = started(&mut tracker);
+    assert!(tracker.forget(&third));
+    // No reply in time.
+    let (fourth, _) = started(&mut tracker);
+    let out = tracker.poll(T0 + 3_000);
+    assert!(matches!(only_change(&out), Change::NoReply { attempts: 1 }));
+    assert!(tracker.task(&fourth).is_none());
+    let (fifth, _) = started(&mut tracker);
+    assert_eq!(
+        tracker.start(gateway(), vec![device()], T0).unwrap_err(),
+        StartError::GatewayBusy { task: fifth }
+    );
+    assert_eq!(tracker.counters().started, 5);
 }
 
 #[test]
@@ -751,12 +825,23 @@ fn any_sequence_of_messages_and_times_keeps_the_tracker_consistent() {
     let mut events: Vec<Message> = Vec::new();
     let mut now = T0;
     let statuses = ["sent", "in_progress", "paused", "ok", "failed", "queued"];
+    // More gateways than tasks may be in flight: both limits are reached.
+    let gateways: Vec<Serial> = (0..12)
+        .map(|n| Serial::new(&format!("4TADKAQ0000{n:02}J")).unwrap())
+        .collect();
     for _ in 0..20_000 {
         now += rng.below(2_000);
         match rng.below(6) {
             0 => {
-                if let Ok(s) = tracker.start(gateway(), vec![device()], now) {
-                    sent.push(s.request);
+                let on = gateways[rng.below(12) as usize].clone();
+                match tracker.start(on.clone(), vec![device()], now) {
+                    Ok(s) => sent.push(s.request),
+                    Err(StartError::GatewayBusy { task }) => {
+                        assert_eq!(task.gateway, on);
+                        assert!(tracker.task(&task).is_some());
+                    }
+                    Err(StartError::Full { .. }) => assert_eq!(tracker.len(), config.max_tasks),
+                    Err(e) => panic!("{e}"),
                 }
             }
             1 if !sent.is_empty() => {
@@ -794,6 +879,9 @@ fn any_sequence_of_messages_and_times_keeps_the_tracker_consistent() {
             }
         }
         assert!(tracker.len() <= config.max_tasks);
+        // One task per gateway.
+        let tasks = tracker.tasks();
+        assert!(tasks.windows(2).all(|w| w[0].0.gateway != w[1].0.gateway));
         assert!(tracker.remembered() <= config.recent_finished);
         if let Some(deadline) = tracker.next_deadline() {
             assert!(!tracker.is_empty() && deadline > T0);

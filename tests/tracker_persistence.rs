@@ -9,8 +9,8 @@ mod common;
 
 use common::device;
 use dji_cloud_ota::tracker::{
-    Change, Counters, Ending, Ignored, Output, RestoreError, TaskKey, Tracker, TrackerConfig,
-    TrackerSnapshot,
+    Change, Counters, Ending, Ignored, Output, RestoreError, StartError, TaskKey, Tracker,
+    TrackerConfig, TrackerSnapshot,
 };
 use dji_cloud_ota::{Data, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus, TopicKind};
 
@@ -313,4 +313,66 @@ fn the_revision_moves_with_what_a_snapshot_holds_and_not_otherwise() {
         T0 + 2_000,
     );
     assert_ne!(tracker.revision(), before_end, "the task ended");
+}
+
+#[test]
+fn a_restored_tracker_still_runs_one_task_per_gateway() {
+    let mut tracker = Tracker::default();
+    let first = tracker
+        .start(gateway("4TADKAQ000002J"), vec![device()], T0)
+        .unwrap();
+    let mut tracker = restarted(&tracker, TrackerConfig::default());
+    assert_eq!(
+        tracker
+            .start(gateway("4TADKAQ000002J"), vec![device()], T0 + 1)
+            .unwrap_err(),
+        StartError::GatewayBusy {
+            task: first.task.clone()
+        }
+    );
+    tracker
+        .start(gateway("4TADKAQ000003K"), vec![device()], T0 + 1)
+        .unwrap();
+    // Once the task ends, even after a second restart, the gateway takes a new one.
+    let end = final_event(&first.request, TaskStatus::Ok, T0 + 10);
+    tracker.handle(&end, T0 + 10);
+    let mut tracker = restarted(&tracker, TrackerConfig::default());
+    tracker
+        .start(gateway("4TADKAQ000002J"), vec![device()], T0 + 20)
+        .unwrap();
+}
+
+#[test]
+fn a_snapshot_with_two_tasks_on_one_gateway_keeps_both_and_the_gateway_busy_until_both_end() {
+    // Written before one task per gateway: two trackers' tasks on one gateway, merged.
+    let one = |at: u64| {
+        let mut tracker = Tracker::default();
+        let started = tracker
+            .start(gateway("4TADKAQ000002J"), vec![device()], at)
+            .unwrap();
+        (serde_json::to_value(tracker.snapshot()).unwrap(), started)
+    };
+    let (mut value, a) = one(T0);
+    let (other, b) = one(T0 + 1);
+    let moved = other["tasks"][0].clone();
+    value["tasks"].as_array_mut().unwrap().push(moved);
+    let snapshot: TrackerSnapshot = serde_json::from_value(value).unwrap();
+    let mut tracker = Tracker::restore(TrackerConfig::default(), snapshot).unwrap();
+    assert_eq!(tracker.len(), 2);
+    let (low, high) = if a.task < b.task { (a, b) } else { (b, a) };
+    let busy = StartError::GatewayBusy {
+        task: low.task.clone(),
+    };
+    let again =
+        |tracker: &mut Tracker| tracker.start(gateway("4TADKAQ000002J"), vec![device()], T0 + 100);
+    assert_eq!(again(&mut tracker).unwrap_err(), busy);
+    let end = final_event(&low.request, TaskStatus::Ok, T0 + 10);
+    tracker.handle(&end, T0 + 10);
+    let busy = StartError::GatewayBusy {
+        task: high.task.clone(),
+    };
+    assert_eq!(again(&mut tracker).unwrap_err(), busy);
+    let end = final_event(&high.request, TaskStatus::Ok, T0 + 20);
+    tracker.handle(&end, T0 + 20);
+    again(&mut tracker).unwrap();
 }

@@ -60,7 +60,7 @@ use dji_cloud_ota::tracker::{
     TrackerConfig, Update,
 };
 use dji_cloud_ota::{
-    Data, DecodeError, Device, Message, Serial, StateTopic, Topic, TopicKind, decode, decode_state,
+    Data, DecodeError, Device, Message, Serial, StateTopic, TopicKind, decode, decode_state,
     now_millis,
 };
 
@@ -71,6 +71,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
 use crate::link::{Arrival, Link, LinkEvent};
+use crate::needs::{Delta, Needs};
 use crate::store::{RolloutCommit, Store, StoreError};
 
 /// Which gateways' topics the cloud subscribes to.
@@ -84,6 +85,12 @@ pub enum Watch {
     /// push of a device of no task in flight changes nothing). What no task needs any
     /// more is unsubscribed from, so that neither this client nor, while it is away,
     /// its persistent session collects the messages of gateways it is done with.
+    ///
+    /// Kept up to date one task at a time: a task started or ended changes the
+    /// subscriptions of its own gateway and devices (and of an older ended task the
+    /// tracker no longer remembers), whatever the number of tasks. After a
+    /// reconnection, everything is subscribed to again in SUBSCRIBE packets of at most
+    /// 100 filters, which a broker's packet limit takes with thousands of tasks.
     ///
     /// Only what this process subscribed to is undone: a subscription made before (by
     /// a process that died before its unsubscription went out, or by a version that
@@ -369,15 +376,19 @@ impl Cloud {
             Some(snapshot) => Tracker::restore(config.tracker.clone(), snapshot)?,
             None => Tracker::new(config.tracker.clone()),
         };
-        let watching = match config.watch {
-            Watch::AllGateways => {
+        let needs = match config.watch {
+            Watch::AllGateways => None,
+            Watch::TaskGateways => Some(Needs::of(&tracker)),
+        };
+        let watching: BTreeSet<String> = match &needs {
+            Some(needs) => needs.filters().cloned().collect(),
+            None => {
                 let mut all: BTreeSet<String> = [TopicKind::ServicesReply, TopicKind::Events]
                     .map(TopicKind::wildcard_filter)
                     .into();
                 all.insert(StateTopic::wildcard_filter());
                 all
             }
-            Watch::TaskGateways => filters_for(&tracker),
         };
         let filters = watching.iter().cloned().collect();
         let link = Link::open(options, filters, config.mqtt.reconnect_delay);
@@ -391,7 +402,6 @@ impl Cloud {
             saved_revision: 0,
             held: Vec::new(),
             updates: Vec::new(),
-            rewatch_due: false,
             judge_from: None,
             resume_grace: config.resume_grace,
             grace_at_next_up: restored,
@@ -399,7 +409,7 @@ impl Cloud {
             store,
             link,
             watching,
-            watch: config.watch,
+            needs,
             events: events_tx,
             counters: CloudCounters::default(),
             drops: DropNotice {
@@ -413,10 +423,14 @@ impl Cloud {
 
     /// Starts a task that upgrades `devices` behind `gateway`: subscribes to the
     /// gateway's topics if needed, saves the task, then publishes its `ota_create`.
+    /// One task runs on a gateway at a time: while one is in flight there, another is
+    /// refused, with nothing saved or sent.
     ///
     /// # Errors
-    /// [`CloudError::Start`] for a request the tracker refuses, [`CloudError::Save`]
-    /// when it could not be saved (nothing was sent), [`CloudError::Stopped`].
+    /// [`CloudError::Start`] for a request the tracker refuses (invalid, too many tasks
+    /// in flight, or [`StartError::GatewayBusy`] naming the task in flight on the
+    /// gateway), [`CloudError::Save`] when it could not be saved (nothing was sent),
+    /// [`CloudError::Stopped`].
     pub async fn start(
         &self,
         gateway: Serial,
@@ -499,49 +513,6 @@ impl Cloud {
     }
 }
 
-/// The topics the cloud subscribes to for one gateway.
-fn filters_of(gateway: &Serial) -> [String; 2] {
-    [TopicKind::ServicesReply, TopicKind::Events]
-        .map(|kind| Topic::new(gateway.clone(), kind).to_string())
-}
-
-/// What [`Watch::TaskGateways`] subscribes to: the topics of the gateways the tracker
-/// holds a task of, in flight or recently ended (so that an event sent again after its
-/// task ended is still answered), and the state topics of the devices of the tasks in
-/// flight.
-fn filters_for(tracker: &Tracker) -> BTreeSet<String> {
-    let tasks: Vec<TaskKey> = tracker.tasks().into_iter().map(|(key, _)| key).collect();
-    let ended = tracker.ended().into_iter().map(|(key, _)| key);
-    let gateways: BTreeSet<Serial> = tasks
-        .iter()
-        .cloned()
-        .chain(ended)
-        .map(|k| k.gateway)
-        .collect();
-    let devices = tasks
-        .iter()
-        .filter_map(|key| tracker.request(key))
-        .flat_map(state_filters);
-    gateways
-        .iter()
-        .flat_map(filters_of)
-        .chain(devices)
-        .collect()
-}
-
-/// The state topics of the devices `request` upgrades.
-fn state_filters(request: &Message) -> Vec<String> {
-    let Data::OtaCreate(create) = &request.data else {
-        return Vec::new();
-    };
-    create
-        .devices
-        .iter()
-        .filter_map(|d| Serial::new(d.sn.as_str()).ok())
-        .map(|sn| StateTopic::new(sn).to_string())
-        .collect()
-}
-
 #[derive(Debug, Default)]
 struct DropNotice {
     every: Duration,
@@ -577,8 +548,6 @@ struct Driver {
     held: Vec<Arrival>,
     /// Updates whose effect waits for a save before they are reported.
     updates: Vec<Update>,
-    /// A task ended: the subscriptions are to be brought up to date.
-    rewatch_due: bool,
     /// Deadlines are judged from this instant on; `None` while disconnected.
     judge_from: Option<Instant>,
     resume_grace: Duration,
@@ -590,7 +559,8 @@ struct Driver {
     link: Link,
     /// The topic filters subscribed to.
     watching: BTreeSet<String>,
-    watch: Watch,
+    /// What the tasks need subscribed to, with [`Watch::TaskGateways`].
+    needs: Option<Needs>,
     events: mpsc::UnboundedSender<CloudEvent>,
     counters: CloudCounters,
     drops: DropNotice,
@@ -741,7 +711,7 @@ impl Driver {
                 let known = self.tracker.forget(&key);
                 if known {
                     self.save();
-                    self.rewatch();
+                    self.watch_ended(&key);
                 }
                 let _ = done.send(known);
             }
@@ -766,16 +736,19 @@ impl Driver {
 
     fn start(&mut self, request: Message) -> Result<Started, CloudError> {
         let started = self.tracker.start_request(request, now_millis())?;
+        // Queued before the request, so in place before its reply comes.
+        if let Some(needs) = &mut self.needs {
+            let delta = needs.started(&started.task, &started.request);
+            self.subscriptions(delta);
+        }
         if let Err(e) = self.try_save() {
             self.tracker.forget(&started.task);
             // Forgotten, it is among the ended tasks, and may have pushed one out.
-            self.rewatch();
+            self.watch_ended(&started.task);
             return Err(CloudError::Save(e));
         }
         // What waited for a save (after a failed one) is saved with the task.
         self.release();
-        // Queued before the request, so in place before its reply comes.
-        self.rewatch();
         self.link.publish(&started.request);
         self.counters.published += 1;
         Ok(started)
@@ -837,8 +810,13 @@ impl Driver {
         if let Some(arrival) = cause {
             self.held.push(arrival);
         }
-        if out.updates.iter().any(|u| u.change.is_final()) {
-            self.rewatch_due = true;
+        let finals: Vec<TaskKey> = out
+            .updates
+            .iter()
+            .filter(|u| u.change.is_final())
+            .map(|u| u.task.clone())
+            .collect();
+        if !finals.is_empty() {
             let now = now_millis();
             for update in out.updates.iter().filter(|u| u.change.is_final()) {
                 for running in &mut self.rollouts {
@@ -850,6 +828,9 @@ impl Driver {
                     }
                 }
             }
+            for task in &finals {
+                self.watch_ended(task);
+            }
         }
         self.updates.extend(out.updates);
     }
@@ -858,9 +839,7 @@ impl Driver {
     /// reports its updates; if the save fails, they wait for one that succeeds.
     fn end_batch(&mut self) {
         self.start_rollout_tasks();
-        if std::mem::take(&mut self.rewatch_due) {
-            self.rewatch();
-        }
+        self.watch_rollouts();
         for running in &mut self.rollouts {
             let changes = running.rollout.take_changes();
             running.unsaved.merge(changes);
@@ -879,18 +858,26 @@ impl Driver {
             return;
         }
         let now = now_millis();
+        let mut started_tasks = Vec::new();
         for running in &mut self.rollouts {
             for start in running.rollout.poll(now) {
                 match self.tracker.start_request(start.request, now) {
                     Ok(started) => {
+                        started_tasks.push((started.task, started.request.clone()));
                         self.requests.push(started.request);
-                        self.rewatch_due = true;
                     }
                     // Busy with a task of another caller, say: tried again later.
                     Err(_) => {
                         running.rollout.start_failed(&start.task, now);
                     }
                 }
+            }
+        }
+        // Subscribed before the requests go out, so in place before their replies.
+        for (task, request) in started_tasks {
+            if let Some(needs) = &mut self.needs {
+                let delta = needs.started(&task, &request);
+                self.subscriptions(delta);
             }
         }
     }
@@ -955,7 +942,6 @@ impl Driver {
                     rollout,
                     unsaved: all,
                 });
-                self.rewatch_due = true;
                 self.end_batch();
                 let running = self.rollouts.last().expect("pushed");
                 return Ok(RolloutStatus::of(&running.name, &running.rollout));
@@ -971,7 +957,6 @@ impl Driver {
             rollout,
             unsaved: Changes::default(),
         });
-        self.rewatch_due = true;
         self.end_batch();
         let running = self.rollouts.last().expect("pushed");
         Ok(RolloutStatus::of(&running.name, &running.rollout))
@@ -994,24 +979,48 @@ impl Driver {
         }
     }
 
-    /// With [`Watch::TaskGateways`], subscribes to what the tracker's tasks now need
-    /// and unsubscribes from what they no longer do: a task started, one ended (and an
-    /// older one no longer remembered), one forgotten.
-    fn rewatch(&mut self) {
-        if self.watch != Watch::TaskGateways {
+    /// With [`Watch::TaskGateways`], unsubscribes from what a task that ended (or was
+    /// forgotten) no longer needs, nor an older ended task the tracker no longer
+    /// remembers: found from that task alone, whatever the number of tasks.
+    fn watch_ended(&mut self, task: &TaskKey) {
+        if let Some(needs) = &mut self.needs {
+            let delta = needs.ended(task, &self.tracker);
+            self.subscriptions(delta);
+        }
+    }
+
+    /// With [`Watch::TaskGateways`], every device's state topic while a rollout runs:
+    /// a rollout skips the devices already at their target version, and reads the
+    /// pushes of every device, not only of those upgrading.
+    fn watch_rollouts(&mut self) {
+        if self.needs.is_none() {
             return;
         }
-        let mut now = filters_for(&self.tracker);
-        // A rollout skips the devices already at their target version: it reads the
-        // state pushes of every device, not only of those upgrading.
-        if self.rollouts.iter().any(|r| !r.rollout.is_done()) {
-            now.insert(StateTopic::wildcard_filter());
+        let wildcard = StateTopic::wildcard_filter();
+        let wanted = self.rollouts.iter().any(|r| !r.rollout.is_done());
+        let have = self.watching.contains(&wildcard);
+        let delta = match (wanted, have) {
+            (true, false) => Delta {
+                subscribe: vec![wildcard],
+                unsubscribe: Vec::new(),
+            },
+            (false, true) => Delta {
+                subscribe: Vec::new(),
+                unsubscribe: vec![wildcard],
+            },
+            _ => return,
+        };
+        self.subscriptions(delta);
+    }
+
+    /// Subscribes and unsubscribes as `delta` says.
+    fn subscriptions(&mut self, delta: Delta) {
+        for filter in &delta.unsubscribe {
+            self.watching.remove(filter);
         }
-        let gone: Vec<String> = self.watching.difference(&now).cloned().collect();
-        let new: Vec<String> = now.difference(&self.watching).cloned().collect();
-        self.link.unsubscribe(gone);
-        self.link.subscribe(new);
-        self.watching = now;
+        self.watching.extend(delta.subscribe.iter().cloned());
+        self.link.unsubscribe(delta.unsubscribe);
+        self.link.subscribe(delta.subscribe);
     }
 
     /// True while the tracker holds changes the store does not have.

@@ -7,6 +7,7 @@ mod ask;
 pub mod cloud;
 pub mod config;
 mod link;
+mod needs;
 pub mod sqlite;
 pub mod store;
 

@@ -11,7 +11,7 @@
 //! and the driver never waits on the event loop: what does not fit in rumqttc's queue
 //! waits in `outbox`, in order, and goes at the next [`Link::flush`].
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +27,10 @@ use tokio::sync::mpsc;
 const REQUESTS: usize = 256;
 /// How many received messages wait for the driver.
 const ARRIVALS: usize = 64;
+/// Most topic filters in one SUBSCRIBE packet: a cloud with thousands of tasks
+/// subscribes again after a reconnection in packets of a bounded size, which any
+/// broker's packet limit takes.
+pub(crate) const FILTERS_PER_SUBSCRIBE: usize = 100;
 
 /// What the connection reports.
 pub(crate) enum LinkEvent {
@@ -59,7 +63,7 @@ enum Out {
 pub(crate) struct Link {
     client: AsyncClient,
     events: mpsc::Receiver<LinkEvent>,
-    filters: Arc<Mutex<Vec<String>>>,
+    filters: Arc<Mutex<BTreeSet<String>>>,
     /// The number of the current connection, counted up at every connection and loss.
     connection: Arc<AtomicU64>,
     outbox: VecDeque<Out>,
@@ -75,7 +79,7 @@ impl Link {
     ) -> Self {
         let (client, eventloop) = AsyncClient::new(options, REQUESTS);
         let (tx, events) = mpsc::channel(ARRIVALS);
-        let filters = Arc::new(Mutex::new(filters));
+        let filters = Arc::new(Mutex::new(filters.into_iter().collect()));
         let connection = Arc::new(AtomicU64::new(0));
         let turning = Turn {
             filters: filters.clone(),
@@ -133,7 +137,9 @@ impl Link {
             return;
         }
         lock(&self.filters).extend(filters.iter().cloned());
-        self.push(Out::Subscribe(filters));
+        for chunk in filters.chunks(FILTERS_PER_SUBSCRIBE) {
+            self.push(Out::Subscribe(chunk.to_vec()));
+        }
     }
 
     /// Unsubscribes from `filters` now, and leaves them out of later connections.
@@ -141,7 +147,11 @@ impl Link {
         if filters.is_empty() {
             return;
         }
-        lock(&self.filters).retain(|f| !filters.contains(f));
+        let mut subscribed = lock(&self.filters);
+        for filter in &filters {
+            subscribed.remove(filter);
+        }
+        drop(subscribed);
         for filter in filters {
             self.push(Out::Unsubscribe(filter));
         }
@@ -233,7 +243,7 @@ impl Drop for Link {
     }
 }
 
-fn lock(filters: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
+fn lock(filters: &Mutex<BTreeSet<String>>) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
     filters.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -242,7 +252,7 @@ const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(100);
 
 /// What turns the event loop, in a task of its own.
 struct Turn {
-    filters: Arc<Mutex<Vec<String>>>,
+    filters: Arc<Mutex<BTreeSet<String>>>,
     connection: Arc<AtomicU64>,
     tx: mpsc::Sender<LinkEvent>,
     reconnect_delay: Duration,
@@ -256,7 +266,9 @@ impl Turn {
     /// may refuse connections for a moment.
     async fn run(self, mut eventloop: EventLoop) {
         let mut ever_connected = false;
-        let mut subscribing: Option<bool> = None;
+        // While subscribing again: whether the session was present, and how many
+        // SUBSCRIBE packets wait for their acknowledgement.
+        let mut subscribing: Option<(bool, usize)> = None;
         loop {
             let event = match eventloop.poll().await {
                 Ok(event) => event,
@@ -280,22 +292,20 @@ impl Turn {
                 Event::Incoming(Packet::ConnAck(ack)) => {
                     ever_connected = true;
                     self.connection.fetch_add(1, Ordering::AcqRel);
-                    let all = lock(&self.filters).clone();
-                    if all.is_empty() {
+                    let packets = subscribe_packets(&lock(&self.filters));
+                    if packets.is_empty() {
                         Some(LinkEvent::Up {
                             session_present: ack.session_present,
                         })
                     } else {
-                        // Ahead of everything queued: nothing may be published before
-                        // the subscriptions are in place again. Straight into the
-                        // event loop's own queue, since waiting on the request queue
-                        // here could wait on this very loop.
-                        let subscribe = Subscribe::new_many(
-                            all.into_iter()
-                                .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce)),
-                        );
-                        eventloop.pending.push_front(Request::Subscribe(subscribe));
-                        subscribing = Some(ack.session_present);
+                        // Ahead of everything queued, in order: nothing may be
+                        // published before the subscriptions are in place again.
+                        // Straight into the event loop's own queue, since waiting on
+                        // the request queue here could wait on this very loop.
+                        subscribing = Some((ack.session_present, packets.len()));
+                        for packet in packets.into_iter().rev() {
+                            eventloop.pending.push_front(Request::Subscribe(packet));
+                        }
                         None
                     }
                 }
@@ -316,9 +326,17 @@ impl Turn {
                             .await;
                         return;
                     }
-                    subscribing
-                        .take()
-                        .map(|session_present| LinkEvent::Up { session_present })
+                    match subscribing {
+                        Some((session_present, 1)) => {
+                            subscribing = None;
+                            Some(LinkEvent::Up { session_present })
+                        }
+                        Some((session_present, waiting)) => {
+                            subscribing = Some((session_present, waiting - 1));
+                            None
+                        }
+                        None => None,
+                    }
                 }
                 Event::Incoming(Packet::Publish(publish)) => Some(LinkEvent::Arrived(Arrival {
                     publish,
@@ -345,11 +363,54 @@ impl Turn {
     }
 }
 
+/// SUBSCRIBE packets for `filters` at QoS 1, each of at most
+/// [`FILTERS_PER_SUBSCRIBE`] filters, in order.
+fn subscribe_packets(filters: &BTreeSet<String>) -> Vec<Subscribe> {
+    let filters: Vec<&String> = filters.iter().collect();
+    filters
+        .chunks(FILTERS_PER_SUBSCRIBE)
+        .map(|chunk| {
+            Subscribe::new_many(
+                chunk
+                    .iter()
+                    .map(|f| SubscribeFilter::new((*f).clone(), QoS::AtLeastOnce)),
+            )
+        })
+        .collect()
+}
+
 fn refusal(code: ConnectReturnCode) -> String {
     match code {
         ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
             "the broker refused the login (user name or password)".into()
         }
         other => format!("the broker refused the connection: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resubscription_goes_in_packets_of_a_bounded_number_of_filters_in_order() {
+        let filters: BTreeSet<String> = (0..250)
+            .map(|n| format!("thing/product/DOCK{n:04}/events"))
+            .collect();
+        let packets = subscribe_packets(&filters);
+        let sizes: Vec<usize> = packets.iter().map(|p| p.filters.len()).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        let sent: Vec<&String> = packets
+            .iter()
+            .flat_map(|p| p.filters.iter().map(|f| &f.path))
+            .collect();
+        assert_eq!(sent, filters.iter().collect::<Vec<_>>());
+        assert!(
+            packets
+                .iter()
+                .flat_map(|p| &p.filters)
+                .all(|f| f.qos == QoS::AtLeastOnce)
+        );
+        assert!(subscribe_packets(&BTreeSet::new()).is_empty());
     }
 }

@@ -10,13 +10,14 @@ mod test_broker;
 
 use std::time::Duration;
 
-use dji_cloud_ota::tracker::{Change, Ending, TaskKey, TrackerConfig};
+use dji_cloud_ota::tracker::{Change, Ending, StartError, TaskKey, Tracker, TrackerConfig};
 use dji_cloud_ota::{
     Data, Device, Message, OtaProgress, ResultCode, Serial, Step, TaskStatus, UpgradeType,
+    now_millis,
 };
 use dji_cloud_ota_mqtt::{
-    Agent, AgentConfig, AgentEvent, AgentEvents, Cloud, CloudConfig, CloudEvent, CloudEvents,
-    ConfigError, FileStore, MqttConfig, Store, StoreError, Tls,
+    Agent, AgentConfig, AgentEvent, AgentEvents, Cloud, CloudConfig, CloudError, CloudEvent,
+    CloudEvents, ConfigError, FileStore, MqttConfig, Store, StoreError, Tls,
 };
 use temp_dir::TempDir;
 use tokio::sync::{RwLock, RwLockReadGuard};
@@ -909,6 +910,104 @@ async fn a_restarted_cloud_reads_what_the_broker_kept_before_judging_a_deadline(
             .is_err()
     );
     let _ = tasks;
+    cloud.close().await;
+    agent.close().await;
+}
+
+#[tokio::test]
+async fn a_second_task_on_a_busy_gateway_is_refused_until_the_first_has_ended() {
+    let broker = broker();
+    let mut pair = upgrade_pair(&broker, "busy", TrackerConfig::default(), None).await;
+    let first = pair
+        .cloud
+        .start(pair.gateway.clone(), vec![device()])
+        .await
+        .unwrap();
+    let refused = pair.cloud.start(pair.gateway.clone(), vec![device()]).await;
+    match refused {
+        Err(CloudError::Start(StartError::GatewayBusy { task })) => assert_eq!(task, first.task),
+        other => panic!("{other:?}"),
+    }
+    // Nothing of it was tracked or sent.
+    let status = pair.cloud.status().await.unwrap();
+    assert_eq!(status.tasks.len(), 1);
+    assert_eq!(status.counters.published, 1);
+    let request = next_request(&mut pair.agent_events).await;
+    assert_eq!(request.bid, first.request.bid);
+    pair.agent
+        .progress(&request, OtaProgress::new(TaskStatus::Ok), false)
+        .unwrap();
+    assert!(end_of(&mut pair.events, &first.task).await.is_success());
+    // The gateway is free: the next task starts, and its request reaches the dock.
+    let second = pair
+        .cloud
+        .start(pair.gateway.clone(), vec![device()])
+        .await
+        .unwrap();
+    assert_ne!(second.task, first.task);
+    assert_eq!(
+        next_request(&mut pair.agent_events).await.bid,
+        second.request.bid
+    );
+    pair.cloud.close().await;
+    pair.agent.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_restored_with_hundreds_of_tasks_subscribes_to_all_their_topics() {
+    let broker = broker();
+    let prefix = name("fleet");
+    let dir = TempDir::new("fleet");
+    let store = FileStore::new(dir.0.join("state.json"));
+    // 300 tasks saved as a server following a fleet saves them, each on its gateway,
+    // upgrading its own aircraft, and waiting long for its reply.
+    let tracker_config = TrackerConfig {
+        reply_timeout_ms: 600_000,
+        ..TrackerConfig::default()
+    };
+    let mut tracker = Tracker::new(tracker_config.clone());
+    let requests: Vec<Message> = (0..300)
+        .map(|i| {
+            let gateway = Serial::new(&format!("{prefix}D{i:03}")).unwrap();
+            let device = Device::new(format!("{gateway}UAV"), "04.01.0020", UpgradeType::NORMAL);
+            tracker
+                .start(gateway, vec![device], now_millis())
+                .unwrap()
+                .request
+        })
+        .collect();
+    store.save(&tracker.snapshot()).unwrap();
+
+    let last = requests.last().unwrap();
+    let (agent, mut agent_events) = connected_agent(&broker, vec![last.sn.clone()]).await;
+    let config = CloudConfig::new(mqtt(&broker, &format!("{prefix}-cloud")), tracker_config);
+    let (cloud, mut events) = Cloud::spawn(config, store).unwrap();
+    // Reported once every packet of the subscription is acknowledged.
+    cloud_connected(&mut events).await;
+    let subscriptions = cloud.status().await.unwrap().subscriptions;
+    assert_eq!(subscriptions.len(), 300 * 3);
+    assert!(subscriptions.contains(&format!("thing/product/{}UAV/state", last.sn)));
+    // The topics of the last gateway, in the last packet, are in place: its event is
+    // received, applied and answered.
+    let event = agent.progress(last, step(10), true).unwrap();
+    assert_eq!(next_answer(&mut agent_events).await.tid, event.tid);
+    let task = TaskKey::of(last);
+    loop {
+        match timeout(LIMIT, events.next())
+            .await
+            .expect("an update in time")
+        {
+            Some(CloudEvent::Update(update)) if update.task == task => {
+                assert!(
+                    matches!(update.change, Change::Accepted { by_event: true, .. }),
+                    "{update:?}"
+                );
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the cloud stopped"),
+        }
+    }
     cloud.close().await;
     agent.close().await;
 }

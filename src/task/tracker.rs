@@ -12,7 +12,8 @@
 //! # Matching
 //! A task is known by its gateway serial and the `bid` of its `ota_create`
 //! ([`TaskKey`]): the reply and every `ota_progress` event of the task carry that `bid`,
-//! each event with a `tid` of its own.
+//! each event with a `tid` of its own. A gateway runs one task at a time: while one is
+//! in flight there, [`Tracker::start`] refuses another ([`StartError::GatewayBusy`]).
 //!
 //! - **Replies.** A `services_reply` counts when its `bid` is the task's and its `tid`
 //!   is that of *any* attempt of the task, not only the latest. DJI's reference server
@@ -52,66 +53,46 @@
 //! [`TrackerConfig::recent_finished`] last ended ones, each with at most
 //! [`TrackerConfig::seen_events_per_task`] event ids and its request's attempt ids.
 //! Nothing else grows.
+//!
+//! # Cost
+//! What one message or one [`Tracker::poll`] costs does not grow with the tasks in
+//! flight: a reply or an event finds its task by key, a state push by the index of the
+//! tasks by device serial, [`Tracker::start`] the gateway's task by the index by
+//! gateway, and the deadlines (reply windows, retries, silence limits, the state's
+//! grace) wait in one queue ordered by time, so that [`Tracker::next_deadline`] reads
+//! the earliest and [`Tracker::poll`] takes out only the tasks due. The listings
+//! ([`Tracker::tasks`], [`Tracker::ended`]) and [`Tracker::snapshot`] go through every
+//! task, as they must.
 
-use std::collections::hash_map::Entry;
+mod change;
+mod config;
+mod counters;
+mod deadlines;
+mod index;
+mod messages;
+mod seen;
+mod snapshot;
+mod state;
+mod task;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::{
-    Data, Device, FirmwareUpgradeStatus, Id, Message, OtaCreateReply, OtaProgress, ResultCode,
-    Serial, StatePush, Step, TaskStatus, Text, UpgradeType,
-};
+use crate::model::{Data, Device, Id, Message, Serial, Step, TaskStatus};
 use crate::rules::check::ValidationErrors;
 
-/// How a [`Tracker`] waits, retries and remembers.
-///
-/// The default is DJI's reference behaviour: a reply is awaited 3 s, and the request is
-/// sent twice more (new `tid`, same `bid`) before the task fails for lack of a reply.
-///
-/// In serde (a configuration file, say) it is an object of these fields, each optional,
-/// an absent one taking its default: `{"reply_timeout_ms": 5000, "silence_timeout_ms":
-/// null}` waits 5 s for each reply and forever for events, and keeps the other defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrackerConfig {
-    /// How long to wait for the reply to one attempt of `ota_create`, in milliseconds.
-    pub reply_timeout_ms: u64,
-    /// How many times the request is sent again after the first attempt got no reply.
-    pub retries: u32,
-    /// How long an accepted task may go without any event before it ends as
-    /// [`Change::Silent`], in milliseconds; `None` waits forever.
-    pub silence_timeout_ms: Option<u64>,
-    /// Most tasks in flight at once; [`Tracker::start`] refuses more.
-    pub max_tasks: usize,
-    /// How many ended tasks are remembered, to tell a late event from an unknown one.
-    pub recent_finished: usize,
-    /// How many event ids are remembered per task, to recognise duplicates.
-    pub seen_events_per_task: usize,
-    /// Once the devices' state pushes confirm a task's outcome
-    /// ([`Tracker::handle_state`]), how long the final event is still awaited before the
-    /// task ends as [`Change::Confirmed`], in milliseconds: a dock may push its state
-    /// just before its final event, which is then what ends the task. Zero ends it at
-    /// once.
-    pub state_grace_ms: u64,
-}
+pub use change::{Change, Ending, Ignored, Output, Update};
+pub use config::TrackerConfig;
+pub use counters::Counters;
+pub use snapshot::{RestoreError, TrackerSnapshot};
 
-impl Default for TrackerConfig {
-    fn default() -> Self {
-        Self {
-            reply_timeout_ms: 3_000,
-            retries: 2,
-            silence_timeout_ms: Some(300_000),
-            max_tasks: 65_536,
-            recent_finished: 1_024,
-            seen_events_per_task: 64,
-            state_grace_ms: 5_000,
-        }
-    }
-}
+use deadlines::Deadlines;
+use index::Index;
+use seen::Seen;
+use task::{Ended, Phase, Task, len_u32};
 
 /// Which task: the gateway it runs on and the `bid` of its `ota_create`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -138,237 +119,6 @@ impl fmt::Display for TaskKey {
     }
 }
 
-/// What happened to a task, as reported by [`Tracker::handle`], [`Tracker::poll`] and
-/// [`Tracker::handle_state`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Update {
-    /// The task concerned (for [`Ignored::Unknown`], the gateway and `bid` of the
-    /// message; for [`Change::ConsistencyNeeded`] of a device of no task, the push's).
-    pub task: TaskKey,
-    /// What changed.
-    pub change: Change,
-}
-
-impl Update {
-    /// For [`Change::ConsistencyNeeded`], the `ota_create` that fixes it: a consistency
-    /// upgrade (`firmware_upgrade_type` 2) of the device to `product_version`, sent to
-    /// the update's gateway. `None` for any other change.
-    pub fn consistency_upgrade(&self, product_version: impl Into<Text>) -> Option<Message> {
-        let Change::ConsistencyNeeded { device } = &self.change else {
-            return None;
-        };
-        let device = Device::new(device.as_str(), product_version, UpgradeType::CONSISTENCY);
-        Some(Message::ota_create(self.task.gateway.clone(), vec![device]))
-    }
-}
-
-/// A change in a task's life. [`Change::is_final`] tells the ones that end it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// No reply came in time: the request was sent again (in the update's `publish`),
-    /// with a new `tid` and the same `bid`.
-    Retried {
-        /// Which attempt this is: 2 for the first retry.
-        attempt: u32,
-        /// The new attempt's `tid`.
-        tid: Id,
-    },
-    /// The dock took the task.
-    Accepted {
-        /// The status the dock gave, usually `in_progress`.
-        status: Option<TaskStatus>,
-        /// True when an event showed it before (or without) a reply.
-        by_event: bool,
-    },
-    /// A progress event was applied.
-    Progress {
-        /// The task's status (not final).
-        status: TaskStatus,
-        /// The event's `result`: usually 0.
-        result: ResultCode,
-        /// The step, when the event named one.
-        step: Option<Step>,
-        /// Percent of the step done, when the event carried it.
-        percent: Option<i64>,
-        /// Download rate in bytes per second, when the event carried it.
-        rate: Option<u64>,
-    },
-    /// The task ended with a final `ota_progress` status (`ok`, `failed`, ...).
-    Finished {
-        /// The final status; only `ok` is a success.
-        status: TaskStatus,
-        /// The event's `result`; `failed` can come with 0.
-        result: ResultCode,
-    },
-    /// The dock refused the task in its reply: a non-zero `result`, or a final status
-    /// other than `ok`.
-    Refused {
-        /// The reply's `result`.
-        result: ResultCode,
-        /// The reply's status, if it gave one.
-        status: Option<TaskStatus>,
-    },
-    /// No reply came to any attempt: the task failed.
-    NoReply {
-        /// How many times the request was sent.
-        attempts: u32,
-    },
-    /// The dock took the task but then sent nothing for
-    /// [`TrackerConfig::silence_timeout_ms`]: the task failed.
-    Silent {
-        /// When the last sign of the task arrived (`now_ms` of its handling).
-        last_heard_ms: u64,
-    },
-    /// No final event came, but every device of the task reported, in its state
-    /// pushes, that it is not upgrading and runs the version the task asked for: the
-    /// task ended `ok`, as confirmed by the devices' state ([`Tracker::handle_state`]).
-    Confirmed {
-        /// Each device and the version it reported.
-        versions: Vec<(Text, Text)>,
-    },
-    /// A device of the accepted task reported, in a state push, that it is not
-    /// upgrading and runs another version than the task asked for: the task failed,
-    /// without waiting for the silence limit.
-    Reverted {
-        /// The device.
-        device: Text,
-        /// The version it reported.
-        version: Text,
-        /// The version the task asked for.
-        wanted: Text,
-    },
-    /// A device reported `compatible_status` 1: it needs a consistency upgrade.
-    /// [`StatePush::consistency_upgrade`] builds the `ota_create` that fixes it. The
-    /// update's task is the device's task in flight, if any, else the push's gateway
-    /// and `bid`.
-    ConsistencyNeeded {
-        /// The device.
-        device: Serial,
-    },
-    /// A message was set aside; the task, if any, is unchanged.
-    Ignored(Ignored),
-}
-
-impl Change {
-    /// True for the changes that end a task: [`Change::Finished`], [`Change::Refused`],
-    /// [`Change::NoReply`], [`Change::Silent`], [`Change::Confirmed`],
-    /// [`Change::Reverted`].
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            Change::Finished { .. }
-                | Change::Refused { .. }
-                | Change::NoReply { .. }
-                | Change::Silent { .. }
-                | Change::Confirmed { .. }
-                | Change::Reverted { .. }
-        )
-    }
-
-    /// True when the change ends the task successfully: a final `ok`, or the devices'
-    /// state confirming the new version ([`Change::Confirmed`]).
-    pub fn is_success(&self) -> bool {
-        matches!(self, Change::Finished { status, .. } if status.is_success())
-            || matches!(self, Change::Confirmed { .. })
-    }
-}
-
-/// Why a message did not change its task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ignored {
-    /// An event whose `tid` was already seen for its task.
-    Duplicate {
-        /// The event's `tid`.
-        tid: Id,
-    },
-    /// An event older than the last one applied.
-    OutOfOrder {
-        /// The event's `tid`.
-        tid: Id,
-        /// Its percent, if it had one.
-        percent: Option<i64>,
-    },
-    /// A reply or event of a task that already ended.
-    Late {
-        /// The message's `tid`.
-        tid: Id,
-        /// How the task had ended.
-        ended: Ending,
-    },
-    /// A reply or event of no task in flight and none recently ended.
-    Unknown {
-        /// The message's `tid`.
-        tid: Id,
-    },
-    /// A reply with the task's `bid` but the `tid` of none of its attempts.
-    UnmatchedReply {
-        /// The reply's `tid`.
-        tid: Id,
-    },
-    /// A reply to a task that was already accepted (an answer to a retry, say).
-    ExtraReply {
-        /// The reply's `tid`.
-        tid: Id,
-        /// Its `result`.
-        result: ResultCode,
-    },
-    /// A message the cloud sends rather than receives (`ota_create`, `events_reply`).
-    Outbound,
-}
-
-/// How an ended task ended, as remembered for late messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Ending {
-    /// A final `ota_progress` status.
-    Finished {
-        /// The final status.
-        status: TaskStatus,
-        /// The event's `result`.
-        result: ResultCode,
-    },
-    /// Refused in the reply.
-    Refused {
-        /// The reply's `result`.
-        result: ResultCode,
-    },
-    /// No reply to any attempt.
-    NoReply,
-    /// No event for too long.
-    Silent,
-    /// Dropped by [`Tracker::forget`].
-    Forgotten,
-    /// Confirmed by the devices' state: every device at the version asked, not
-    /// upgrading ([`Change::Confirmed`]).
-    Confirmed,
-    /// A device back at another version ([`Change::Reverted`]).
-    Reverted {
-        /// The device.
-        device: Text,
-        /// The version it reported.
-        version: Text,
-    },
-}
-
-impl Ending {
-    /// True for the endings of a successful upgrade: a final `ok`, or confirmed by the
-    /// devices' state.
-    pub fn is_success(&self) -> bool {
-        matches!(self, Ending::Finished { status, .. } if status.is_success())
-            || matches!(self, Ending::Confirmed)
-    }
-}
-
-/// What the caller does after handing the tracker a message or the time: publish
-/// `publish` in order, then act on `updates`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Output {
-    /// Messages to publish: retries of `ota_create`, replies to events.
-    pub publish: Vec<Message>,
-    /// What happened to which task.
-    pub updates: Vec<Update>,
-}
-
 /// A task just started: publish `request`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Started {
@@ -380,6 +130,7 @@ pub struct Started {
 
 /// Why [`Tracker::start`] refused a task.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The request breaks a rule of the protocol; the dock never sees it.
     #[error("the ota_create is not valid: {0}")]
@@ -387,9 +138,19 @@ pub enum StartError {
     /// The message given to [`Tracker::start_request`] is not an `ota_create`.
     #[error("not an ota_create request")]
     NotARequest,
-    /// A task with this gateway and `bid` is already in flight.
+    /// A task with this gateway and `bid` is already in flight: the same request
+    /// started twice.
     #[error("a task with this gateway and bid is already in flight")]
     AlreadyInFlight,
+    /// Another task is in flight on the request's gateway. A dock runs one upgrade at
+    /// a time (it answers a second `ota_create` with `312014`, already updating, or
+    /// `312015`, busy), so the tracker runs one task per gateway, whoever asks: start
+    /// the new one once this one has ended (or was forgotten).
+    #[error("gateway {} is busy: task bid {} is in flight", task.gateway, task.bid)]
+    GatewayBusy {
+        /// The task in flight on the gateway.
+        task: TaskKey,
+    },
     /// [`TrackerConfig::max_tasks`] tasks are in flight.
     #[error("{max} tasks are already in flight")]
     Full {
@@ -440,213 +201,13 @@ pub struct Tracker {
     tasks: HashMap<TaskKey, Task>,
     ended: HashMap<TaskKey, Ended>,
     ended_order: VecDeque<TaskKey>,
+    /// The tasks in flight by gateway and by device.
+    index: Index,
+    /// When each task in flight next needs [`Tracker::poll`].
+    deadlines: Deadlines,
     counters: Counters,
     /// Moves at every change of what a snapshot holds, but for the counters.
     revision: u64,
-}
-
-/// What a [`Tracker`] has seen and done, one counter per kind of [`Change`] and of
-/// [`Ignored`] message, plus the tasks started and the events answered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Counters {
-    /// Tasks started.
-    pub started: u64,
-    /// Requests sent again for lack of a reply.
-    pub retries: u64,
-    /// Tasks the dock took.
-    pub accepted: u64,
-    /// Progress events applied.
-    pub progress: u64,
-    /// Tasks that ended `ok`.
-    pub finished_ok: u64,
-    /// Tasks that ended with another final status (`failed`, `canceled`, ...).
-    pub finished_otherwise: u64,
-    /// Tasks the dock refused in its reply.
-    pub refused: u64,
-    /// Tasks that got no reply to any attempt.
-    pub no_reply: u64,
-    /// Tasks whose dock went silent.
-    pub silent: u64,
-    /// Events answered on `events_reply`.
-    pub events_answered: u64,
-    /// Tasks ended `ok` as confirmed by the devices' state, without a final event.
-    #[serde(default)]
-    pub confirmed: u64,
-    /// Tasks failed because a device reported another version than asked.
-    #[serde(default)]
-    pub reverted: u64,
-    /// Reports of a device that needs a consistency upgrade.
-    #[serde(default)]
-    pub consistency_needed: u64,
-    /// State pushes handled.
-    #[serde(default)]
-    pub state_pushes: u64,
-    /// Events set aside as duplicates.
-    pub duplicates: u64,
-    /// Events set aside as older than the last one applied.
-    pub out_of_order: u64,
-    /// Replies and events of tasks that had ended.
-    pub late: u64,
-    /// Replies and events of no task known to this tracker.
-    pub unknown: u64,
-    /// Replies with a task's `bid` and the `tid` of none of its attempts.
-    pub unmatched_replies: u64,
-    /// Replies to tasks already accepted.
-    pub extra_replies: u64,
-    /// Messages the cloud sends rather than receives, handed to the tracker.
-    pub outbound: u64,
-}
-
-/// A [`Tracker`]'s state, from [`Tracker::snapshot`], for [`Tracker::restore`].
-///
-/// In serde (JSON, say) it is an object, the format of [`TrackerSnapshot::VERSION`]:
-/// - `version`: the format's version, `1`;
-/// - `tasks`: the tasks in flight, in the order of their keys, each an object with
-///   `request` (the `ota_create`, in [`Message`]'s serde form: its topic names the
-///   gateway, its `bid` the task), `attempts` (the `tid` of every attempt sent),
-///   `phase` (`{"awaiting_reply": {"deadline_ms": T}}` or `"accepted"`),
-///   `last_heard_ms`, `status` (the last status heard, or `null`), `last_event` (the
-///   `timestamp`, `step` and `percent` of the last event applied, or `null`), `seen`
-///   (the `tid`s of the last events seen) and, when the devices' state pushes said
-///   something ([`Tracker::handle_state`]), `firmware` (per device: `sn`, `version`,
-///   `upgrading`, `was_upgrading`) and `confirming` (`deadline_ms` and `versions`, an
-///   outcome the state confirmed, waiting for the final event); both are left out when
-///   empty, so a snapshot written before them reads as it did;
-/// - `ended`: the recently ended tasks, oldest first, each `task` (its [`TaskKey`]),
-///   `ending` (an [`Ending`]) and `seen`;
-/// - `counters`: the [`Counters`].
-///
-/// Times are the caller's `now_ms`, as given to the tracker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrackerSnapshot {
-    version: u32,
-    tasks: Vec<Task>,
-    ended: Vec<SavedEnding>,
-    counters: Counters,
-}
-
-impl TrackerSnapshot {
-    /// The version of the format this crate writes and reads.
-    pub const VERSION: u32 = 1;
-
-    /// The version of the format this snapshot was written in.
-    pub fn version(&self) -> u32 {
-        self.version
-    }
-
-    /// How many tasks were in flight.
-    pub fn tasks_in_flight(&self) -> usize {
-        self.tasks.len()
-    }
-}
-
-/// An ended task as saved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SavedEnding {
-    task: TaskKey,
-    ending: Ending,
-    seen: VecDeque<Id>,
-}
-
-/// Why [`Tracker::restore`] refused a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum RestoreError {
-    /// The snapshot was written in another version of the format.
-    #[error("a tracker snapshot of format version {found}; this crate reads version {supported}")]
-    Version {
-        /// The snapshot's version.
-        found: u32,
-        /// The version this crate reads.
-        supported: u32,
-    },
-    /// A task's request is not an `ota_create`.
-    #[error("task {task}: its request is not an ota_create")]
-    NotARequest {
-        /// The task.
-        task: TaskKey,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Task {
-    request: Message,
-    attempts: Vec<Id>,
-    phase: Phase,
-    last_heard_ms: u64,
-    status: Option<TaskStatus>,
-    last_event: Option<Position>,
-    seen: VecDeque<Id>,
-    /// What the task's devices said of their firmware in state pushes since it started.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    firmware: Vec<Observed>,
-    /// Set once the devices' state confirms the outcome: when the task ends so, unless
-    /// the final event comes first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    confirming: Option<Confirming>,
-}
-
-/// An outcome the devices' state confirmed, waiting for the final event a moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Confirming {
-    deadline_ms: u64,
-    versions: Vec<(Text, Text)>,
-}
-
-/// What one device of a task said in its state pushes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Observed {
-    sn: Text,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    version: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    upgrading: Option<bool>,
-    /// True once the device reported upgrading during the task.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    was_upgrading: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Phase {
-    AwaitingReply { deadline_ms: u64 },
-    Accepted,
-}
-
-/// Where the last applied event stood: its dock timestamp, step and percent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Position {
-    timestamp: u64,
-    step: Option<Step>,
-    percent: Option<i64>,
-}
-
-impl Position {
-    fn of(message: &Message, event: &OtaProgress) -> Self {
-        Self {
-            timestamp: message.timestamp,
-            step: event.step().cloned(),
-            percent: event.percent(),
-        }
-    }
-
-    /// True when `self` was sent before `last`.
-    fn is_before(&self, last: &Position) -> bool {
-        if self.timestamp != last.timestamp {
-            return self.timestamp < last.timestamp;
-        }
-        match (self.percent, last.percent) {
-            (Some(mine), Some(theirs)) if self.step == last.step => mine < theirs,
-            _ => false,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Ended {
-    ending: Ending,
-    seen: VecDeque<Id>,
 }
 
 impl Tracker {
@@ -657,6 +218,8 @@ impl Tracker {
             tasks: HashMap::new(),
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
+            index: Index::default(),
+            deadlines: Deadlines::default(),
             counters: Counters::default(),
             revision: 0,
         }
@@ -670,8 +233,12 @@ impl Tracker {
     /// Starts a task that upgrades `devices` behind `gateway`: a fresh `ota_create`
     /// stamped `now_ms`, to publish.
     ///
+    /// One task runs on a gateway at a time: while one is in flight there, another is
+    /// refused ([`StartError::GatewayBusy`], naming it).
+    ///
     /// # Errors
-    /// See [`StartError`]: an invalid request, or too many tasks in flight.
+    /// See [`StartError`]: an invalid request, too many tasks in flight, or a task in
+    /// flight on the gateway.
     pub fn start(
         &mut self,
         gateway: Serial,
@@ -682,7 +249,8 @@ impl Tracker {
     }
 
     /// Starts a task from an `ota_create` the caller built (its own `bid`, say). The
-    /// request is stamped `now_ms` and validated.
+    /// request is stamped `now_ms` and validated. As with [`Tracker::start`], its
+    /// gateway must have no task in flight.
     ///
     /// # Errors
     /// See [`StartError`].
@@ -702,22 +270,29 @@ impl Tracker {
             });
         }
         let key = TaskKey::of(&request);
-        let Entry::Vacant(slot) = self.tasks.entry(key.clone()) else {
+        if self.tasks.contains_key(&key) {
             return Err(StartError::AlreadyInFlight);
-        };
-        slot.insert(Task {
-            attempts: vec![request.tid.clone()],
-            request: request.clone(),
-            phase: Phase::AwaitingReply {
-                deadline_ms: now_ms.saturating_add(self.config.reply_timeout_ms),
+        }
+        if let Some(busy) = self.index.on_gateway(&key.gateway) {
+            let task = busy.clone();
+            return Err(StartError::GatewayBusy { task });
+        }
+        self.insert(
+            key.clone(),
+            Task {
+                attempts: vec![request.tid.clone()],
+                request: request.clone(),
+                phase: Phase::AwaitingReply {
+                    deadline_ms: now_ms.saturating_add(self.config.reply_timeout_ms),
+                },
+                last_heard_ms: now_ms,
+                status: None,
+                last_event: None,
+                seen: Seen::default(),
+                firmware: Vec::new(),
+                confirming: None,
             },
-            last_heard_ms: now_ms,
-            status: None,
-            last_event: None,
-            seen: VecDeque::new(),
-            firmware: Vec::new(),
-            confirming: None,
-        });
+        );
         self.revision += 1;
         self.counters.started += 1;
         Ok(Started { task: key, request })
@@ -734,16 +309,25 @@ impl Tracker {
                 out.ignore(TaskKey::of(message), Ignored::Outbound);
             }
         }
-        self.tally(&out);
+        // A sign of life, a reply, a retry stopped: the task's deadline may have moved.
+        self.reschedule(&TaskKey::of(message));
+        self.counters.tally(&out);
         out
     }
 
     /// Acts on the time: sends the retries that are due and ends the tasks that got no
-    /// reply or went silent. Harmless to call early or often.
+    /// reply or went silent. Harmless to call early or often: it looks at the tasks due
+    /// only, taken in the order of their deadlines (then of their keys), and reports
+    /// the retries before the tasks that end.
     pub fn poll(&mut self, now_ms: u64) -> Output {
         let mut out = Output::default();
         let mut ended = Vec::new();
-        for (key, task) in &mut self.tasks {
+        // Only the tasks whose deadline has passed, each once, whatever its next one.
+        let due = self.deadlines.take_due(now_ms);
+        for key in &due {
+            let Some(task) = self.tasks.get_mut(key) else {
+                continue;
+            };
             if let Some(confirming) = task.confirming.as_ref().filter(|c| now_ms >= c.deadline_ms) {
                 let versions = confirming.versions.clone();
                 let change = Change::Confirmed { versions };
@@ -794,28 +378,17 @@ impl Tracker {
         for (key, change, ending) in ended {
             self.conclude(key, change, ending, &mut out);
         }
-        self.tally(&out);
+        for key in &due {
+            self.reschedule(key);
+        }
+        self.counters.tally(&out);
         out
     }
 
     /// When [`Tracker::poll`] next has something to do, if ever: the earliest retry or
     /// time-out of the tasks in flight.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.tasks
-            .values()
-            .filter_map(|task| {
-                let phase = match task.phase {
-                    Phase::AwaitingReply { deadline_ms } => Some(deadline_ms),
-                    Phase::Accepted if task.confirming.is_some() => None,
-                    Phase::Accepted => self
-                        .config
-                        .silence_timeout_ms
-                        .map(|t| task.last_heard_ms.saturating_add(t)),
-                };
-                let confirmed = task.confirming.as_ref().map(|c| c.deadline_ms);
-                phase.into_iter().chain(confirmed).min()
-            })
-            .min()
+        self.deadlines.next()
     }
 
     /// How many tasks are in flight.
@@ -835,17 +408,7 @@ impl Tracker {
 
     /// The state of a task in flight.
     pub fn task(&self, key: &TaskKey) -> Option<TaskState> {
-        self.tasks.get(key).map(|task| {
-            let last = task.last_event.as_ref();
-            TaskState {
-                attempts: len_u32(&task.attempts),
-                accepted: task.phase == Phase::Accepted,
-                status: task.status.clone(),
-                step: last.and_then(|p| p.step.clone()),
-                percent: last.and_then(|p| p.percent),
-                last_heard_ms: task.last_heard_ms,
-            }
-        })
+        self.tasks.get(key).map(Task::state)
     }
 
     /// Every task in flight with its state, in the order of their keys.
@@ -869,66 +432,6 @@ impl Tracker {
     /// where it was; the counters go with the next save.
     pub fn revision(&self) -> u64 {
         self.revision
-    }
-
-    /// The tracker's state, to save (with serde) and give to [`Tracker::restore`] after
-    /// a restart: the tasks in flight (their requests, attempts, deadlines, the events
-    /// seen), the recently ended ones and the counters. The configuration is not part
-    /// of it. The format is described at [`TrackerSnapshot`].
-    pub fn snapshot(&self) -> TrackerSnapshot {
-        let mut tasks: Vec<(&TaskKey, &Task)> = self.tasks.iter().collect();
-        tasks.sort_by(|a, b| a.0.cmp(b.0));
-        TrackerSnapshot {
-            version: TrackerSnapshot::VERSION,
-            tasks: tasks.into_iter().map(|(_, task)| task.clone()).collect(),
-            ended: self
-                .ended_order
-                .iter()
-                .filter_map(|key| {
-                    let ended = self.ended.get(key)?;
-                    Some(SavedEnding {
-                        task: key.clone(),
-                        ending: ended.ending.clone(),
-                        seen: ended.seen.clone(),
-                    })
-                })
-                .collect(),
-            counters: self.counters,
-        }
-    }
-
-    /// A tracker with `config` that takes up where the one that made `snapshot` left
-    /// off: each task in flight is followed from where it was, with the deadlines it
-    /// had (they are times on the caller's clock, so a task whose deadline passed while
-    /// the server was down is retried or ended at the next [`Tracker::poll`]); nothing
-    /// is sent again that was sent before. Ended tasks beyond
-    /// [`TrackerConfig::recent_finished`] are forgotten, the oldest first; tasks in
-    /// flight are all kept, even beyond [`TrackerConfig::max_tasks`].
-    ///
-    /// # Errors
-    /// [`RestoreError::Version`] for a snapshot of another format version;
-    /// [`RestoreError::NotARequest`] for a task whose request is not an `ota_create`.
-    pub fn restore(config: TrackerConfig, snapshot: TrackerSnapshot) -> Result<Self, RestoreError> {
-        if snapshot.version != TrackerSnapshot::VERSION {
-            return Err(RestoreError::Version {
-                found: snapshot.version,
-                supported: TrackerSnapshot::VERSION,
-            });
-        }
-        let mut tracker = Tracker::new(config);
-        tracker.counters = snapshot.counters;
-        for task in snapshot.tasks {
-            if !matches!(task.request.data, Data::OtaCreate(_)) {
-                return Err(RestoreError::NotARequest {
-                    task: TaskKey::of(&task.request),
-                });
-            }
-            tracker.tasks.insert(TaskKey::of(&task.request), task);
-        }
-        for saved in snapshot.ended {
-            tracker.remember_ended(saved.task, saved.ending, saved.seen);
-        }
-        Ok(tracker)
     }
 
     /// The recently ended tasks (at most [`TrackerConfig::recent_finished`]) and how each
@@ -961,335 +464,47 @@ impl Tracker {
         known
     }
 
-    /// Takes a device's state push ([`crate::decode_state`]) received at `now_ms`: the
-    /// devices' second witness of an upgrade's outcome, besides the final event.
-    ///
-    /// For each task in flight that upgrades the pushing device (by its serial, on the
-    /// gateway the push's `gateway` names, if it names one):
-    /// - the push is a sign of life of the task (see
-    ///   [`TrackerConfig::silence_timeout_ms`]);
-    /// - a device that reports upgrading (1) shows the dock took the task: a task still
-    ///   waiting for its reply is accepted ([`Change::Accepted`] with `by_event`), and
-    ///   no more retries are sent. The version a device reports while it upgrades is
-    ///   the one it had, and is not taken as the outcome;
-    /// - once every device of the task has reported `firmware_upgrade_status` 0 and
-    ///   the `product_version` the task asked for, if the task was accepted or a device
-    ///   reported upgrading, the outcome is confirmed: unless the final event comes
-    ///   within [`TrackerConfig::state_grace_ms`] (a dock may push its state just
-    ///   before it), the task then ends `ok` ([`Change::Confirmed`], at the next
-    ///   [`Tracker::poll`]): the outcome stands even when the final event was lost;
-    /// - a device of an accepted task that reported upgrading (1) during the task, then
-    ///   reports 0 with another version than asked, ends the task as failed
-    ///   ([`Change::Reverted`]), before the silence limit. The version is the push's
-    ///   own, or the last one the device reported since the task started; without
-    ///   one, nothing is concluded. A device that reports 0 before it ever reported
-    ///   upgrading has not started (a dock downloads first), and fails nothing.
-    ///
-    /// Each property is taken as it comes: a push holds only what changed, so a
-    /// device's version and status are remembered across pushes. Any push with
-    /// `compatible_status` 1 is reported ([`Change::ConsistencyNeeded`]). A push of a
-    /// device of no task changes nothing else.
-    pub fn handle_state(&mut self, push: &StatePush, now_ms: u64) -> Output {
-        let mut out = Output::default();
-        self.counters.state_pushes += 1;
-        let device = push.sn.as_str();
-        let firmware = &push.firmware;
-        let upgrading = match firmware.firmware_upgrade_status {
-            Some(FirmwareUpgradeStatus::UPGRADING) => Some(true),
-            Some(FirmwareUpgradeStatus::NOT_UPGRADING) => Some(false),
-            // An unknown value says nothing the rules can use.
-            _ => None,
-        };
-        let mut concerned = Vec::new();
-        let mut ends = Vec::new();
-        // A push names its dock in `gateway` (an aircraft's) or is the dock's own; one
-        // without `gateway` is matched by the device alone.
-        let behind = push.gateway.as_deref();
-        let mut accepted_now = Vec::new();
-        for (key, task) in &mut self.tasks {
-            let Data::OtaCreate(create) = &task.request.data else {
-                continue;
-            };
-            if behind.is_some_and(|g| g != key.gateway.as_str()) {
-                continue;
-            }
-            let Some(wanted) = create
-                .devices
-                .iter()
-                .find(|d| d.sn.as_str() == device)
-                .map(|d| d.product_version.clone())
-            else {
-                continue;
-            };
-            concerned.push(key.clone());
-            task.last_heard_ms = now_ms;
-            let slot = match task.firmware.iter().position(|o| o.sn.as_str() == device) {
-                Some(i) => &mut task.firmware[i],
-                None => {
-                    task.firmware.push(Observed {
-                        sn: Text::new(device),
-                        version: None,
-                        upgrading: None,
-                        was_upgrading: false,
-                    });
-                    task.firmware.last_mut().expect("just pushed")
-                }
-            };
-            if upgrading == Some(true) {
-                // While it upgrades, a device runs (and reports) the version it had:
-                // that is not the outcome. Its version counts again once it is done.
-                slot.version = None;
-            } else if let Some(version) = &firmware.firmware_version {
-                slot.version = Some(version.clone());
-            }
-            if upgrading.is_some() {
-                slot.upgrading = upgrading;
-            }
-            slot.was_upgrading |= upgrading == Some(true);
-            if upgrading == Some(true) && task.phase != Phase::Accepted {
-                // The device upgrades: the dock took the task, whatever became of its
-                // reply. No more retries.
-                task.phase = Phase::Accepted;
-                accepted_now.push(key.clone());
-            }
-            let accepted = task.phase == Phase::Accepted;
-            // Back from upgrading at another version: a device that says it is not
-            // upgrading before it ever said it was has not started yet. What it said
-            // is taken as remembered, since a push holds only what changed.
-            let back = slot.was_upgrading && slot.upgrading == Some(false);
-            let other_version = slot.version.clone().filter(|v| *v != wanted);
-            if let (true, true, Some(version)) = (accepted, back, other_version) {
-                let change = Change::Reverted {
-                    device: Text::new(device),
-                    version: version.clone(),
-                    wanted,
-                };
-                let ending = Ending::Reverted {
-                    device: Text::new(device),
-                    version,
-                };
-                ends.push((key.clone(), change, ending));
-                continue;
-            }
-            let started = accepted || task.firmware.iter().any(|o| o.was_upgrading);
-            let versions: Option<Vec<(Text, Text)>> = create
-                .devices
-                .iter()
-                .map(|d| {
-                    let seen = task.firmware.iter().find(|o| o.sn == d.sn)?;
-                    let version = seen.version.clone()?;
-                    (seen.upgrading == Some(false) && version == d.product_version)
-                        .then(|| (d.sn.clone(), version))
-                })
-                .collect();
-            match versions.filter(|_| started) {
-                Some(versions) if self.config.state_grace_ms == 0 => {
-                    ends.push((
-                        key.clone(),
-                        Change::Confirmed { versions },
-                        Ending::Confirmed,
-                    ));
-                }
-                Some(versions) => {
-                    let deadline_ms = now_ms.saturating_add(self.config.state_grace_ms);
-                    task.confirming.get_or_insert(Confirming {
-                        deadline_ms,
-                        versions,
-                    });
-                }
-                // A device upgrading again, or at another version: not confirmed.
-                None => task.confirming = None,
-            }
-        }
-        if !concerned.is_empty() {
-            // What the devices said, a sign of life, perhaps a confirmation.
-            self.revision += 1;
-        }
-        accepted_now.sort();
-        for task in accepted_now {
-            out.updates.push(Update {
-                task,
-                change: Change::Accepted {
-                    status: None,
-                    by_event: true,
-                },
-            });
-        }
-        for (key, change, ending) in ends {
-            self.conclude(key, change, ending, &mut out);
-        }
-        if push.needs_consistency_upgrade() {
-            concerned.sort();
-            let task = concerned.into_iter().next().unwrap_or_else(|| TaskKey {
-                gateway: push.gateway_serial(),
-                bid: push.bid.clone(),
-            });
-            out.updates.push(Update {
-                task,
-                change: Change::ConsistencyNeeded {
-                    device: push.sn.clone(),
-                },
-            });
-        }
-        self.tally(&out);
-        out
-    }
-
-    fn on_reply(
-        &mut self,
-        message: &Message,
-        reply: &OtaCreateReply,
-        now_ms: u64,
-        out: &mut Output,
-    ) {
-        let key = TaskKey::of(message);
-        let tid = message.tid.clone();
-        let Some(task) = self.tasks.get_mut(&key) else {
-            let ignored = match self.ended.get(&key) {
-                Some(ended) => Ignored::Late {
-                    tid,
-                    ended: ended.ending.clone(),
-                },
-                None => Ignored::Unknown { tid },
-            };
-            out.ignore(key, ignored);
-            return;
-        };
-        if !task.attempts.contains(&tid) {
-            out.ignore(key, Ignored::UnmatchedReply { tid });
-            return;
-        }
-        if task.phase == Phase::Accepted {
-            let result = reply.result;
-            out.ignore(key, Ignored::ExtraReply { tid, result });
-            return;
-        }
-        task.last_heard_ms = now_ms;
-        let status = reply.output.as_ref().map(|o| o.status.clone());
-        let refused = !reply.result.is_success()
-            || status
-                .as_ref()
-                .is_some_and(|s| s.is_final() && !s.is_success());
-        if refused {
-            let result = reply.result;
-            let change = Change::Refused { result, status };
-            self.conclude(key, change, Ending::Refused { result }, out);
-        } else if let Some(status) = status.clone().filter(TaskStatus::is_final) {
-            self.finished(key, status, reply.result, out);
-        } else {
-            task.phase = Phase::Accepted;
-            task.status.clone_from(&status);
-            self.revision += 1;
-            out.updates.push(Update {
-                task: key,
-                change: Change::Accepted {
-                    status,
-                    by_event: false,
-                },
-            });
-        }
-    }
-
-    fn on_event(&mut self, message: &Message, event: &OtaProgress, now_ms: u64, out: &mut Output) {
-        let key = TaskKey::of(message);
-        let tid = message.tid.clone();
-        let window = self.config.seen_events_per_task;
-        let Some(task) = self.tasks.get_mut(&key) else {
-            let ignored = match self.ended.get_mut(&key) {
-                Some(ended) if ended.seen.contains(&tid) => Ignored::Duplicate { tid },
-                Some(ended) => {
-                    remember(&mut ended.seen, tid.clone(), window);
-                    self.revision += 1;
-                    Ignored::Late {
-                        tid,
-                        ended: ended.ending.clone(),
-                    }
-                }
-                None => Ignored::Unknown { tid },
-            };
-            out.answer(message, now_ms);
-            out.ignore(key, ignored);
-            return;
-        };
-        if task.seen.contains(&tid) {
-            out.answer(message, now_ms);
-            out.ignore(key, Ignored::Duplicate { tid });
-            return;
-        }
-        remember(&mut task.seen, tid.clone(), window);
-        self.revision += 1;
-        out.answer(message, now_ms);
-        task.last_heard_ms = now_ms;
-        let status = event.status().clone();
-        let result = event.result;
-        if status.is_final() {
-            self.finished(key, status, result, out);
-            return;
-        }
-        if task.phase != Phase::Accepted {
-            task.phase = Phase::Accepted;
-            out.updates.push(Update {
-                task: key.clone(),
-                change: Change::Accepted {
-                    status: Some(status.clone()),
-                    by_event: true,
-                },
-            });
-        }
-        let position = Position::of(message, event);
-        if task
-            .last_event
-            .as_ref()
-            .is_some_and(|last| position.is_before(last))
-        {
-            let percent = position.percent;
-            out.ignore(key, Ignored::OutOfOrder { tid, percent });
-            return;
-        }
-        task.status = Some(status.clone());
-        task.last_event = Some(position.clone());
-        out.updates.push(Update {
-            task: key,
-            change: Change::Progress {
-                status,
-                result,
-                step: position.step,
-                percent: position.percent,
-                rate: event.rate(),
-            },
-        });
-    }
-
-    /// Ends a task with a final status.
-    fn finished(
-        &mut self,
-        task: TaskKey,
-        status: TaskStatus,
-        result: ResultCode,
-        out: &mut Output,
-    ) {
-        let ending = Ending::Finished {
-            status: status.clone(),
-            result,
-        };
-        self.conclude(task, Change::Finished { status, result }, ending, out);
-    }
-
     /// Ends a task and reports how.
     fn conclude(&mut self, task: TaskKey, change: Change, ending: Ending, out: &mut Output) {
         self.end(&task, ending);
         out.updates.push(Update { task, change });
     }
 
+    /// Adds a task to the tasks in flight, their indexes and deadlines.
+    fn insert(&mut self, key: TaskKey, task: Task) {
+        self.index.add(&key, &task.request);
+        if let Some(replaced) = self.tasks.insert(key.clone(), task) {
+            // The same key twice in a snapshot: the last one counts.
+            self.index.remove(&key, &replaced.request);
+            self.index.add(&key, &self.tasks[&key].request);
+        }
+        self.reschedule(&key);
+    }
+
+    /// Puts a task's deadline where its state says, after anything that may have moved
+    /// it (a sign of life, a reply, a retry, a confirmation); clears the deadline of a
+    /// task no longer in flight.
+    fn reschedule(&mut self, key: &TaskKey) {
+        let due = self.tasks.get(key).and_then(|task| task.due(&self.config));
+        self.deadlines.set(key, due);
+    }
+
     /// Moves a task from the tasks in flight to the bounded set of ended ones.
     fn end(&mut self, key: &TaskKey, ending: Ending) {
         self.revision += 1;
-        let seen = self.tasks.remove(key).map(|t| t.seen).unwrap_or_default();
+        let seen = match self.tasks.remove(key) {
+            Some(task) => {
+                self.index.remove(key, &task.request);
+                task.seen
+            }
+            None => Seen::default(),
+        };
+        self.deadlines.set(key, None);
         self.remember_ended(key.clone(), ending, seen);
     }
 
     /// Adds an ended task to the bounded set of ended ones, the oldest leaving first.
-    fn remember_ended(&mut self, key: TaskKey, ending: Ending, seen: VecDeque<Id>) {
+    fn remember_ended(&mut self, key: TaskKey, ending: Ending, seen: Seen) {
         if self.config.recent_finished == 0 {
             return;
         }
@@ -1306,69 +521,164 @@ impl Tracker {
         self.ended_order.push_back(key.clone());
         self.ended.insert(key, Ended { ending, seen });
     }
+}
 
-    /// Counts what `out` reports and publishes.
-    fn tally(&mut self, out: &Output) {
-        let c = &mut self.counters;
-        c.events_answered += out
-            .publish
-            .iter()
-            .filter(|m| matches!(m.data, Data::OtaProgressReply(_)))
-            .count() as u64;
-        for update in &out.updates {
-            let counter = match &update.change {
-                Change::Retried { .. } => &mut c.retries,
-                Change::Accepted { .. } => &mut c.accepted,
-                Change::Progress { .. } => &mut c.progress,
-                Change::Finished { status, .. } if status.is_success() => &mut c.finished_ok,
-                Change::Finished { .. } => &mut c.finished_otherwise,
-                Change::Refused { .. } => &mut c.refused,
-                Change::NoReply { .. } => &mut c.no_reply,
-                Change::Silent { .. } => &mut c.silent,
-                Change::Confirmed { .. } => &mut c.confirmed,
-                Change::Reverted { .. } => &mut c.reverted,
-                Change::ConsistencyNeeded { .. } => &mut c.consistency_needed,
-                Change::Ignored(ignored) => match ignored {
-                    Ignored::Duplicate { .. } => &mut c.duplicates,
-                    Ignored::OutOfOrder { .. } => &mut c.out_of_order,
-                    Ignored::Late { .. } => &mut c.late,
-                    Ignored::Unknown { .. } => &mut c.unknown,
-                    Ignored::UnmatchedReply { .. } => &mut c.unmatched_replies,
-                    Ignored::ExtraReply { .. } => &mut c.extra_replies,
-                    Ignored::Outbound => &mut c.outbound,
-                },
+#[cfg(test)]
+mod tests {
+    //! The indexes and the deadline queue against what a scan of every task says, over
+    //! long random runs of every kind of message and of the time.
+
+    use super::*;
+    use crate::model::{
+        FirmwareState, FirmwareUpgradeStatus, OtaProgress, ResultCode, StatePush, UpgradeType,
+    };
+
+    const T0: u64 = 1_700_000_000_000;
+
+    /// A small deterministic generator.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// What a scan of every task says is due at or before `now_ms`.
+    fn due_by_scan(tracker: &Tracker, now_ms: u64) -> Vec<TaskKey> {
+        let mut due: Vec<TaskKey> = (tracker.tasks.iter())
+            .filter(|(_, task)| task.due(&tracker.config).is_some_and(|at| at <= now_ms))
+            .map(|(key, _)| key.clone())
+            .collect();
+        due.sort();
+        due
+    }
+
+    fn assert_consistent(tracker: &Tracker) {
+        let scanned = (tracker.tasks.values())
+            .filter_map(|task| task.due(&tracker.config))
+            .min();
+        assert_eq!(tracker.next_deadline(), scanned);
+        let with_deadline = (tracker.tasks.values())
+            .filter(|task| task.due(&tracker.config).is_some())
+            .count();
+        assert_eq!(tracker.deadlines.len(), with_deadline);
+        let (gateways, devices) = tracker.index.len();
+        let mut wanted_devices = 0;
+        for (key, task) in &tracker.tasks {
+            assert_eq!(tracker.index.on_gateway(&key.gateway), Some(key));
+            let Data::OtaCreate(create) = &task.request.data else {
+                panic!("not a request");
             };
-            *counter += 1;
+            for device in &create.devices {
+                assert!(tracker.index.of_device(&device.sn).contains(key));
+                wanted_devices += 1;
+            }
         }
-    }
-}
-
-impl Output {
-    fn ignore(&mut self, task: TaskKey, ignored: Ignored) {
-        self.updates.push(Update {
-            task,
-            change: Change::Ignored(ignored),
-        });
+        assert_eq!((gateways, devices), (tracker.tasks.len(), wanted_devices));
     }
 
-    fn answer(&mut self, event: &Message, now_ms: u64) {
-        if let Some(mut reply) = event.reply_to_event(ResultCode::SUCCESS) {
-            reply.timestamp = now_ms;
-            self.publish.push(reply);
+    fn run(config: TrackerConfig, seed: u64) {
+        let mut rng = XorShift(seed);
+        let mut tracker = Tracker::new(config.clone());
+        let gateways: Vec<Serial> = (0..6)
+            .map(|n| Serial::new(&format!("DOCK{n}")).unwrap())
+            .collect();
+        let mut sent: Vec<Message> = Vec::new();
+        let mut now = T0;
+        let mut acted = 0;
+        for _ in 0..20_000 {
+            now += rng.below(1_500);
+            match rng.below(8) {
+                0 => {
+                    let gateway = gateways[rng.below(6) as usize].clone();
+                    let devices = (0..=rng.below(2))
+                        .map(|d| {
+                            Device::new(format!("{gateway}UAV{d}"), "1.0.2", UpgradeType::NORMAL)
+                        })
+                        .collect();
+                    if let Ok(started) = tracker.start(gateway, devices, now) {
+                        sent.push(started.request);
+                    }
+                }
+                1 if !sent.is_empty() => {
+                    let request = &sent[rng.below(sent.len() as u64) as usize];
+                    let code = [0, 0, 312015][rng.below(3) as usize];
+                    let reply = request
+                        .reply_to_create(ResultCode(code), Some(TaskStatus::InProgress))
+                        .unwrap();
+                    tracker.handle(&reply, now);
+                }
+                2 | 3 if !sent.is_empty() => {
+                    let request = &sent[rng.below(sent.len() as u64) as usize];
+                    let status =
+                        ["in_progress", "in_progress", "ok", "failed"][rng.below(4) as usize];
+                    let event = OtaProgress::new(TaskStatus::from(status))
+                        .with_progress(Step::UpgradeFirmware, rng.below(101) as i64);
+                    let mut event = request.progress_event(event, true).unwrap();
+                    event.timestamp = now - rng.below(2_000);
+                    tracker.handle(&event, now);
+                }
+                4 | 5 if !sent.is_empty() => {
+                    let request = &sent[rng.below(sent.len() as u64) as usize];
+                    let Data::OtaCreate(create) = &request.data else {
+                        unreachable!()
+                    };
+                    let device = &create.devices[rng.below(create.devices.len() as u64) as usize];
+                    let firmware = FirmwareState {
+                        firmware_version: Some(["1.0.1", "1.0.2"][rng.below(2) as usize].into()),
+                        firmware_upgrade_status: Some(FirmwareUpgradeStatus(rng.below(2) as i64)),
+                        compatible_status: None,
+                    };
+                    let behind = (rng.below(4) > 0).then(|| request.sn.clone());
+                    let sn = Serial::new(device.sn.as_str()).unwrap();
+                    tracker.handle_state(&StatePush::new(sn, behind, firmware), now);
+                }
+                6 if !sent.is_empty() && rng.below(8) == 0 => {
+                    let request = &sent[rng.below(sent.len() as u64) as usize];
+                    tracker.forget(&TaskKey::of(request));
+                }
+                _ => {
+                    let due = due_by_scan(&tracker, now);
+                    let out = tracker.poll(now);
+                    let mut touched: Vec<TaskKey> =
+                        out.updates.iter().map(|u| u.task.clone()).collect();
+                    touched.sort();
+                    // Each task due is acted on once, and no other.
+                    assert_eq!(touched, due);
+                    acted += due.len();
+                }
+            }
+            assert_consistent(&tracker);
+            if sent.len() > 32 {
+                sent.drain(..16);
+            }
         }
+        assert!(acted > 100, "the run reached few deadlines: {acted}");
     }
-}
 
-fn remember(seen: &mut VecDeque<Id>, tid: Id, window: usize) {
-    if window == 0 {
-        return;
+    #[test]
+    fn the_deadline_queue_and_the_indexes_agree_with_a_scan_of_every_task() {
+        run(
+            TrackerConfig {
+                silence_timeout_ms: Some(6_000),
+                ..TrackerConfig::default()
+            },
+            0x9E37_79B9_7F4A_7C15,
+        );
+        // No silence limit, no grace, and a retry at every poll.
+        run(
+            TrackerConfig {
+                silence_timeout_ms: None,
+                state_grace_ms: 0,
+                reply_timeout_ms: 0,
+                retries: 5,
+                ..TrackerConfig::default()
+            },
+            0x2545_F491_4F6C_DD1D,
+        );
     }
-    while seen.len() >= window {
-        seen.pop_front();
-    }
-    seen.push_back(tid);
-}
-
-fn len_u32<T>(items: &[T]) -> u32 {
-    u32::try_from(items.len()).unwrap_or(u32::MAX)
 }

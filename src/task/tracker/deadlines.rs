@@ -1,0 +1,82 @@
+//! When each task in flight next needs [`Tracker::poll`](super::Tracker::poll): one
+//! entry per task, ordered by time, so that the next deadline is read and the tasks due
+//! are taken out without looking at the others.
+//!
+//! The queue orders small entries (a time and a number given to the task), not the
+//! tasks' keys: an event moves its task's deadline (the silence limit starts again), and
+//! with thousands of tasks, moving a small entry stays within a few cache lines.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::TaskKey;
+
+/// The deadlines of the tasks in flight: at most one per task, the earliest of its
+/// retry, reply window, silence limit and state grace (see `Task::due`).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Deadlines {
+    /// Every deadline with its task's number, earliest first.
+    queue: BTreeSet<(u64, u64)>,
+    /// Each task's entry in `queue`: its deadline and number.
+    at: HashMap<TaskKey, (u64, u64)>,
+    /// The task of each number in `queue`.
+    keys: HashMap<u64, TaskKey>,
+    /// The number the next task gets.
+    next_number: u64,
+}
+
+impl Deadlines {
+    /// Sets the deadline of `key`, or clears it (`None`). O(log n).
+    pub(super) fn set(&mut self, key: &TaskKey, due: Option<u64>) {
+        match (self.at.get_mut(key), due) {
+            (Some((at, number)), Some(due)) => {
+                if *at != due {
+                    self.queue.remove(&(*at, *number));
+                    self.queue.insert((due, *number));
+                    *at = due;
+                }
+            }
+            (Some(&mut (at, number)), None) => {
+                self.queue.remove(&(at, number));
+                self.keys.remove(&number);
+                self.at.remove(key);
+            }
+            (None, Some(due)) => {
+                let number = self.next_number;
+                self.next_number += 1;
+                self.queue.insert((due, number));
+                self.at.insert(key.clone(), (due, number));
+                self.keys.insert(number, key.clone());
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// The earliest deadline, if any.
+    pub(super) fn next(&self) -> Option<u64> {
+        self.queue.first().map(|(due, _)| *due)
+    }
+
+    /// Takes out the tasks whose deadline is `now_ms` or before, in the order of their
+    /// deadlines, then of their keys: each is then without a deadline until it is set
+    /// again.
+    pub(super) fn take_due(&mut self, now_ms: u64) -> Vec<TaskKey> {
+        let mut due = Vec::new();
+        while let Some(&(at, number)) = self.queue.first().filter(|(at, _)| *at <= now_ms) {
+            self.queue.remove(&(at, number));
+            if let Some(key) = self.keys.remove(&number) {
+                self.at.remove(&key);
+                due.push((at, key));
+            }
+        }
+        due.sort();
+        due.into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// How many tasks have a deadline.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        debug_assert_eq!(self.at.len(), self.queue.len());
+        debug_assert_eq!(self.keys.len(), self.queue.len());
+        self.queue.len()
+    }
+}

@@ -1,0 +1,90 @@
+//! The tasks in flight by gateway and by device: what [`Tracker::start`] asks (is the
+//! gateway busy?) and where a state push goes ([`Tracker::handle_state`]), each found
+//! without looking at the other tasks.
+//!
+//! [`Tracker::start`]: super::Tracker::start
+//! [`Tracker::handle_state`]: super::Tracker::handle_state
+
+use std::collections::HashMap;
+
+use crate::model::{Data, Message, Serial, Text};
+
+use super::TaskKey;
+
+/// The keys of the tasks in flight by gateway and by the serials of the devices they
+/// upgrade, each list in the order of the keys.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Index {
+    /// One task per gateway, but for a snapshot written before that rule.
+    by_gateway: HashMap<Serial, Vec<TaskKey>>,
+    by_device: HashMap<Text, Vec<TaskKey>>,
+}
+
+impl Index {
+    /// Adds a task in flight with its request.
+    pub(super) fn add(&mut self, key: &TaskKey, request: &Message) {
+        add(self.by_gateway.entry(key.gateway.clone()).or_default(), key);
+        for sn in devices(request) {
+            add(self.by_device.entry(sn.clone()).or_default(), key);
+        }
+    }
+
+    /// Removes a task that is no longer in flight.
+    pub(super) fn remove(&mut self, key: &TaskKey, request: &Message) {
+        remove(&mut self.by_gateway, &key.gateway, key);
+        for sn in devices(request) {
+            remove(&mut self.by_device, sn, key);
+        }
+    }
+
+    /// The task in flight on `gateway` (the first by key, should there be two).
+    pub(super) fn on_gateway(&self, gateway: &Serial) -> Option<&TaskKey> {
+        self.by_gateway.get(gateway).and_then(|keys| keys.first())
+    }
+
+    /// The tasks in flight that upgrade the device `sn`, in the order of their keys.
+    pub(super) fn of_device(&self, sn: &str) -> &[TaskKey] {
+        self.by_device.get(sn).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The serials of the devices an `ota_create` upgrades.
+fn devices(request: &Message) -> impl Iterator<Item = &Text> {
+    let devices = match &request.data {
+        Data::OtaCreate(create) => create.devices.as_slice(),
+        _ => &[],
+    };
+    devices.iter().map(|d| &d.sn)
+}
+
+fn add(keys: &mut Vec<TaskKey>, key: &TaskKey) {
+    if let Err(at) = keys.binary_search(key) {
+        keys.insert(at, key.clone());
+    }
+}
+
+fn remove<K, Q>(map: &mut HashMap<K, Vec<TaskKey>>, at: &Q, key: &TaskKey)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    let Some(keys) = map.get_mut(at) else {
+        return;
+    };
+    keys.retain(|k| k != key);
+    if keys.is_empty() {
+        map.remove(at);
+    }
+}
+
+#[cfg(test)]
+impl Index {
+    /// How many tasks the index by gateway holds, and how many devices of tasks the
+    /// index by device.
+    pub(super) fn len(&self) -> (usize, usize) {
+        fn count<K>(map: &HashMap<K, Vec<TaskKey>>) -> usize {
+            map.values().map(Vec::len).sum()
+        }
+        (count(&self.by_gateway), count(&self.by_device))
+    }
+}
