@@ -30,7 +30,7 @@ const ARRIVALS: usize = 64;
 /// Most topic filters in one SUBSCRIBE packet: a cloud with thousands of tasks
 /// subscribes again after a reconnection in packets of a bounded size, which any
 /// broker's packet limit takes.
-pub(crate) const FILTERS_PER_SUBSCRIBE: usize = 100;
+const FILTERS_PER_SUBSCRIBE: usize = 100;
 
 /// What the connection reports.
 pub(crate) enum LinkEvent {

@@ -51,8 +51,9 @@
 //! # Memory
 //! The tracker holds the tasks in flight (at most [`TrackerConfig::max_tasks`]) and the
 //! [`TrackerConfig::recent_finished`] last ended ones, each with at most
-//! [`TrackerConfig::seen_events_per_task`] event ids and its request's attempt ids.
-//! Nothing else grows.
+//! [`TrackerConfig::seen_events_per_task`] event ids and its request's attempt ids,
+//! and for each task in flight an entry in the indexes by gateway and by device and in
+//! the queue of deadlines (see below). Nothing else grows.
 //!
 //! # Cost
 //! What one message or one [`Tracker::poll`] costs does not grow with the tasks in
