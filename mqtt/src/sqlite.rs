@@ -275,7 +275,7 @@ impl SqliteStore {
             params![name, json(&plan.firmware), json(&plan.policy)],
         )
         .map_err(e)?;
-        write_header(&tx, name, &rollout.header()).map_err(e)?;
+        write_header(&tx, name, rollout).map_err(e)?;
         {
             let mut insert = tx
                 .prepare(
@@ -336,7 +336,7 @@ impl SqliteStore {
         let e = |e| database(&self.path, e);
         let mut written = 0;
         if changes.header {
-            if write_header(tx, name, &rollout.header()).map_err(e)? == 0 {
+            if write_header(tx, name, rollout).map_err(e)? == 0 {
                 return Err(StoreError::Database {
                     path: self.path.clone(),
                     reason: format!("no rollout named {name:?}"),
@@ -560,14 +560,17 @@ fn device_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Result<DeviceRecord,
     })())
 }
 
+/// The rollout's own row: its header and its policy (which a rollout taken up again
+/// may have been given anew).
 fn write_header(
     tx: &rusqlite::Transaction<'_>,
     name: &str,
-    header: &RolloutHeader,
+    rollout: &Rollout,
 ) -> rusqlite::Result<usize> {
+    let header: RolloutHeader = rollout.header();
     tx.execute(
         "UPDATE rollouts SET state = ?2, began_ms = ?3, recent_starts = ?4, threshold_ok = ?5,
-            threshold_failed = ?6 WHERE name = ?1",
+            threshold_failed = ?6, policy = ?7 WHERE name = ?1",
         params![
             name,
             header.state.as_str(),
@@ -575,6 +578,7 @@ fn write_header(
             json(&header.recent_starts),
             header.threshold_base.0 as i64,
             header.threshold_base.1 as i64,
+            json(rollout.policy()),
         ],
     )
 }

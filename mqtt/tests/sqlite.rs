@@ -112,8 +112,20 @@ fn a_rollout_saved_batch_after_batch_loads_back_as_it_was() {
     assert!(counts.failed > 0 && counts.ok > 0, "{counts:?}");
     // The restored rollout is the same rollout.
     let saved = store.load_rollout("r1").unwrap().unwrap();
-    let restored = Rollout::restore(saved.plan(), saved.snapshot).unwrap();
+    let restored = Rollout::restore(saved.plan(), saved.snapshot.clone()).unwrap();
     assert_eq!(restored.counts(), rollout.counts());
+    // Taken up with a new policy, committed with its header: the new policy is kept.
+    let wider = Policy {
+        max_in_flight: 30,
+        ..policy.clone()
+    };
+    let retaken = Rollout::restore(plan(40, wider.clone()), saved.snapshot).unwrap();
+    let header_only = dji_cloud_ota::rollout::Changes {
+        header: true,
+        devices: Vec::new(),
+    };
+    store.commit_rollout("r1", &retaken, &header_only).unwrap();
+    assert_eq!(store.load_rollout("r1").unwrap().unwrap().policy, wider);
     assert_eq!(store.rollouts().unwrap(), vec!["r1".to_string()]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
