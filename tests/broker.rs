@@ -15,6 +15,8 @@
 //! `cargo build --examples` first. Every process a test starts is killed when the test
 //! ends, however it ends.
 
+#[path = "support/examples.rs"]
+mod examples;
 #[path = "support/temp_dir.rs"]
 mod temp_dir;
 #[path = "support/test_broker.rs"]
@@ -27,6 +29,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+use examples::example;
 use temp_dir::TempDir;
 
 /// The load runs subscribe to every gateway's events and answer them all: they run
@@ -62,19 +65,6 @@ fn var(var: &str) -> String {
 /// A gateway serial of its own for each test, so that tests can share the broker.
 fn gateway(test: &str) -> String {
     format!("T{}{}", test.to_uppercase(), std::process::id())
-}
-
-/// The path of a built example, next to this test's own binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --examples` (plain `cargo test` builds it)",
-        path.display()
-    );
-    path
 }
 
 /// A running example: its output lines as they come, killed when dropped.

@@ -5,20 +5,13 @@
 //! The examples are built by `cargo test` itself; run alone, this file needs
 //! `cargo build --examples` first.
 
+#[path = "support/examples.rs"]
+mod examples;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --examples`",
-        path.display()
-    );
-    path
-}
+use examples::example;
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/fleet/{name}", env!("CARGO_MANIFEST_DIR"))

@@ -902,7 +902,7 @@ impl Driver {
             None => None,
         };
         let now = now_millis();
-        let mut rollout = match saved {
+        let (rollout, unsaved) = match saved {
             Some(saved) => {
                 if saved.firmware != plan.firmware {
                     return Err(CloudError::RolloutDiffers(
@@ -930,32 +930,29 @@ impl Driver {
                         }
                     }
                 }
-                // The policy may have changed: the header says so.
-                let changes = rollout.take_changes();
-                let mut all = Changes {
+                // The header holds the policy, which may have changed.
+                let mut unsaved = Changes {
                     header: true,
                     devices: Vec::new(),
                 };
-                all.merge(changes);
-                self.rollouts.push(Running {
-                    name: name.clone(),
-                    rollout,
-                    unsaved: all,
-                });
-                self.end_batch();
-                let running = self.rollouts.last().expect("pushed");
-                return Ok(RolloutStatus::of(&running.name, &running.rollout));
+                unsaved.merge(rollout.take_changes());
+                (rollout, unsaved)
             }
-            None => Rollout::new(plan.clone())?,
+            None => {
+                let mut rollout = Rollout::new(plan.clone())?;
+                if let Some(store) = &self.store {
+                    blocking(|| store.create_rollout(&name, &plan, &rollout))
+                        .map_err(CloudError::Save)?;
+                }
+                // All written by the creation.
+                let _ = rollout.take_changes();
+                (rollout, Changes::default())
+            }
         };
-        if let Some(store) = &self.store {
-            blocking(|| store.create_rollout(&name, &plan, &rollout)).map_err(CloudError::Save)?;
-        }
-        let _ = rollout.take_changes();
         self.rollouts.push(Running {
             name,
             rollout,
-            unsaved: Changes::default(),
+            unsaved,
         });
         self.end_batch();
         let running = self.rollouts.last().expect("pushed");
