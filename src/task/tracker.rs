@@ -71,6 +71,7 @@ mod counters;
 mod deadlines;
 mod index;
 mod messages;
+mod records;
 mod seen;
 mod snapshot;
 mod state;
@@ -88,10 +89,12 @@ use crate::rules::check::ValidationErrors;
 pub use change::{Change, Ending, Ignored, Output, Update};
 pub use config::TrackerConfig;
 pub use counters::Counters;
+pub use records::{TaskRecord, TrackerChanges};
 pub use snapshot::{RestoreError, TrackerSnapshot};
 
 use deadlines::Deadlines;
 use index::Index;
+use records::Changed;
 use seen::Seen;
 use task::{Ended, Phase, Task, len_u32};
 
@@ -207,8 +210,8 @@ pub struct Tracker {
     /// When each task in flight next needs [`Tracker::poll`].
     deadlines: Deadlines,
     counters: Counters,
-    /// Moves at every change of what a snapshot holds, but for the counters.
-    revision: u64,
+    /// The revision, and the tasks changed since [`Tracker::take_changes`].
+    changed: Changed,
 }
 
 impl Tracker {
@@ -222,7 +225,7 @@ impl Tracker {
             index: Index::default(),
             deadlines: Deadlines::default(),
             counters: Counters::default(),
-            revision: 0,
+            changed: Changed::default(),
         }
     }
 
@@ -294,7 +297,7 @@ impl Tracker {
                 confirming: None,
             },
         );
-        self.revision += 1;
+        self.changed.touch(&key);
         self.counters.started += 1;
         Ok(Started { task: key, request })
     }
@@ -346,7 +349,7 @@ impl Tracker {
                     retry.tid = Id::new_v4();
                     retry.timestamp = now_ms;
                     task.attempts.push(retry.tid.clone());
-                    self.revision += 1;
+                    self.changed.touch(key);
                     task.phase = Phase::AwaitingReply {
                         deadline_ms: now_ms.saturating_add(self.config.reply_timeout_ms),
                     };
@@ -432,7 +435,7 @@ impl Tracker {
     /// save. A message that changes nothing (a duplicate, one of no task) leaves it
     /// where it was; the counters go with the next save.
     pub fn revision(&self) -> u64 {
-        self.revision
+        self.changed.revision
     }
 
     /// The recently ended tasks (at most [`TrackerConfig::recent_finished`]) and how each
@@ -492,7 +495,6 @@ impl Tracker {
 
     /// Moves a task from the tasks in flight to the bounded set of ended ones.
     fn end(&mut self, key: &TaskKey, ending: Ending) {
-        self.revision += 1;
         let seen = match self.tasks.remove(key) {
             Some(task) => {
                 self.index.remove(key, &task.request);
@@ -500,6 +502,7 @@ impl Tracker {
             }
             None => Seen::default(),
         };
+        self.changed.ended(key, &ending, &seen);
         self.deadlines.set(key, None);
         self.remember_ended(key.clone(), ending, seen);
     }

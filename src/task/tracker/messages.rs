@@ -51,7 +51,7 @@ impl Tracker {
         } else {
             task.phase = Phase::Accepted;
             task.status.clone_from(&status);
-            self.revision += 1;
+            self.changed.touch(&key);
             out.updates.push(Update {
                 task: key,
                 change: Change::Accepted {
@@ -77,7 +77,7 @@ impl Tracker {
                 Some(ended) if ended.seen.contains(&tid) => Ignored::Duplicate { tid },
                 Some(ended) => {
                     ended.seen.remember(tid.clone(), window);
-                    self.revision += 1;
+                    self.changed.touch(&key);
                     Ignored::Late {
                         tid,
                         ended: ended.ending.clone(),
@@ -95,7 +95,7 @@ impl Tracker {
             return;
         }
         task.seen.remember(tid.clone(), window);
-        self.revision += 1;
+        self.changed.touch(&key);
         out.answer(message, now_ms);
         task.last_heard_ms = now_ms;
         let status = event.status().clone();

@@ -52,14 +52,32 @@ impl TrackerSnapshot {
     pub fn tasks_in_flight(&self) -> usize {
         self.tasks.len()
     }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub(super) fn of_parts(tasks: Vec<Task>, ended: Vec<SavedEnding>, counters: Counters) -> Self {
+        Self {
+            version: Self::VERSION,
+            tasks,
+            ended,
+            counters,
+        }
+    }
+
+    pub(super) fn parts(&self) -> (&[Task], &[SavedEnding]) {
+        (&self.tasks, &self.ended)
+    }
 }
 
 /// An ended task as saved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SavedEnding {
-    task: TaskKey,
-    ending: Ending,
-    seen: Seen,
+pub(super) struct SavedEnding {
+    pub(super) task: TaskKey,
+    pub(super) ending: Ending,
+    pub(super) seen: Seen,
 }
 
 /// Why [`Tracker::restore`] refused a snapshot.

@@ -154,11 +154,9 @@ impl Tracker {
                 None => task.confirming = None,
             }
         }
-        if !concerned.is_empty() {
-            // What the devices said, a sign of life, perhaps a confirmation.
-            self.revision += 1;
-        }
         for key in &concerned {
+            // What the devices said, a sign of life, perhaps a confirmation.
+            self.changed.touch(key);
             self.reschedule(key);
         }
         accepted_now.sort();
