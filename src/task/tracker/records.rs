@@ -26,13 +26,13 @@ pub struct TaskRecord(Body);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Body {
-    InFlight(Task),
+    InFlight(Box<Task>),
     Ended(SavedEnding),
 }
 
 impl TaskRecord {
     pub(super) fn in_flight(task: Task) -> Self {
-        Self(Body::InFlight(task))
+        Self(Body::InFlight(Box::new(task)))
     }
 
     pub(super) fn ended(task: TaskKey, ending: Ending, seen: Seen) -> Self {
@@ -70,7 +70,7 @@ impl TaskRecord {
                     task: TaskKey::of(&task.request),
                 })
             }
-            Body::InFlight(task) => Ok(Ok(task)),
+            Body::InFlight(task) => Ok(Ok(*task)),
             Body::Ended(saved) => Ok(Err(saved)),
         }
     }
