@@ -57,7 +57,7 @@ use dji_cloud_ota::rollout::{
 };
 use dji_cloud_ota::tracker::{
     Counters, Ending, Output, RestoreError, StartError, Started, TaskKey, TaskState, Tracker,
-    TrackerConfig, Update,
+    TrackerChanges, TrackerConfig, Update,
 };
 use dji_cloud_ota::{
     Data, DecodeError, Device, Message, Serial, StateTopic, TopicKind, decode, decode_state,
@@ -72,7 +72,7 @@ use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
 use crate::link::{Arrival, Link, LinkEvent};
 use crate::needs::{Delta, Needs};
-use crate::store::{RolloutCommit, Store, StoreError};
+use crate::store::{Commit, RolloutCommit, Store, StoreError};
 
 /// Which gateways' topics the cloud subscribes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,6 +400,7 @@ impl Cloud {
             requests: Vec::new(),
             statuses: Vec::new(),
             saved_revision: 0,
+            tracker_unsaved: TrackerChanges::default(),
             held: Vec::new(),
             updates: Vec::new(),
             judge_from: None,
@@ -544,6 +545,8 @@ struct Driver {
     statuses: Vec<RolloutStatus>,
     /// The tracker's revision the store holds (see [`Tracker::revision`]).
     saved_revision: u64,
+    /// The tracker's changes taken for a commit that failed, to commit with the next.
+    tracker_unsaved: TrackerChanges,
     /// Messages whose effect waits for a save before they are acknowledged.
     held: Vec<Arrival>,
     /// Updates whose effect waits for a save before they are reported.
@@ -1042,8 +1045,15 @@ impl Driver {
                     changes: &r.unsaved,
                 })
                 .collect();
-            let tracker = &self.tracker;
-            blocking(|| store.commit(tracker, &commits))?;
+            let changes = self.tracker.take_changes();
+            self.tracker_unsaved.merge(changes);
+            let commit = Commit {
+                tracker: &self.tracker,
+                changes: &self.tracker_unsaved,
+                rollouts: &commits,
+            };
+            blocking(|| store.commit(&commit))?;
+            self.tracker_unsaved = TrackerChanges::default();
             self.counters.saves += 1;
         }
         self.saved_revision = self.tracker.revision();

@@ -18,4 +18,4 @@ pub use cloud::{
 };
 pub use config::{ConfigError, MqttConfig, Tls};
 pub use sqlite::{SavedRollout, SqliteStore};
-pub use store::{FileStore, RolloutCommit, Store, StoreError};
+pub use store::{Commit, FileStore, RolloutCommit, Store, StoreError};

@@ -1,11 +1,14 @@
 //! The embedded database: SQLite in one file, compiled in (nothing to install).
 //!
-//! [`SqliteStore`] is a [`Store`] for the cloud driver: the tracker's state (in one
-//! row, for now) and fleet rollouts, committed together. It keeps a rollout one row
-//! per device ([`DeviceRecord`]) beside a row per rollout, so that a commit writes the
-//! rows that changed
-//! ([`Rollout::take_changes`]) and never the whole state: its cost follows what
-//! changed. Each commit is one transaction, in WAL mode with `synchronous = FULL`:
+//! [`SqliteStore`] is a [`Store`] for the cloud driver: the tracker's tasks and fleet
+//! rollouts, committed together. It keeps a row per task (a [`TaskRecord`], in flight
+//! or ended, keyed by gateway and `bid`), a rollout one row per device
+//! ([`DeviceRecord`]) beside a row per rollout, and the tracker's counters, so that a
+//! commit writes the rows that changed ([`Tracker::take_changes`],
+//! [`Rollout::take_changes`]) and never the whole state: its cost follows what
+//! changed. Ended tasks keep their rows ([`SqliteStore::tasks_of_gateway`],
+//! [`SqliteStore::task`]); [`Store::load`] reads the tasks in flight and the latest
+//! ended ones. Each commit is one transaction, in WAL mode with `synchronous = FULL`:
 //! once it returns, the rows survive the process being killed at any instant and the
 //! machine losing power; a commit cut short leaves the rows as they were before it.
 //! Other processes may read the same file meanwhile ([`SqliteStore::open_read_only`]:
@@ -59,11 +62,13 @@ use dji_cloud_ota::rollout::{
     Changes, DeviceRecord, Firmware, FleetDevice, Outcome, Policy, Rollout, RolloutHeader,
     RolloutPlan, RolloutSnapshot, RolloutState,
 };
-use dji_cloud_ota::tracker::{Tracker, TrackerSnapshot};
+use dji_cloud_ota::tracker::{Counters, TaskRecord, TrackerSnapshot};
+#[cfg(doc)]
+use dji_cloud_ota::tracker::{Tracker, TrackerConfig};
 use dji_cloud_ota::{Id, ResultCode, Serial, Text};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use crate::store::{RolloutCommit, Store, StoreError};
+use crate::store::{Commit, Store, StoreError};
 
 /// The schema, one step per version: step `i` brings a file of version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -95,12 +100,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (rollout, position)
     ) STRICT;
     CREATE INDEX rollout_devices_by_gateway ON rollout_devices (gateway, rollout);",
-    // 2: the tracker's state.
+    // 2: the tracker's state, whole (moved into the rows of version 3, then dropped).
     "CREATE TABLE tracker (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         snapshot TEXT NOT NULL
     ) STRICT;",
+    // 3: the tracker's tasks, one row each, in flight or ended; its counters.
+    "CREATE TABLE tasks (
+        gateway TEXT NOT NULL,
+        bid TEXT NOT NULL,
+        ended INTEGER NOT NULL,
+        ending TEXT,
+        seq INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (gateway, bid)
+    ) STRICT;
+    CREATE INDEX tasks_by_state ON tasks (ended, seq);
+    CREATE INDEX tasks_by_seq ON tasks (seq);
+    CREATE TABLE tracker_counters (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        counters TEXT NOT NULL
+    ) STRICT;",
 ];
+
+/// The schema version from which the tracker's tasks are rows (`tasks`).
+const TASK_ROWS: u32 = 3;
 
 /// A rollout as a store holds it: its firmware and policy, and its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,11 +256,92 @@ impl SqliteStore {
             for step in &MIGRATIONS[version as usize..] {
                 tx.execute_batch(step).map_err(e)?;
             }
+            if version < TASK_ROWS {
+                self.tracker_into_rows(&tx)?;
+            }
             tx.pragma_update(None, "user_version", Self::SCHEMA_VERSION)
                 .map_err(e)?;
             tx.commit().map_err(e)?;
         }
         Ok(())
+    }
+
+    /// How many ended tasks [`Store::load`] reads back, the latest: a tracker
+    /// remembers [`TrackerConfig::recent_finished`] of them (1,024 by default), to
+    /// recognise their late messages. The others stay in the database
+    /// ([`SqliteStore::tasks_of_gateway`]).
+    pub const ENDED_READ_BACK: usize = 16_384;
+
+    /// The task of `gateway` with business id `bid`, in flight or ended, as last
+    /// committed: for a rollout's device, its row's `task` names it.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn task(&self, gateway: &str, bid: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let connection = self.connection();
+        let mut found = self.records(
+            &connection,
+            "WHERE gateway = ?1 AND bid = ?2",
+            &[&gateway, &bid],
+        )?;
+        Ok(found.pop())
+    }
+
+    /// Every task of `gateway` the database holds, in flight or ended (however long
+    /// ago), in the order they were last written: the oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn tasks_of_gateway(&self, gateway: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let connection = self.connection();
+        self.records(&connection, "WHERE gateway = ?1 ORDER BY seq", &[&gateway])
+    }
+
+    fn records(
+        &self,
+        connection: &Connection,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let e = |e| database(&self.path, e);
+        let mut statement = connection
+            .prepare_cached(&format!("SELECT gateway, bid, record FROM tasks {filter}"))
+            .map_err(e)?;
+        let rows = statement
+            .query_map(args, |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(e)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (gateway, bid, text) = row.map_err(e)?;
+            let record = serde_json::from_str(&text)
+                .map_err(|x| self.bad_row(format!("task {gateway} bid {bid}: {x}")))?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// Moves the tracker's state of a database of version 2 (one row, whole) into the
+    /// rows of version 3, and drops its table.
+    fn tracker_into_rows(&self, tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+        let e = |e| database(&self.path, e);
+        let text: Option<String> = tx
+            .query_row("SELECT snapshot FROM tracker WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(e)?;
+        if let Some(text) = text {
+            let snapshot: TrackerSnapshot = serde_json::from_str(&text)
+                .map_err(|x| self.bad_row(format!("the tracker's state: {x}")))?;
+            write_tasks(tx, &snapshot.records(), snapshot.counters()).map_err(e)?;
+        }
+        tx.execute_batch("DROP TABLE tracker").map_err(e)
     }
 
     /// The names of the rollouts held, sorted.
@@ -471,35 +576,57 @@ impl SqliteStore {
 
 /// The tracker's state and the rollouts, committed together.
 impl Store for SqliteStore {
+    /// The tasks in flight and the last [`SqliteStore::ENDED_READ_BACK`] ended ones,
+    /// with the counters; `None` when no tracker state was ever committed.
     fn load(&self) -> Result<Option<TrackerSnapshot>, StoreError> {
         let connection = self.connection();
-        let text: Option<String> = connection
-            .query_row("SELECT snapshot FROM tracker WHERE id = 1", [], |row| {
-                row.get(0)
-            })
+        let e = |e| database(&self.path, e);
+        let counters: Option<String> = connection
+            .query_row(
+                "SELECT counters FROM tracker_counters WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
             .optional()
-            .map_err(|e| database(&self.path, e))?;
-        text.map(|text| {
-            serde_json::from_str(&text).map_err(|e| StoreError::Database {
-                path: self.path.clone(),
-                reason: format!("the tracker's state: {e}"),
-            })
-        })
-        .transpose()
+            .map_err(e)?;
+        let Some(counters) = counters else {
+            return Ok(None);
+        };
+        let counters = serde_json::from_str(&counters)
+            .map_err(|x| self.bad_row(format!("the tracker's counters: {x}")))?;
+        let in_flight = self.records(&connection, "WHERE ended = 0 ORDER BY gateway, bid", &[])?;
+        let ended = self.records(
+            &connection,
+            "WHERE rowid IN (SELECT rowid FROM tasks WHERE ended = 1 ORDER BY seq DESC LIMIT ?1)
+             ORDER BY seq",
+            &[&(Self::ENDED_READ_BACK as i64)],
+        )?;
+        TrackerSnapshot::from_records(in_flight.into_iter().chain(ended), counters)
+            .map(Some)
+            .map_err(|x| self.bad_row(format!("the tracker's tasks: {x}")))
     }
 
+    /// Replaces the tasks in flight with those of `snapshot`, and writes its ended
+    /// tasks and counters; the ended tasks saved before are kept.
     fn save(&self, snapshot: &TrackerSnapshot) -> Result<(), StoreError> {
-        let connection = self.connection();
-        write_tracker(&connection, snapshot).map_err(|e| database(&self.path, e))
-    }
-
-    fn commit(&self, tracker: &Tracker, rollouts: &[RolloutCommit<'_>]) -> Result<(), StoreError> {
         let mut connection = self.connection();
         let e = |e| database(&self.path, e);
         let tx = connection.transaction().map_err(e)?;
-        write_tracker(&tx, &tracker.snapshot()).map_err(e)?;
-        for commit in rollouts {
-            self.write_changes(&tx, commit.name, commit.rollout, commit.changes)?;
+        tx.execute("DELETE FROM tasks WHERE ended = 0", [])
+            .map_err(e)?;
+        write_tasks(&tx, &snapshot.records(), snapshot.counters()).map_err(e)?;
+        tx.commit().map_err(e)
+    }
+
+    /// Writes the rows of the tasks that changed, the counters, and the rows of the
+    /// rollouts that changed, in one transaction.
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let e = |e| database(&self.path, e);
+        let tx = connection.transaction().map_err(e)?;
+        write_tasks(&tx, &commit.changes.records, &commit.changes.counters).map_err(e)?;
+        for rollout in commit.rollouts {
+            self.write_changes(&tx, rollout.name, rollout.rollout, rollout.changes)?;
         }
         tx.commit().map_err(e)
     }
@@ -518,14 +645,38 @@ impl Store for SqliteStore {
     }
 }
 
-fn write_tracker(connection: &Connection, snapshot: &TrackerSnapshot) -> rusqlite::Result<()> {
-    connection
-        .prepare_cached(
-            "INSERT INTO tracker (id, snapshot) VALUES (1, ?1)
-             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot",
-        )?
-        .execute([json(snapshot)])
-        .map(|_| ())
+/// Writes each task's row over the one it had (an ended task keeps its place in the
+/// order of the ended ones), and the counters.
+fn write_tasks(
+    tx: &rusqlite::Transaction<'_>,
+    records: &[TaskRecord],
+    counters: &Counters,
+) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO tasks (gateway, bid, ended, ending, seq, record)
+         VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?5)
+         ON CONFLICT (gateway, bid) DO UPDATE SET
+            seq = CASE WHEN tasks.ended = 1 AND excluded.ended = 1 THEN tasks.seq
+                  ELSE excluded.seq END,
+            ended = excluded.ended, ending = excluded.ending, record = excluded.record",
+    )?;
+    for record in records {
+        let key = record.key();
+        let ending = record.ending();
+        upsert.execute(params![
+            key.gateway.as_str(),
+            key.bid.to_string(),
+            ending.is_some(),
+            ending.map(json),
+            json(record),
+        ])?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO tracker_counters (id, counters) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET counters = excluded.counters",
+    )?
+    .execute([json(counters)])?;
+    Ok(())
 }
 
 const DEVICE_COLUMNS: &str = "gateway, sn, model, outcome, result, attempts, task, retry_at_ms,

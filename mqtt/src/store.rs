@@ -1,17 +1,19 @@
 //! Where a tracker's state is kept between runs.
 //!
-//! A server saves its tracker's [`TrackerSnapshot`] after every change and loads it when
-//! it starts again ([`dji_cloud_ota::tracker::Tracker::restore`]), so that an upgrade
-//! under way survives a restart. [`Store`] is the small interface a server implements
-//! for its own database; [`FileStore`] keeps the state in one file and survives the
-//! process being killed at any instant.
+//! A server commits what changed in its tracker (and its rollouts) after every batch of
+//! messages, and loads the state when it starts again
+//! ([`dji_cloud_ota::tracker::Tracker::restore`]), so that an upgrade under way survives
+//! a restart. [`Store`] is the small interface a server implements for its own
+//! database; [`FileStore`] keeps the state in one file, written whole, and survives the
+//! process being killed at any instant; [`crate::SqliteStore`] keeps a row per task and
+//! writes the rows that changed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use dji_cloud_ota::rollout::{Changes, Rollout, RolloutPlan};
-use dji_cloud_ota::tracker::{Tracker, TrackerSnapshot};
+use dji_cloud_ota::tracker::{Tracker, TrackerChanges, TrackerSnapshot};
 use thiserror::Error;
 
 use crate::sqlite::SavedRollout;
@@ -34,18 +36,20 @@ pub trait Store {
     /// [`StoreError::Io`] when it could not be written.
     fn save(&self, snapshot: &TrackerSnapshot) -> Result<(), StoreError>;
 
-    /// Saves at once, in one transaction, the tracker's state and what changed in
-    /// `rollouts`: after it returns, `load` and `load_rollout` give the new state;
-    /// if it fails, nothing of it is saved. The default saves `tracker.snapshot()` and
-    /// refuses rollouts ([`StoreError::NoRollouts`]).
+    /// Saves at once, in one transaction, what changed in the tracker and in the
+    /// rollouts ([`Commit`]): after it returns, `load` and `load_rollout` give the new
+    /// state; if it fails, nothing of it is saved (the driver keeps the changes and
+    /// commits them again with the next ones). The default saves the tracker's whole
+    /// `snapshot()` and refuses rollouts ([`StoreError::NoRollouts`]); a store that
+    /// keeps a row per task ([`crate::SqliteStore`]) writes the rows that changed.
     ///
     /// # Errors
     /// As [`Store::save`].
-    fn commit(&self, tracker: &Tracker, rollouts: &[RolloutCommit<'_>]) -> Result<(), StoreError> {
-        if !rollouts.is_empty() {
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        if !commit.rollouts.is_empty() {
             return Err(StoreError::NoRollouts);
         }
-        self.save(&tracker.snapshot())
+        self.save(&commit.tracker.snapshot())
     }
 
     /// The rollout named `name` as saved, or `None`. The default keeps none.
@@ -71,6 +75,18 @@ pub trait Store {
         let _ = (name, plan, rollout);
         Err(StoreError::NoRollouts)
     }
+}
+
+/// What [`Store::commit`] saves: what changed since the last commit that succeeded.
+#[derive(Debug, Clone, Copy)]
+pub struct Commit<'a> {
+    /// The tracker as it is now.
+    pub tracker: &'a Tracker,
+    /// What changed in it ([`Tracker::take_changes`], merged with the changes of
+    /// commits that failed).
+    pub changes: &'a TrackerChanges,
+    /// What changed in each rollout that changed.
+    pub rollouts: &'a [RolloutCommit<'a>],
 }
 
 /// What changed in one rollout, for [`Store::commit`].

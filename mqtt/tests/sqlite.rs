@@ -1,6 +1,8 @@
 //! The SQLite store, as a fleet server uses it: a rollout created, its changed rows
 //! committed batch after batch and loaded back after a restart, a reader beside the
-//! writer, files it must not misread, and the writer killed (SIGKILL) at any instant.
+//! writer, files it must not misread, and the writer killed (SIGKILL) at any instant;
+//! the tracker's tasks, a row each, queryable once the tracker has forgotten them, and
+//! a database of the schema before that brought up to date.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,11 +10,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dji_cloud_ota::rollout::{
-    Firmware, FleetDevice, Outcome, Policy, Rollout, RolloutPlan, RolloutState,
+    Firmware, FleetDevice, Outcome, Policy, Rollout, RolloutPlan, RolloutState, Start,
 };
-use dji_cloud_ota::tracker::Change;
-use dji_cloud_ota::{ResultCode, Serial, TaskStatus, UpgradeType};
-use dji_cloud_ota_mqtt::{SqliteStore, StoreError};
+use dji_cloud_ota::tracker::{
+    Change, Ending, TaskKey, TaskRecord, Tracker, TrackerChanges, TrackerConfig,
+};
+use dji_cloud_ota::{Device, OtaProgress, ResultCode, Serial, Step, TaskStatus, UpgradeType};
+use dji_cloud_ota_mqtt::{Commit, RolloutCommit, SqliteStore, Store, StoreError};
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -67,13 +71,13 @@ fn busy() -> Change {
 
 /// One step of a rollout: every task in flight ends (every third one busy, the others
 /// ok), then what is due starts.
-fn step(rollout: &mut Rollout, now: u64) {
+fn step(rollout: &mut Rollout, now: u64) -> Vec<Start> {
     let in_flight: Vec<_> = rollout.tasks_in_flight().cloned().collect();
     for (i, task) in in_flight.iter().enumerate() {
         let change = if i % 3 == 0 { busy() } else { ok() };
         rollout.task_ended(task, &change, now);
     }
-    rollout.poll(now);
+    rollout.poll(now)
 }
 
 #[test]
@@ -287,6 +291,12 @@ fn child_committing_forever() {
         retry_after_ms: 0,
         ..Policy::default()
     };
+    // The tracker follows the rollout's tasks, as the cloud driver's does; both are
+    // committed together.
+    let mut tracker = Tracker::new(TrackerConfig {
+        max_tasks: 1_000,
+        ..TrackerConfig::default()
+    });
     for round in 0.. {
         let name = format!("r{round}-{}", std::process::id());
         let mut rollout = Rollout::new(plan(500, policy.clone())).unwrap();
@@ -295,9 +305,25 @@ fn child_committing_forever() {
             .unwrap();
         let mut now = T0;
         while !rollout.is_done() {
-            step(&mut rollout, now);
+            let in_flight: Vec<TaskKey> = rollout.tasks_in_flight().cloned().collect();
+            for task in &in_flight {
+                tracker.forget(task);
+            }
+            for start in step(&mut rollout, now) {
+                tracker.start_request(start.request, now).unwrap();
+            }
             let changes = rollout.take_changes();
-            store.commit_rollout(&name, &rollout, &changes).unwrap();
+            let tracker_changes = tracker.take_changes();
+            let commit = Commit {
+                tracker: &tracker,
+                changes: &tracker_changes,
+                rollouts: &[RolloutCommit {
+                    name: &name,
+                    rollout: &rollout,
+                    changes: &changes,
+                }],
+            };
+            store.commit(&commit).unwrap();
             now += 1;
         }
     }
@@ -340,6 +366,7 @@ fn a_commit_killed_at_any_instant_leaves_the_rows_of_a_whole_commit() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let store = SqliteStore::open(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let mut rollout_tasks = Vec::new();
         for name in store.rollouts().unwrap() {
             let saved = store.load_rollout(&name).unwrap().unwrap();
             // A step changes both devices of a gateway in one commit: a commit cut in
@@ -370,9 +397,165 @@ fn a_commit_killed_at_any_instant_leaves_the_rows_of_a_whole_commit() {
             let restored = Rollout::restore(saved.plan(), saved.snapshot)
                 .unwrap_or_else(|e| panic!("round {round}, rollout {name}: {e}"));
             assert_eq!(restored.in_flight() * 2, in_progress);
+            rollout_tasks.extend(restored.tasks_in_flight().cloned());
             checked += 1;
         }
+        // The tracker's rows and the rollouts' were committed together: the tasks in
+        // flight of the one are those of the other.
+        let tracker = store.load().unwrap();
+        let mut tracker_tasks: Vec<TaskKey> = tracker
+            .map(|snapshot| Tracker::restore(TrackerConfig::default(), snapshot).unwrap())
+            .map(|t| t.tasks().into_iter().map(|(key, _)| key).collect())
+            .unwrap_or_default();
+        tracker_tasks.sort();
+        rollout_tasks.sort();
+        assert_eq!(tracker_tasks, rollout_tasks, "round {round}");
     }
     assert!(checked >= 40, "{checked} rollouts checked");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A task on `gateway` upgrading its aircraft.
+fn start_task(tracker: &mut Tracker, gateway: &str, now: u64) -> dji_cloud_ota::Message {
+    let device = Device::new(format!("{gateway}UAV"), "04.01.0020", UpgradeType::NORMAL);
+    let gateway = Serial::new(gateway).unwrap();
+    tracker.start(gateway, vec![device], now).unwrap().request
+}
+
+/// What a cloud driver does after each batch: the tracker's changes, committed.
+fn commit_tracker(store: &SqliteStore, tracker: &mut Tracker) -> TrackerChanges {
+    let changes = tracker.take_changes();
+    let commit = Commit {
+        tracker,
+        changes: &changes,
+        rollouts: &[],
+    };
+    store.commit(&commit).unwrap();
+    changes
+}
+
+#[test]
+fn the_tracker_s_tasks_are_rows_and_ended_ones_stay_queryable_beyond_what_it_remembers() {
+    let dir = folder("tasks");
+    let store = SqliteStore::open(dir.join("fleet.db")).unwrap();
+    assert_eq!(store.load().unwrap(), None, "nothing committed yet");
+    let config = TrackerConfig {
+        recent_finished: 4,
+        ..TrackerConfig::default()
+    };
+    let mut tracker = Tracker::new(config.clone());
+    let gateways: Vec<String> = (0..10).map(|i| format!("DOCK{i:05}")).collect();
+    // Two rounds of a task per gateway, each ended by its final event: the second
+    // round's first task ends after the first round's last.
+    let mut requests = Vec::new();
+    for round in 0..2u64 {
+        let now = T0 + round * 10_000;
+        let started: Vec<_> = (gateways.iter())
+            .map(|g| start_task(&mut tracker, g, now))
+            .collect();
+        assert_eq!(commit_tracker(&store, &mut tracker).records.len(), 10);
+        for (i, request) in started.iter().enumerate() {
+            let done = OtaProgress::new(TaskStatus::Ok).with_progress(Step::UpgradeFirmware, 100);
+            let event = request.progress_event(done, true).unwrap();
+            tracker.handle(&event, now + 100 + i as u64);
+            // One task ended, one row written.
+            assert_eq!(commit_tracker(&store, &mut tracker).records.len(), 1);
+        }
+        requests.extend(started);
+    }
+    // A third task in flight on the first gateway.
+    let in_flight = start_task(&mut tracker, &gateways[0], T0 + 30_000);
+    let event = OtaProgress::new(TaskStatus::InProgress).with_progress(Step::DownloadFirmware, 40);
+    tracker.handle(&in_flight.progress_event(event, true).unwrap(), T0 + 30_100);
+    commit_tracker(&store, &mut tracker);
+
+    // Read back after a restart: the task in flight where it was, the last four ended
+    // tasks remembered, the counters carried on.
+    let restored = Tracker::restore(config, store.load().unwrap().unwrap()).unwrap();
+    assert_eq!(restored.snapshot(), tracker.snapshot());
+    assert_eq!(
+        restored.task(&TaskKey::of(&in_flight)).unwrap().percent,
+        Some(40)
+    );
+    assert_eq!(restored.remembered(), 4);
+    assert_eq!(restored.counters().finished_ok, 20);
+
+    // Every task stays in the database, however long ago it ended.
+    let first = store.tasks_of_gateway(&gateways[0]).unwrap();
+    let keys: Vec<TaskKey> = first.iter().map(TaskRecord::key).collect();
+    assert_eq!(
+        keys,
+        [
+            TaskKey::of(&requests[0]),
+            TaskKey::of(&requests[10]),
+            TaskKey::of(&in_flight)
+        ]
+    );
+    assert!(
+        matches!(first[0].ending(), Some(Ending::Finished { status, .. }) if status.is_success())
+    );
+    assert_eq!(first[2].ending(), None);
+    let oldest = TaskKey::of(&requests[5]);
+    let record = store
+        .task(oldest.gateway.as_str(), &oldest.bid.to_string())
+        .unwrap()
+        .expect("an ended task the tracker forgot long ago");
+    assert!(record.ending().is_some());
+    assert_eq!(store.task("DOCK99999", "nope").unwrap(), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_database_of_schema_2_has_its_tracker_state_moved_into_rows() {
+    let dir = folder("schema2");
+    let path = dir.join("fleet.db");
+    // What version 2 wrote: the tracker's whole state in one row.
+    let mut tracker = Tracker::default();
+    let request = start_task(&mut tracker, "DOCK00001", T0);
+    let ended = start_task(&mut tracker, "DOCK00002", T0);
+    tracker.forget(&TaskKey::of(&ended));
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE rollouts (name TEXT PRIMARY KEY, firmware TEXT NOT NULL,
+                policy TEXT NOT NULL, state TEXT NOT NULL, began_ms INTEGER,
+                recent_starts TEXT NOT NULL, threshold_ok INTEGER NOT NULL,
+                threshold_failed INTEGER NOT NULL) STRICT;
+             CREATE TABLE rollout_devices (rollout TEXT NOT NULL REFERENCES rollouts (name),
+                position INTEGER NOT NULL, gateway TEXT NOT NULL, sn TEXT NOT NULL,
+                model TEXT NOT NULL, outcome TEXT NOT NULL, result INTEGER,
+                attempts INTEGER NOT NULL, task TEXT, retry_at_ms INTEGER,
+                started_ms INTEGER, ended_ms INTEGER, reported_version TEXT,
+                PRIMARY KEY (rollout, position)) STRICT;
+             CREATE INDEX rollout_devices_by_gateway ON rollout_devices (gateway, rollout);
+             CREATE TABLE tracker (id INTEGER PRIMARY KEY CHECK (id = 1),
+                snapshot TEXT NOT NULL) STRICT;
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    connection
+        .execute(
+            "INSERT INTO tracker (id, snapshot) VALUES (1, ?1)",
+            [serde_json::to_string(&tracker.snapshot()).unwrap()],
+        )
+        .unwrap();
+    drop(connection);
+
+    let store = SqliteStore::open(&path).unwrap();
+    let loaded = store.load().unwrap().expect("moved, not lost");
+    assert_eq!(loaded, tracker.snapshot());
+    assert_eq!(
+        store.tasks_of_gateway("DOCK00001").unwrap()[0].key(),
+        TaskKey::of(&request)
+    );
+    let tables: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'tracker'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "the old table is gone");
     std::fs::remove_dir_all(&dir).unwrap();
 }
