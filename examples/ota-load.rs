@@ -39,7 +39,7 @@ use dji_cloud_ota::Serial;
 use dji_cloud_ota::dock::{DockConfig, DockStats, Fault, NeedReply};
 use dji_cloud_ota::tracker::Change;
 use dji_cloud_ota::{ResultCode, Step};
-use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, Watch};
+use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, SqliteStore, Watch};
 use tokio::time::{Instant, sleep_until};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +86,11 @@ struct Cli {
     /// The version the --at-target docks run.
     #[arg(long, default_value = "04.01.0020")]
     target_version: String,
+    /// Cloud role: keep the tracker's state in this SQLite database (created; a task a
+    /// row, committed once per batch of messages), as `ota-fleet` does; without it the
+    /// cloud keeps nothing.
+    #[arg(long, value_name = "DB")]
+    state: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -181,8 +186,17 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
     let mut config = CloudConfig::new(mqtt, cli.tracker.config());
     // One subscription for every gateway, and every event answered.
     config.watch = Watch::AllGateways;
-    // A thousand tasks saved whole at every event would cost more than the run.
-    let (cloud, mut events) = match Cloud::spawn_without_store(config) {
+    let spawned = match &cli.state {
+        Some(path) => match SqliteStore::open(path) {
+            Ok(store) => Cloud::spawn(config, store),
+            Err(e) => {
+                eprintln!("ota-load: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => Cloud::spawn_without_store(config),
+    };
+    let (cloud, mut events) = match spawned {
         Ok(spawned) => spawned,
         Err(e) => {
             eprintln!("ota-load: {e}");
@@ -267,6 +281,16 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
         ("seconds", format!("{:.2}", elapsed.as_secs_f64())),
         ("msgs_per_s", format!("{rate:.0}")),
         ("remembered", status.ended.len().to_string()),
+        (
+            "db_bytes",
+            cli.state.as_ref().map_or("none".into(), |path| {
+                // The database and its write-ahead log.
+                let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+                let mut wal = path.clone().into_os_string();
+                wal.push("-wal");
+                (size(path) + size(std::path::Path::new(&wal))).to_string()
+            }),
+        ),
     ];
     pairs.extend(common::cloud::counter_pairs(&status));
     println!("{}", common::summary(&pairs));

@@ -1189,6 +1189,24 @@ fn a_fleet_rollout_killed_halfway_and_started_again_ends_every_device_as_it_shou
         assert_eq!(device["attempts"], attempts, "{device}");
     }
     assert_eq!(report["counts"]["ok"], 195);
+    // The canary (the first three gateways) ended before any other gateway started,
+    // across the kill.
+    let devices = report["devices"].as_array().unwrap();
+    let time = |d: &serde_json::Value, at: &str| d[at].as_u64().unwrap_or_else(|| panic!("{d}"));
+    let canary_end = devices[..3]
+        .iter()
+        .map(|d| time(d, "ended_ms"))
+        .max()
+        .unwrap();
+    let first_other = (devices[3..].iter())
+        .filter(|d| d["outcome"] != "skipped")
+        .map(|d| time(d, "started_ms"))
+        .min()
+        .unwrap();
+    assert!(
+        first_other >= canary_end,
+        "a gateway started at {first_other}, before the canary's end at {canary_end}"
+    );
     // The docks: no second ota_create while a task was in flight, every event answered.
     let (_, dock_out) = docks.finish(LIMIT);
     let d = summary(&dock_out);

@@ -198,8 +198,8 @@ impl Inputs {
     }
 }
 
-/// A rollout's status as JSON: `devices` (gateway, sn, outcome, result, attempts) and
-/// `counts` by outcome.
+/// A rollout's status as JSON: `devices` (gateway, sn, model, outcome, result,
+/// attempts, started_ms, ended_ms) and `counts` by outcome.
 pub fn status_json(name: &str, snapshot: &RolloutSnapshot) -> serde_json::Value {
     let counts = Counts::of_records(&snapshot.devices);
     json!({
@@ -213,6 +213,8 @@ pub fn status_json(name: &str, snapshot: &RolloutSnapshot) -> serde_json::Value 
             "outcome": d.outcome.as_str(),
             "result": d.result.map(|r| r.0),
             "attempts": d.attempts,
+            "started_ms": d.started_ms,
+            "ended_ms": d.ended_ms,
         })).collect::<Vec<_>>(),
     })
 }
