@@ -9,7 +9,9 @@
 //! it publishes the requests, their retries and the replies to events, and saves the
 //! tracker's state once per batch: it handles every message that is waiting (up to
 //! 256), saves what they changed at once ([`Tracker::revision`] moved: a message set
-//! aside changes nothing), then acknowledges them and reports their updates. A task is
+//! aside changes nothing), then acknowledges them and reports their updates. Batches
+//! that follow one another within [`CloudConfig::commit_delay`] (10 ms) share one
+//! commit, up to 16 messages waiting for it. A task is
 //! saved before its `ota_create` is published. What a caller sees comes out of
 //! [`CloudEvents`], each update once its effect is saved.
 //!
@@ -120,12 +122,19 @@ pub struct CloudConfig {
     /// first: a dock that answered while the cloud was away is not reported silent.
     /// While disconnected, no deadline is judged at all.
     pub resume_grace: Duration,
+    /// With a store, a batch of messages that changed something is committed once this
+    /// long has passed since its first change, or at once when 16 messages wait for
+    /// it: messages that arrive meanwhile join the same commit. A longer delay means
+    /// fewer commits (each one synced to the disk) for the same messages, and their
+    /// acknowledgements and replies that much later; `Duration::ZERO` commits each
+    /// batch as soon as it is read.
+    pub commit_delay: Duration,
 }
 
 impl CloudConfig {
     /// `mqtt` and `tracker`, watching the gateways of its tasks, reporting dropped
     /// messages at most every 5 s, judging deadlines 5 s after a reconnection at the
-    /// earliest.
+    /// earliest, committing a batch 10 ms after its first change at the latest.
     pub fn new(mqtt: MqttConfig, tracker: TrackerConfig) -> Self {
         Self {
             mqtt,
@@ -133,6 +142,7 @@ impl CloudConfig {
             watch: Watch::TaskGateways,
             drop_notice_every: Duration::from_secs(5),
             resume_grace: Duration::from_secs(5),
+            commit_delay: Duration::from_millis(10),
         }
     }
 }
@@ -405,6 +415,8 @@ impl Cloud {
             updates: Vec::new(),
             judge_from: None,
             resume_grace: config.resume_grace,
+            commit_delay: config.commit_delay,
+            commit_due: None,
             grace_at_next_up: restored,
             tracker,
             store,
@@ -530,6 +542,12 @@ const SAVE_RETRY: Duration = Duration::from_secs(1);
 /// acknowledged.
 const BATCH: usize = 256;
 
+/// Messages waiting for a commit that make it due at once, whatever
+/// [`CloudConfig::commit_delay`] says: below a broker's limit of messages sent and not
+/// acknowledged (Mosquitto's `max_inflight_messages` is 20 by default), so that the
+/// delay never holds up what the broker may send.
+const COMMIT_AT_ONCE: usize = 16;
+
 /// A rollout the driver follows, and what of it the store does not have yet.
 struct Running {
     name: String,
@@ -554,6 +572,9 @@ struct Driver {
     /// Deadlines are judged from this instant on; `None` while disconnected.
     judge_from: Option<Instant>,
     resume_grace: Duration,
+    commit_delay: Duration,
+    /// When the changes not yet committed are, at the latest.
+    commit_due: Option<Instant>,
     /// The next connection is a reconnection, or follows a restore: what the broker
     /// kept for the session may still be on its way.
     grace_at_next_up: bool,
@@ -636,6 +657,9 @@ impl Driver {
                 }
                 () = sleep_until(notice_due.unwrap_or_else(|| Instant::now() + far)), if notice_due.is_some() => {
                     self.report_drops();
+                }
+                () = sleep_until(self.commit_due.unwrap_or_else(|| Instant::now() + far)), if self.commit_due.is_some() => {
+                    self.save();
                 }
                 () = sleep(SAVE_RETRY), if unsaved => {
                     self.save();
@@ -847,10 +871,14 @@ impl Driver {
             let changes = running.rollout.take_changes();
             running.unsaved.merge(changes);
         }
-        if self.unsaved() || self.rollouts_unsaved() {
-            self.save();
-        } else {
+        if !(self.unsaved() || self.rollouts_unsaved()) {
             self.release();
+            return;
+        }
+        let now = Instant::now();
+        let due = *self.commit_due.get_or_insert(now + self.commit_delay);
+        if self.store.is_none() || self.held.len() >= COMMIT_AT_ONCE || now >= due {
+            self.save();
         }
     }
 
@@ -1069,6 +1097,8 @@ impl Driver {
     /// Saves the state; on success, acknowledges what waited for it. On failure the
     /// state stays to save, and the driver tries again every [`SAVE_RETRY`].
     fn save(&mut self) -> bool {
+        // Due now; after a failure, again in SAVE_RETRY.
+        self.commit_due = None;
         match self.try_save() {
             Ok(()) => {
                 self.release();

@@ -645,8 +645,9 @@ impl Store for SqliteStore {
     }
 }
 
-/// Writes each task's row over the one it had (an ended task keeps its place in the
-/// order of the ended ones), and the counters.
+/// Writes each task's row over the one it had, and the counters. A row's `seq` moves
+/// when the task starts or ends only (the order of the ended ones), so that a task's
+/// event rewrites its row and no index.
 fn write_tasks(
     tx: &rusqlite::Transaction<'_>,
     records: &[TaskRecord],
@@ -654,10 +655,9 @@ fn write_tasks(
 ) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
         "INSERT INTO tasks (gateway, bid, ended, ending, seq, record)
-         VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?5)
+         VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT MAX(seq) FROM tasks), 0) + 1, ?5)
          ON CONFLICT (gateway, bid) DO UPDATE SET
-            seq = CASE WHEN tasks.ended = 1 AND excluded.ended = 1 THEN tasks.seq
-                  ELSE excluded.seq END,
+            seq = CASE WHEN tasks.ended = excluded.ended THEN tasks.seq ELSE excluded.seq END,
             ended = excluded.ended, ending = excluded.ending, record = excluded.record",
     )?;
     for record in records {

@@ -1011,3 +1011,46 @@ async fn a_cloud_restored_with_hundreds_of_tasks_subscribes_to_all_their_topics(
     cloud.close().await;
     agent.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_within_the_commit_delay_share_one_commit() {
+    let broker = broker();
+    let dir = TempDir::new("commitdelay");
+    let gateway = Serial::new(&name("delay")).unwrap();
+    let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
+    let mut config = CloudConfig::new(
+        mqtt(&broker, &format!("{gateway}-cloud")),
+        TrackerConfig::default(),
+    );
+    config.mqtt.persistent_session = false;
+    config.commit_delay = Duration::from_millis(500);
+    let store = FileStore::new(dir.0.join("state.json"));
+    let (cloud, mut events) = Cloud::spawn(config, store).unwrap();
+    cloud_connected(&mut events).await;
+    cloud.start(gateway.clone(), vec![device()]).await.unwrap();
+    let request = next_request(&mut agent_events).await;
+    let saves_before = cloud.status().await.unwrap().counters.saves;
+    // The reply and five events, 30 ms apart: within the delay, so one commit for them
+    // all (each would have its own without the delay), then every event answered.
+    agent
+        .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+        .unwrap();
+    for percent in [10, 20, 30, 40, 50] {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let event =
+            OtaProgress::new(TaskStatus::InProgress).with_progress(Step::DownloadFirmware, percent);
+        agent.progress(&request, event, true).unwrap();
+    }
+    for _ in 0..5 {
+        next_answer(&mut agent_events).await;
+    }
+    let status = cloud.status().await.unwrap();
+    assert_eq!(status.tasks[0].1.percent, Some(50));
+    assert!(
+        status.counters.saves - saves_before <= 2,
+        "{} commits for six messages within 150 ms",
+        status.counters.saves - saves_before
+    );
+    cloud.close().await;
+    agent.close().await;
+}
