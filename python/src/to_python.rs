@@ -14,6 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString};
+use pyo3::{Borrowed, ffi};
 use serde::ser::{self, Impossible, Serialize};
 
 /// The longest value kept in the cache: enum values (`download_firmware`), serials and
@@ -68,23 +69,28 @@ impl Hasher for Fnv {
 }
 
 impl Strings {
-    /// A field name as a Python string, made once per name.
-    fn key<'py>(&mut self, py: Python<'py>, name: &'static str) -> Bound<'py, PyString> {
+    /// A field name as a Python string, made once per name, borrowed from the cache:
+    /// the cache holds a reference to every name it made for as long as the thread
+    /// lives (it never lets one go), so the pointer stays valid after the `RefCell` is
+    /// released, and a caller that only lends it (`PyDict_SetItem` takes its own
+    /// reference) pays no reference count of its own.
+    fn key(&mut self, py: Python<'_>, name: &'static str) -> *mut ffi::PyObject {
         let address = (name.as_ptr() as usize, name.len());
-        if let Some((found, _)) = self.keys.get(self.next_key) {
+        if let Some((found, made)) = self.keys.get(self.next_key) {
             if *found == address {
                 self.next_key += 1;
-                return self.keys[self.next_key - 1].1.bind(py).clone();
+                return made.as_ptr();
             }
         }
         if let Some(i) = self.keys.iter().position(|(a, _)| *a == address) {
             self.next_key = i + 1;
-            return self.keys[i].1.bind(py).clone();
+            return self.keys[i].1.as_ptr();
         }
-        let made = PyString::new(py, name);
-        self.keys.push((address, made.clone().unbind()));
+        let made = PyString::new(py, name).unbind();
+        let pointer = made.as_ptr();
+        self.keys.push((address, made));
         self.next_key = self.keys.len();
-        made
+        pointer
     }
 
     /// A string value as a Python string, from the cache when it is short.
@@ -111,8 +117,30 @@ pub(crate) struct ToPython<'py, 'c> {
 }
 
 impl<'py> ToPython<'py, '_> {
-    fn key(self, name: &'static str) -> Bound<'py, PyString> {
+    /// A field name, borrowed from the cache ([`Strings::key`]).
+    fn key(self, name: &'static str) -> *mut ffi::PyObject {
         self.strings.borrow_mut().key(self.py, name)
+    }
+
+    /// A field name as a reference of its own.
+    fn owned_key(self, name: &'static str) -> Bound<'py, PyAny> {
+        // SAFETY: `key` returns a live string, which the cache keeps alive.
+        unsafe { Borrowed::from_ptr(self.py, self.key(name)) }.to_owned()
+    }
+
+    /// `dict[key] = value`, with a key borrowed from the cache.
+    fn set(
+        self,
+        dict: &Bound<'py, PyDict>,
+        key: *mut ffi::PyObject,
+        value: &Bound<'py, PyAny>,
+    ) -> Result<(), Error> {
+        // SAFETY: the three are live objects, `dict` a dict; `PyDict_SetItem` takes its
+        // own references to the key and the value.
+        if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key, value.as_ptr()) } == -1 {
+            return Err(Error(PyErr::fetch(self.py)));
+        }
+        Ok(())
     }
 
     fn value(self, text: &str) -> Bound<'py, PyString> {
@@ -237,7 +265,7 @@ impl<'py, 'c> ser::Serializer for ToPython<'py, 'c> {
     }
 
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Built<'py> {
-        Ok(self.key(variant).into_any())
+        Ok(self.owned_key(variant))
     }
 
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Built<'py> {
@@ -252,7 +280,8 @@ impl<'py, 'c> ser::Serializer for ToPython<'py, 'c> {
         v: &T,
     ) -> Built<'py> {
         let dict = PyDict::new(self.py);
-        dict.set_item(self.key(variant), v.serialize(self)?)?;
+        let key = self.key(variant);
+        self.set(&dict, key, &v.serialize(self)?)?;
         Ok(dict.into_any())
     }
 
@@ -389,8 +418,9 @@ impl<'py> ser::SerializeStruct for Dict<'py, '_> {
         name: &'static str,
         v: &T,
     ) -> Result<(), Error> {
-        self.1.set_item(self.0.key(name), v.serialize(self.0)?)?;
-        Ok(())
+        // The name first: the cache expects the names in the order they are written.
+        let key = self.0.key(name);
+        self.0.set(&self.1, key, &v.serialize(self.0)?)
     }
 
     fn end(self) -> Built<'py> {
