@@ -195,7 +195,7 @@ impl<'py> ToPython<'py, '_> {
         // SAFETY: the three are live objects, `dict` a dict; `PyDict_SetItem` takes its
         // own references to the key and the value.
         if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key, value.as_ptr()) } == -1 {
-            return Err(Error(PyErr::fetch(self.py)));
+            return Err(PyErr::fetch(self.py).into());
         }
         Ok(())
     }
@@ -206,7 +206,11 @@ impl<'py> ToPython<'py, '_> {
 }
 
 /// A Python exception raised while building, or a value Python cannot hold.
-pub(crate) struct Error(pub(crate) PyErr);
+///
+/// Boxed: every value built is a `Result<Bound, Error>`, which a pointer-sized error
+/// keeps at two words, returned in registers, where a `PyErr` itself made it many
+/// times that, written to and read from memory at every step.
+pub(crate) struct Error(pub(crate) Box<PyErr>);
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -224,13 +228,13 @@ impl std::error::Error for Error {}
 
 impl ser::Error for Error {
     fn custom<T: fmt::Display>(message: T) -> Self {
-        Error(PyValueError::new_err(message.to_string()))
+        Error(Box::new(PyValueError::new_err(message.to_string())))
     }
 }
 
 impl From<PyErr> for Error {
     fn from(error: PyErr) -> Self {
-        Error(error)
+        Error(Box::new(error))
     }
 }
 
