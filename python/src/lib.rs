@@ -83,7 +83,7 @@ fn decode<'py>(
     let message =
         dji_cloud_ota::decode(topic, payload_bytes(payload)?).map_err(|e| decode_error(py, &e))?;
     with_strings(|strings| message.serialize_canonical(ToPython { py, strings }))
-        .map_err(|error| error.0)
+        .map_err(|error| *error.0)
 }
 
 /// Decodes a device's state push (`thing/product/{sn}/state`) and returns it in
@@ -97,7 +97,7 @@ fn decode_state<'py>(
     let push = dji_cloud_ota::decode_state(topic, payload_bytes(payload)?)
         .map_err(|e| decode_error(py, &e))?;
     with_strings(|strings| push.serialize_canonical(ToPython { py, strings }))
-        .map_err(|error| error.0)
+        .map_err(|error| *error.0)
 }
 
 /// Decodes the OTA message and validates it: every violation of the protocol's rules

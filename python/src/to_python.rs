@@ -9,11 +9,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher, RandomState};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString};
+use pyo3::{Borrowed, ffi};
 use serde::ser::{self, Impossible, Serialize};
 
 /// The longest value kept in the cache: enum values (`download_firmware`), serials and
@@ -30,7 +31,7 @@ pub(crate) struct Strings {
     /// Where the next field name is likely to be in `keys`: messages of one kind ask
     /// for their names in the same order every time.
     next_key: usize,
-    values: HashMap<Box<str>, Py<PyString>, BuildHasherDefault<Fnv>>,
+    values: HashMap<Box<str>, Py<PyString>, Seed>,
 }
 
 thread_local! {
@@ -43,48 +44,110 @@ pub(crate) fn with_strings<R>(f: impl FnOnce(&RefCell<Strings>) -> R) -> R {
     STRINGS.with(f)
 }
 
-/// FNV-1a: short keys hash in a few nanoseconds, and nothing a peer sends reaches the
-/// cache but values of at most [`CACHED_MAX_LEN`] bytes, at most [`CACHED_MAX_COUNT`]
-/// of them.
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
+/// The hash of the cached values: eight bytes at a time (a value is at most
+/// [`CACHED_MAX_LEN`] bytes, so four rounds at most, where a byte-at-a-time hash took up
+/// to 33), seeded at random once per thread. Nothing a peer sends reaches the cache but
+/// values of at most [`CACHED_MAX_LEN`] bytes, at most [`CACHED_MAX_COUNT`] of them.
+#[derive(Clone, Copy)]
+pub(crate) struct Seed(u64);
 
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for byte in bytes {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
+impl Default for Seed {
+    fn default() -> Self {
+        Seed(RandomState::new().hash_one(0x0d1c_0a7a_u64))
     }
 }
 
+impl BuildHasher for Seed {
+    type Hasher = Words;
+
+    fn build_hasher(&self) -> Words {
+        Words(self.0)
+    }
+}
+
+/// See [`Seed`]: a multiply-rotate hash of 64-bit words (as rustc's FxHash).
+pub(crate) struct Words(u64);
+
+impl Words {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K).rotate_left(26);
+    }
+}
+
+impl Hasher for Words {
+    fn finish(&self) -> u64 {
+        // The table picks buckets with the low bits and tags with the high ones: one
+        // more multiply spreads every input bit over both.
+        self.0.wrapping_mul(Self::K)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Loads of the bytes in place, the last ones overlapping the words before them
+        // (no copy of a tail to a buffer, which the load of the word then waits on); the
+        // length tells apart what overlaps alike.
+        let n = bytes.len();
+        self.0 ^= n as u64;
+        if n >= 8 {
+            let mut i = 0;
+            while i + 8 < n {
+                self.mix(word(&bytes[i..]));
+                i += 8;
+            }
+            self.mix(word(&bytes[n - 8..]));
+        } else if n >= 4 {
+            let low = half(bytes);
+            let high = half(&bytes[n - 4..]);
+            self.mix(low | high << 32);
+        } else if n > 0 {
+            let three = [bytes[0], bytes[n / 2], bytes[n - 1]].map(u64::from);
+            self.mix(three[0] | three[1] << 8 | three[2] << 16);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.mix(u64::from(byte));
+    }
+}
+
+/// The first eight bytes of `bytes` as one word.
+fn word(bytes: &[u8]) -> u64 {
+    let mut word = [0; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// The first four bytes of `bytes` as one word.
+fn half(bytes: &[u8]) -> u64 {
+    let mut half = [0; 4];
+    half.copy_from_slice(&bytes[..4]);
+    u64::from(u32::from_le_bytes(half))
+}
+
 impl Strings {
-    /// A field name as a Python string, made once per name.
-    fn key<'py>(&mut self, py: Python<'py>, name: &'static str) -> Bound<'py, PyString> {
+    /// A field name as a Python string, made once per name, borrowed from the cache:
+    /// the cache holds a reference to every name it made for as long as the thread
+    /// lives (it never lets one go), so the pointer stays valid after the `RefCell` is
+    /// released, and a caller that only lends it (`PyDict_SetItem` takes its own
+    /// reference) pays no reference count of its own.
+    fn key(&mut self, py: Python<'_>, name: &'static str) -> *mut ffi::PyObject {
         let address = (name.as_ptr() as usize, name.len());
-        if let Some((found, _)) = self.keys.get(self.next_key) {
+        if let Some((found, made)) = self.keys.get(self.next_key) {
             if *found == address {
                 self.next_key += 1;
-                return self.keys[self.next_key - 1].1.bind(py).clone();
+                return made.as_ptr();
             }
         }
         if let Some(i) = self.keys.iter().position(|(a, _)| *a == address) {
             self.next_key = i + 1;
-            return self.keys[i].1.bind(py).clone();
+            return self.keys[i].1.as_ptr();
         }
-        let made = PyString::new(py, name);
-        self.keys.push((address, made.clone().unbind()));
+        let made = PyString::new(py, name).unbind();
+        let pointer = made.as_ptr();
+        self.keys.push((address, made));
         self.next_key = self.keys.len();
-        made
+        pointer
     }
 
     /// A string value as a Python string, from the cache when it is short.
@@ -111,8 +174,30 @@ pub(crate) struct ToPython<'py, 'c> {
 }
 
 impl<'py> ToPython<'py, '_> {
-    fn key(self, name: &'static str) -> Bound<'py, PyString> {
+    /// A field name, borrowed from the cache ([`Strings::key`]).
+    fn key(self, name: &'static str) -> *mut ffi::PyObject {
         self.strings.borrow_mut().key(self.py, name)
+    }
+
+    /// A field name as a reference of its own.
+    fn owned_key(self, name: &'static str) -> Bound<'py, PyAny> {
+        // SAFETY: `key` returns a live string, which the cache keeps alive.
+        unsafe { Borrowed::from_ptr(self.py, self.key(name)) }.to_owned()
+    }
+
+    /// `dict[key] = value`, with a key borrowed from the cache.
+    fn set(
+        self,
+        dict: &Bound<'py, PyDict>,
+        key: *mut ffi::PyObject,
+        value: &Bound<'py, PyAny>,
+    ) -> Result<(), Error> {
+        // SAFETY: the three are live objects, `dict` a dict; `PyDict_SetItem` takes its
+        // own references to the key and the value.
+        if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key, value.as_ptr()) } == -1 {
+            return Err(PyErr::fetch(self.py).into());
+        }
+        Ok(())
     }
 
     fn value(self, text: &str) -> Bound<'py, PyString> {
@@ -121,7 +206,11 @@ impl<'py> ToPython<'py, '_> {
 }
 
 /// A Python exception raised while building, or a value Python cannot hold.
-pub(crate) struct Error(pub(crate) PyErr);
+///
+/// Boxed: every value built is a `Result<Bound, Error>`, which a pointer-sized error
+/// keeps at two words, returned in registers, where a `PyErr` itself made it many
+/// times that, written to and read from memory at every step.
+pub(crate) struct Error(pub(crate) Box<PyErr>);
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -139,13 +228,13 @@ impl std::error::Error for Error {}
 
 impl ser::Error for Error {
     fn custom<T: fmt::Display>(message: T) -> Self {
-        Error(PyValueError::new_err(message.to_string()))
+        Error(Box::new(PyValueError::new_err(message.to_string())))
     }
 }
 
 impl From<PyErr> for Error {
     fn from(error: PyErr) -> Self {
-        Error(error)
+        Error(Box::new(error))
     }
 }
 
@@ -237,7 +326,7 @@ impl<'py, 'c> ser::Serializer for ToPython<'py, 'c> {
     }
 
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Built<'py> {
-        Ok(self.key(variant).into_any())
+        Ok(self.owned_key(variant))
     }
 
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Built<'py> {
@@ -252,7 +341,8 @@ impl<'py, 'c> ser::Serializer for ToPython<'py, 'c> {
         v: &T,
     ) -> Built<'py> {
         let dict = PyDict::new(self.py);
-        dict.set_item(self.key(variant), v.serialize(self)?)?;
+        let key = self.key(variant);
+        self.set(&dict, key, &v.serialize(self)?)?;
         Ok(dict.into_any())
     }
 
@@ -389,8 +479,9 @@ impl<'py> ser::SerializeStruct for Dict<'py, '_> {
         name: &'static str,
         v: &T,
     ) -> Result<(), Error> {
-        self.1.set_item(self.0.key(name), v.serialize(self.0)?)?;
-        Ok(())
+        // The name first: the cache expects the names in the order they are written.
+        let key = self.0.key(name);
+        self.0.set(&self.1, key, &v.serialize(self.0)?)
     }
 
     fn end(self) -> Built<'py> {
