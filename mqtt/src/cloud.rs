@@ -26,8 +26,9 @@
 //! The store is called in the driver's task: a [`Store`] that blocks (a file, a local
 //! database) holds the driver up for as long as a save takes, which is what keeps a
 //! message from being acknowledged before its effect is saved. On a multi-threaded
-//! runtime (tokio's default) the save runs in `block_in_place`, so that the connection
-//! keeps turning meanwhile, on another thread.
+//! runtime (tokio's default), a store whose last commit took 2 ms or more commits in
+//! `block_in_place`, so that the connection keeps turning meanwhile, on another thread;
+//! a quicker one commits in place, where moving aside would cost more than the commit.
 //!
 //! The crate's front page has a whole server.
 //!
@@ -417,6 +418,8 @@ impl Cloud {
             resume_grace: config.resume_grace,
             commit_delay: config.commit_delay,
             commit_due: None,
+            // Until a commit shows otherwise, the store may be slow.
+            last_commit: Duration::MAX,
             grace_at_next_up: restored,
             tracker,
             store,
@@ -548,6 +551,12 @@ const BATCH: usize = 256;
 /// delay never holds up what the broker may send.
 const COMMIT_AT_ONCE: usize = 16;
 
+/// A commit quicker than this (the local SQLite file's, typically tens of
+/// microseconds) runs in place, in the driver's task: moving it to another thread
+/// (`block_in_place`) would cost more than it takes. A store whose last commit took
+/// longer commits through `block_in_place`, so that the connection keeps turning.
+const QUICK_COMMIT: Duration = Duration::from_millis(2);
+
 /// A rollout the driver follows, and what of it the store does not have yet.
 struct Running {
     name: String,
@@ -575,6 +584,8 @@ struct Driver {
     commit_delay: Duration,
     /// When the changes not yet committed are, at the latest.
     commit_due: Option<Instant>,
+    /// How long the last commit took.
+    last_commit: Duration,
     /// The next connection is a reconnection, or follows a restore: what the broker
     /// kept for the session may still be on its way.
     grace_at_next_up: bool,
@@ -1080,7 +1091,16 @@ impl Driver {
                 changes: &self.tracker_unsaved,
                 rollouts: &commits,
             };
-            blocking(|| store.commit(&commit))?;
+            // A store whose last commit was quick commits in place; one that took long
+            // (a slow disk, a remote database) moves aside (`block_in_place`).
+            let began = Instant::now();
+            let result = if self.last_commit < QUICK_COMMIT {
+                store.commit(&commit)
+            } else {
+                blocking(|| store.commit(&commit))
+            };
+            self.last_commit = began.elapsed();
+            result?;
             self.tracker_unsaved = TrackerChanges::default();
             self.counters.saves += 1;
         }

@@ -645,31 +645,34 @@ impl Store for SqliteStore {
     }
 }
 
-/// Writes each task's row over the one it had, and the counters. A row's `seq` moves
-/// when the task starts or ends only (the order of the ended ones), so that a task's
-/// event rewrites its row and no index.
+/// Writes each task's row over the one it had, and the counters. A task that neither
+/// started nor ended has its record rewritten and nothing else: its `seq` (the order of
+/// the ended ones) and the indexed columns stay, so that an event rewrites one row and
+/// no index.
 fn write_tasks(
     tx: &rusqlite::Transaction<'_>,
     records: &[TaskRecord],
     counters: &Counters,
 ) -> rusqlite::Result<()> {
+    let mut same_state = tx.prepare_cached(
+        "UPDATE tasks SET record = ?4, ending = ?5
+         WHERE gateway = ?1 AND bid = ?2 AND ended = ?3",
+    )?;
     let mut upsert = tx.prepare_cached(
         "INSERT INTO tasks (gateway, bid, ended, ending, seq, record)
          VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT MAX(seq) FROM tasks), 0) + 1, ?5)
          ON CONFLICT (gateway, bid) DO UPDATE SET
-            seq = CASE WHEN tasks.ended = excluded.ended THEN tasks.seq ELSE excluded.seq END,
-            ended = excluded.ended, ending = excluded.ending, record = excluded.record",
+            ended = excluded.ended, ending = excluded.ending, seq = excluded.seq,
+            record = excluded.record",
     )?;
     for record in records {
         let key = record.key();
+        let (gateway, bid) = (key.gateway.as_str(), key.bid.to_string());
         let ending = record.ending();
-        upsert.execute(params![
-            key.gateway.as_str(),
-            key.bid.to_string(),
-            ending.is_some(),
-            ending.map(json),
-            json(record),
-        ])?;
+        let (ended, ending, text) = (ending.is_some(), ending.map(json), json(record));
+        if same_state.execute(params![gateway, bid, ended, text, ending])? == 0 {
+            upsert.execute(params![gateway, bid, ended, ending, text])?;
+        }
     }
     tx.prepare_cached(
         "INSERT INTO tracker_counters (id, counters) VALUES (1, ?1)
