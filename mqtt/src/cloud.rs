@@ -72,6 +72,7 @@ use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
 use crate::link::{Arrival, Link, LinkEvent};
 use crate::needs::{Delta, Needs};
+use crate::probe::{Probe, Received};
 use crate::store::{RolloutCommit, Store, StoreError};
 
 /// Which gateways' topics the cloud subscribes to.
@@ -336,6 +337,8 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct Cloud {
     commands: mpsc::UnboundedSender<Command>,
+    #[cfg(feature = "metrics")]
+    metrics: crate::metrics::CloudMetrics,
 }
 
 impl Cloud {
@@ -395,6 +398,11 @@ impl Cloud {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, rx) = mpsc::unbounded_channel();
         let restored = !tracker.is_empty();
+        let mut probe = Probe::new();
+        probe.restored(&tracker);
+        probe.connected(false);
+        #[cfg(feature = "metrics")]
+        let metrics = probe.handle();
         let driver = Driver {
             rollouts: Vec::new(),
             requests: Vec::new(),
@@ -416,9 +424,15 @@ impl Cloud {
                 every: config.drop_notice_every,
                 ..DropNotice::default()
             },
+            probe,
         };
         tokio::spawn(driver.run(commands_rx));
-        Ok((Self { commands }, CloudEvents { rx }))
+        let cloud = Self {
+            commands,
+            #[cfg(feature = "metrics")]
+            metrics,
+        };
+        Ok((cloud, CloudEvents { rx }))
     }
 
     /// Starts a task that upgrades `devices` behind `gateway`: subscribes to the
@@ -505,6 +519,15 @@ impl Cloud {
             .ok_or(CloudError::Stopped)
     }
 
+    /// The driver's metrics (feature `metrics`): a handle, updated as the driver runs,
+    /// that writes them as OpenMetrics text for a `/metrics` endpoint. Every clone of
+    /// this `Cloud` gives the same metrics; they stay readable after [`Cloud::close`].
+    /// See [`crate::metrics`] for what they are.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> crate::metrics::CloudMetrics {
+        self.metrics.clone()
+    }
+
     /// Hands what was published to the connection, disconnects (rumqttc sends what it
     /// holds first), and stops the driver; waits a second at most. The state stays
     /// saved: a new [`Cloud`] on the same store takes up the tasks in flight.
@@ -564,6 +587,8 @@ struct Driver {
     events: mpsc::UnboundedSender<CloudEvent>,
     counters: CloudCounters,
     drops: DropNotice,
+    /// The metrics (feature `metrics`; nothing without it).
+    probe: Probe,
 }
 
 impl Driver {
@@ -617,6 +642,7 @@ impl Driver {
                             self.save();
                         }
                         self.link.close(Duration::from_secs(1)).await;
+                        self.probe.connected(false);
                         let _ = done.send(());
                         return;
                     }
@@ -640,6 +666,7 @@ impl Driver {
                 () = sleep(Duration::from_millis(10)), if self.link.backlog() > 0 => {}
             }
             self.link.flush();
+            self.probe.queues(self.held.len(), self.link.backlog());
         }
     }
 
@@ -655,6 +682,7 @@ impl Driver {
                 };
                 self.judge_from = Some(Instant::now() + grace);
                 self.grace_at_next_up = true;
+                self.probe.connected(true);
                 self.emit(CloudEvent::Connected { session_present });
             }
             Some(LinkEvent::Down {
@@ -663,16 +691,20 @@ impl Driver {
             }) => {
                 self.judge_from = None;
                 self.counters.disconnections += 1;
+                self.probe.connected(false);
+                self.probe.disconnected();
                 self.emit(CloudEvent::Disconnected { reason });
             }
             Some(LinkEvent::Down {
                 reason,
                 fatal: true,
             }) => {
+                self.probe.connected(false);
                 self.emit(CloudEvent::Failed { reason });
                 return false;
             }
             None => {
+                self.probe.connected(false);
                 self.emit(CloudEvent::Failed {
                     reason: "the connection closed".into(),
                 });
@@ -709,6 +741,7 @@ impl Driver {
             }
             Command::Forget(key, done) => {
                 let known = self.tracker.forget(&key);
+                self.probe.task(&self.tracker, &key);
                 if known {
                     self.save();
                     self.watch_ended(&key);
@@ -741,8 +774,10 @@ impl Driver {
             let delta = needs.started(&started.task, &started.request);
             self.subscriptions(delta);
         }
+        self.probe.started(&self.tracker, &started.task);
         if let Err(e) = self.try_save() {
             self.tracker.forget(&started.task);
+            self.probe.task(&self.tracker, &started.task);
             // Forgotten, it is among the ended tasks, and may have pushed one out.
             self.watch_ended(&started.task);
             return Err(CloudError::Save(e));
@@ -751,6 +786,7 @@ impl Driver {
         self.release();
         self.link.publish(&started.request);
         self.counters.published += 1;
+        self.probe.published(&started.request);
         Ok(started)
     }
 
@@ -760,6 +796,7 @@ impl Driver {
         if StateTopic::parse(&publish.topic).is_ok() {
             match decode_state(&publish.topic, &publish.payload) {
                 Ok(push) => {
+                    self.probe.received(Received::State);
                     let now = now_millis();
                     for running in &mut self.rollouts {
                         running.rollout.handle_state(&push, now);
@@ -773,6 +810,7 @@ impl Driver {
         }
         match decode(&publish.topic, &publish.payload) {
             Ok(message) => {
+                self.probe.received(Received::of(&message.data));
                 if matches!(message.data, Data::OtaProgress(_)) {
                     self.counters.events += 1;
                 }
@@ -781,6 +819,7 @@ impl Driver {
             }
             Err(DecodeError::NotOta { method: Some(_) }) => {
                 self.counters.not_ota += 1;
+                self.probe.received(Received::OtherMethod);
                 self.acknowledge(arrival);
             }
             Err(e) => self.drop_message(arrival, &e),
@@ -790,6 +829,7 @@ impl Driver {
     /// Counts a message that did not decode, for the next notice, and acknowledges it.
     fn drop_message(&mut self, arrival: Arrival, error: &DecodeError) {
         self.counters.dropped += 1;
+        self.probe.received(Received::Undecodable);
         let notice = &mut self.drops;
         notice.count += 1;
         notice.topic.clone_from(&arrival.publish.topic);
@@ -806,9 +846,14 @@ impl Driver {
         for message in &out.publish {
             self.link.publish(message);
             self.counters.published += 1;
+            self.probe.published(message);
         }
         if let Some(arrival) = cause {
             self.held.push(arrival);
+        }
+        for update in &out.updates {
+            self.probe.task(&self.tracker, &update.task);
+            self.probe.ended(&update.change);
         }
         let finals: Vec<TaskKey> = out
             .updates
@@ -875,6 +920,7 @@ impl Driver {
         }
         // Subscribed before the requests go out, so in place before their replies.
         for (task, request) in started_tasks {
+            self.probe.started(&self.tracker, &task);
             if let Some(needs) = &mut self.needs {
                 let delta = needs.started(&task, &request);
                 self.subscriptions(delta);
@@ -956,7 +1002,9 @@ impl Driver {
         });
         self.end_batch();
         let running = self.rollouts.last().expect("pushed");
-        Ok(RolloutStatus::of(&running.name, &running.rollout))
+        let status = RolloutStatus::of(&running.name, &running.rollout);
+        self.probe.rollout(&status);
+        Ok(status)
     }
 
     /// Acknowledges the messages and reports the updates whose effect is saved.
@@ -964,6 +1012,7 @@ impl Driver {
         for request in std::mem::take(&mut self.requests) {
             self.link.publish(&request);
             self.counters.published += 1;
+            self.probe.published(&request);
         }
         for arrival in std::mem::take(&mut self.held) {
             self.link.ack(arrival);
@@ -1043,13 +1092,16 @@ impl Driver {
                 })
                 .collect();
             let tracker = &self.tracker;
+            let begun = std::time::Instant::now();
             blocking(|| store.commit(tracker, &commits))?;
+            self.probe.committed(begun.elapsed());
             self.counters.saves += 1;
         }
         self.saved_revision = self.tracker.revision();
         for running in &mut self.rollouts {
             if !std::mem::take(&mut running.unsaved).is_empty() {
                 let status = RolloutStatus::of(&running.name, &running.rollout);
+                self.probe.rollout(&status);
                 self.statuses.push(status);
             }
         }
@@ -1066,6 +1118,7 @@ impl Driver {
             }
             Err(e) => {
                 self.counters.store_failures += 1;
+                self.probe.commit_failed();
                 self.emit(CloudEvent::StoreFailed {
                     reason: e.to_string(),
                 });
