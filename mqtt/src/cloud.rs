@@ -27,6 +27,11 @@
 //! runtime (tokio's default) the save runs in `block_in_place`, so that the connection
 //! keeps turning meanwhile, on another thread.
 //!
+//! With the feature `metrics`, `Cloud::metrics` gives what the driver counts as it
+//! goes (tasks in flight by step, messages, commits and their latency, the
+//! acknowledgements held for a pending commit, the outbox, the connection) as
+//! OpenMetrics text.
+//!
 //! The crate's front page has a whole server.
 //!
 //! # What survives what
