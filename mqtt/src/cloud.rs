@@ -779,14 +779,13 @@ impl Driver {
             let delta = needs.started(&started.task, &started.request);
             self.subscriptions(delta);
         }
-        self.probe.started(&self.tracker, &started.task);
         if let Err(e) = self.try_save() {
             self.tracker.forget(&started.task);
-            self.probe.task(&self.tracker, &started.task);
             // Forgotten, it is among the ended tasks, and may have pushed one out.
             self.watch_ended(&started.task);
             return Err(CloudError::Save(e));
         }
+        self.probe.started(&self.tracker, &started.task);
         // What waited for a save (after a failed one) is saved with the task.
         self.release();
         self.link.publish(&started.request);
