@@ -22,21 +22,36 @@
 //!
 //! `status` reads the same database, also while `run` is going on.
 //!
+//! With `--metrics ADDR` (`127.0.0.1:9464`, say; port 0 takes a free one), `run` serves
+//! the cloud driver's metrics at `http://ADDR/metrics` in the OpenMetrics text format
+//! (tasks in flight by step, messages, commits and their latency, acknowledgements
+//! held, the outbox, the connection, the rollout's devices by outcome: see the runtime
+//! crate's `metrics` module), and prints `metrics at http://ADDR/metrics` once it
+//! listens.
+//!
 //! Exit status of `run`: 0 every device ended ok or skipped; 1 the rollout finished with
 //! failures (or was cancelled); 2 bad input (nothing started); 3 the broker could not be
 //! reached or refused the login; 4 the failure threshold stopped the rollout.
 
 mod common;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
 
 use clap::{Args, Parser, Subcommand};
 use common::fleet::{status_json, status_text};
 use common::mqtt::ConnArgs;
 use dji_cloud_ota::rollout::{Policy, Rollout};
 use dji_cloud_ota::tracker::TrackerConfig;
-use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, SqliteStore};
+use dji_cloud_ota_mqtt::metrics::CONTENT_TYPE;
+use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, CloudMetrics, SqliteStore};
 
 use common::fleet::{EXIT_BROKER, EXIT_INPUT, EXIT_OK};
 
@@ -80,6 +95,9 @@ struct RunArgs {
     /// How long an accepted task may send no event before it fails, in ms.
     #[arg(long, default_value_t = 300_000)]
     silence_timeout_ms: u64,
+    /// Serves the metrics at http://ADDR/metrics (OpenMetrics text) while it runs.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 /// The policy; an option not given keeps the saved value (or the default).
@@ -229,6 +247,17 @@ async fn run(args: RunArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
+    // Bound before anything connects: an address in use is bad input.
+    let listener = match args.metrics {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("ota-fleet: cannot serve the metrics on {addr}: {e}");
+                return EXIT_INPUT;
+            }
+        },
+        None => None,
+    };
     println!("connecting to {}", mqtt.describe());
     let tracker = TrackerConfig {
         reply_timeout_ms: args.reply_timeout_ms,
@@ -242,6 +271,9 @@ async fn run(args: RunArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
+    if let Some(listener) = listener {
+        serve_metrics(listener, cloud.metrics());
+    }
     // Connected first: a wrong address or login is said at once.
     loop {
         match events.next().await {
@@ -256,4 +288,25 @@ async fn run(args: RunArgs) -> u8 {
     }
     let resumed = saved.is_some();
     common::fleet::follow(cloud, events, &args.name, plan, resumed).await
+}
+
+/// Serves `metrics` at `/metrics` on `listener`, in a task of its own, for as long as
+/// the process runs.
+fn serve_metrics(listener: tokio::net::TcpListener, metrics: CloudMetrics) {
+    if let Ok(addr) = listener.local_addr() {
+        println!("metrics at http://{addr}/metrics");
+    }
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(metrics);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("ota-fleet: the metrics server stopped: {e}");
+        }
+    });
+}
+
+/// `GET /metrics`.
+async fn scrape(State(metrics): State<CloudMetrics>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.text())
 }

@@ -1,17 +1,28 @@
 //! `ota-fleet` as an operator runs it: files it refuses before anything starts (exit
-//! 2, the file and line named), and `status` on a rollout that `ota-demo --docks` ran
-//! against its embedded broker, as text and as JSON.
+//! 2, the file and line named), `status` on a rollout that `ota-demo --docks` ran
+//! against its embedded broker, as text and as JSON, and `run --metrics` scraped over
+//! HTTP while docks (this process's dock agent) upgrade through the test broker
+//! (`OTA_TEST_BROKER`, or the embedded one).
 //!
 //! The examples are built by `cargo test` itself; run alone, this file needs
 //! `cargo build --examples` first.
 
 #[path = "support/examples.rs"]
 mod examples;
+#[path = "support/test_broker.rs"]
+mod test_broker;
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use dji_cloud_ota::{Message, OtaProgress, ResultCode, Serial, TaskStatus};
+use dji_cloud_ota_mqtt::{Agent, AgentConfig, AgentEvent, AgentEvents, MqttConfig};
 use examples::example;
+use tokio::time::timeout;
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/fleet/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -173,4 +184,230 @@ fn status_shows_a_rollout_as_text_and_as_json() {
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("holds no rollout named \"other\""), "{text}");
     let _ = std::fs::remove_dir_all(PathBuf::from(db).parent().unwrap());
+}
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// `GET /metrics` on `addr` over a plain TCP connection: the status line, the
+/// `Content-Type` and the body.
+fn get_metrics(addr: &str) -> (String, String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    let mut head = head.lines();
+    let status = head.next().unwrap().to_string();
+    let content_type = head
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| value.trim().to_string())
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
+}
+
+/// The samples of an OpenMetrics text, by series as written (`name{labels}`); every
+/// line must be a comment (`# HELP`, `# TYPE`, `# UNIT`) or `series value`, and the
+/// last `# EOF`.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "{text}");
+    let mut samples = BTreeMap::new();
+    for line in &lines[..lines.len() - 1] {
+        if ["# HELP dji_ota_", "# TYPE dji_ota_", "# UNIT dji_ota_"]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+        assert!(
+            name.starts_with("dji_ota_")
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        let labels = labels.strip_suffix('}').unwrap_or_else(|| panic!("{line}"));
+        for pair in labels.split(',').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or_else(|| panic!("{line}"));
+            assert!(
+                key.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{line}"
+            );
+            assert!(
+                value.len() >= 2 && value.starts_with('"') && value.ends_with('"'),
+                "{line}"
+            );
+        }
+        assert!(
+            samples.insert(series.to_string(), value).is_none(),
+            "{line}"
+        );
+    }
+    samples
+}
+
+async fn next_request(events: &mut AgentEvents) -> Message {
+    loop {
+        match timeout(LIMIT, events.next()).await.expect("a request") {
+            Some(AgentEvent::Request(request)) => return *request,
+            Some(AgentEvent::Failed { reason }) => panic!("{reason}"),
+            Some(_) => {}
+            None => panic!("the agent stopped"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_its_metrics_over_http_while_the_rollout_runs() {
+    let (host, port) = test_broker::address();
+    let dir = Folder::new("metrics");
+    let pid = std::process::id();
+    let gateways: Vec<Serial> = (0..2)
+        .map(|i| Serial::new(&format!("FLEETM{pid}D{i}")).unwrap())
+        .collect();
+    let mut csv = String::from("gateway,sn,model\n");
+    for gateway in &gateways {
+        csv.push_str(&format!("{gateway},{gateway},dock2\n"));
+    }
+    let fleet = dir.0.join("fleet.csv");
+    std::fs::write(&fleet, csv).unwrap();
+    let db = dir.0.join("fleet.db");
+
+    let (agent, mut agent_events) = Agent::spawn(AgentConfig::new(
+        MqttConfig::new(&host, port, format!("FLEETM{pid}-docks")),
+        gateways.clone(),
+    ))
+    .unwrap();
+    loop {
+        match timeout(LIMIT, agent_events.next()).await.unwrap() {
+            Some(AgentEvent::Connected { .. }) => break,
+            Some(AgentEvent::Failed { reason }) => panic!("{reason}"),
+            _ => {}
+        }
+    }
+
+    let mut child = Command::new(example("ota-fleet"))
+        .args([
+            "run",
+            "--broker",
+            &format!("{host}:{port}"),
+            "--client-id",
+            &format!("FLEETM{pid}-cloud"),
+            "--fleet",
+            fleet.to_str().unwrap(),
+            "--firmware",
+            &fixture("firmware.json"),
+            "--state",
+            db.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+        ])
+        .env_remove("OTA_MQTT_USERNAME")
+        .env_remove("OTA_MQTT_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its lines as they come.
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut output = Vec::new();
+    let addr = loop {
+        let line = timeout(LIMIT, lines.recv())
+            .await
+            .expect("the metrics' address in time")
+            .unwrap_or_else(|| panic!("ota-fleet ended: {output:?}"));
+        output.push(line.clone());
+        if let Some(url) = line.strip_prefix("metrics at http://") {
+            break url.strip_suffix("/metrics").unwrap().to_string();
+        }
+    };
+
+    // Both docks asked, neither answered yet.
+    let mut requests = Vec::new();
+    for _ in &gateways {
+        requests.push(next_request(&mut agent_events).await);
+    }
+    let scrape = {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || get_metrics(&addr))
+    };
+    let (status, content_type, body) = scrape.await.unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let during = samples(&body);
+    let get = |samples: &BTreeMap<String, f64>, series: &str| {
+        *samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series}: {body}"))
+    };
+    assert_eq!(get(&during, "dji_ota_connected"), 1.0);
+    assert_eq!(
+        get(&during, r#"dji_ota_tasks_in_flight{step="awaiting_reply"}"#),
+        2.0
+    );
+    assert_eq!(get(&during, "dji_ota_tasks_started_total"), 2.0);
+    assert_eq!(
+        get(
+            &during,
+            r#"dji_ota_messages_published_total{kind="request"}"#
+        ),
+        2.0
+    );
+    assert!(get(&during, "dji_ota_commits_total") >= 1.0);
+    assert_eq!(
+        get(&during, "dji_ota_commit_duration_seconds_count"),
+        get(&during, "dji_ota_commits_total")
+    );
+    assert_eq!(
+        get(
+            &during,
+            r#"dji_ota_rollout_devices{rollout="fleet",outcome="in_progress"}"#
+        ),
+        2.0
+    );
+
+    // The docks upgrade; the rollout ends, every device ok.
+    for request in &requests {
+        agent
+            .reply(request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+            .unwrap();
+        agent
+            .progress(request, OtaProgress::new(TaskStatus::Ok), true)
+            .unwrap();
+    }
+    let code = timeout(LIMIT, tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .expect("ota-fleet ended in time")
+        .unwrap()
+        .unwrap();
+    while let Some(line) = lines.recv().await {
+        output.push(line);
+    }
+    assert_eq!(code.code(), Some(0), "{output:#?}");
+    assert!(
+        output
+            .iter()
+            .any(|l| l.starts_with("rollout fleet ended: every device ok")),
+        "{output:#?}"
+    );
+    agent.close().await;
 }

@@ -30,6 +30,11 @@
 //! `block_in_place`, so that the connection keeps turning meanwhile, on another thread;
 //! a quicker one commits in place, where moving aside would cost more than the commit.
 //!
+//! With the feature `metrics`, `Cloud::metrics` gives what the driver counts as it
+//! goes (tasks in flight by step, messages, commits and their latency, the
+//! acknowledgements held for a pending commit, the outbox, the connection) as
+//! OpenMetrics text.
+//!
 //! The crate's front page has a whole server.
 //!
 //! # What survives what
@@ -75,6 +80,7 @@ use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
 use crate::link::{Arrival, Link, LinkEvent};
 use crate::needs::{Delta, Needs};
+use crate::probe::{Probe, Received};
 use crate::store::{Commit, RolloutCommit, Store, StoreError};
 
 /// Which gateways' topics the cloud subscribes to.
@@ -347,6 +353,8 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct Cloud {
     commands: mpsc::UnboundedSender<Command>,
+    #[cfg(feature = "metrics")]
+    metrics: crate::metrics::CloudMetrics,
 }
 
 impl Cloud {
@@ -406,6 +414,11 @@ impl Cloud {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, rx) = mpsc::unbounded_channel();
         let restored = !tracker.is_empty();
+        let mut probe = Probe::new();
+        probe.restored(&tracker);
+        probe.connected(false);
+        #[cfg(feature = "metrics")]
+        let metrics = probe.handle();
         let driver = Driver {
             rollouts: Vec::new(),
             requests: Vec::new(),
@@ -432,9 +445,15 @@ impl Cloud {
                 every: config.drop_notice_every,
                 ..DropNotice::default()
             },
+            probe,
         };
         tokio::spawn(driver.run(commands_rx));
-        Ok((Self { commands }, CloudEvents { rx }))
+        let cloud = Self {
+            commands,
+            #[cfg(feature = "metrics")]
+            metrics,
+        };
+        Ok((cloud, CloudEvents { rx }))
     }
 
     /// Starts a task that upgrades `devices` behind `gateway`: subscribes to the
@@ -521,6 +540,15 @@ impl Cloud {
             .ok_or(CloudError::Stopped)
     }
 
+    /// The driver's metrics (feature `metrics`): a handle, updated as the driver runs,
+    /// that writes them as OpenMetrics text for a `/metrics` endpoint. Every clone of
+    /// this `Cloud` gives the same metrics; they stay readable after [`Cloud::close`].
+    /// See [`crate::metrics`] for what they are.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> crate::metrics::CloudMetrics {
+        self.metrics.clone()
+    }
+
     /// Hands what was published to the connection, disconnects (rumqttc sends what it
     /// holds first), and stops the driver; waits a second at most. The state stays
     /// saved: a new [`Cloud`] on the same store takes up the tasks in flight.
@@ -599,6 +627,8 @@ struct Driver {
     events: mpsc::UnboundedSender<CloudEvent>,
     counters: CloudCounters,
     drops: DropNotice,
+    /// The metrics (feature `metrics`; nothing without it).
+    probe: Probe,
 }
 
 impl Driver {
@@ -652,6 +682,7 @@ impl Driver {
                             self.save();
                         }
                         self.link.close(Duration::from_secs(1)).await;
+                        self.probe.connected(false);
                         let _ = done.send(());
                         return;
                     }
@@ -678,6 +709,7 @@ impl Driver {
                 () = sleep(Duration::from_millis(10)), if self.link.backlog() > 0 => {}
             }
             self.link.flush();
+            self.probe.queues(self.held.len(), self.link.backlog());
         }
     }
 
@@ -693,6 +725,7 @@ impl Driver {
                 };
                 self.judge_from = Some(Instant::now() + grace);
                 self.grace_at_next_up = true;
+                self.probe.connected(true);
                 self.emit(CloudEvent::Connected { session_present });
             }
             Some(LinkEvent::Down {
@@ -701,16 +734,20 @@ impl Driver {
             }) => {
                 self.judge_from = None;
                 self.counters.disconnections += 1;
+                self.probe.connected(false);
+                self.probe.disconnected();
                 self.emit(CloudEvent::Disconnected { reason });
             }
             Some(LinkEvent::Down {
                 reason,
                 fatal: true,
             }) => {
+                self.probe.connected(false);
                 self.emit(CloudEvent::Failed { reason });
                 return false;
             }
             None => {
+                self.probe.connected(false);
                 self.emit(CloudEvent::Failed {
                     reason: "the connection closed".into(),
                 });
@@ -747,6 +784,7 @@ impl Driver {
             }
             Command::Forget(key, done) => {
                 let known = self.tracker.forget(&key);
+                self.probe.task(&self.tracker, &key);
                 if known {
                     self.save();
                     self.watch_ended(&key);
@@ -785,10 +823,12 @@ impl Driver {
             self.watch_ended(&started.task);
             return Err(CloudError::Save(e));
         }
+        self.probe.started(&self.tracker, &started.task);
         // What waited for a save (after a failed one) is saved with the task.
         self.release();
         self.link.publish(&started.request);
         self.counters.published += 1;
+        self.probe.published(&started.request);
         Ok(started)
     }
 
@@ -798,6 +838,7 @@ impl Driver {
         if StateTopic::parse(&publish.topic).is_ok() {
             match decode_state(&publish.topic, &publish.payload) {
                 Ok(push) => {
+                    self.probe.received(Received::State);
                     let now = now_millis();
                     for running in &mut self.rollouts {
                         running.rollout.handle_state(&push, now);
@@ -811,6 +852,7 @@ impl Driver {
         }
         match decode(&publish.topic, &publish.payload) {
             Ok(message) => {
+                self.probe.received(Received::of(&message.data));
                 if matches!(message.data, Data::OtaProgress(_)) {
                     self.counters.events += 1;
                 }
@@ -819,6 +861,7 @@ impl Driver {
             }
             Err(DecodeError::NotOta { method: Some(_) }) => {
                 self.counters.not_ota += 1;
+                self.probe.received(Received::OtherMethod);
                 self.acknowledge(arrival);
             }
             Err(e) => self.drop_message(arrival, &e),
@@ -828,6 +871,7 @@ impl Driver {
     /// Counts a message that did not decode, for the next notice, and acknowledges it.
     fn drop_message(&mut self, arrival: Arrival, error: &DecodeError) {
         self.counters.dropped += 1;
+        self.probe.received(Received::Undecodable);
         let notice = &mut self.drops;
         notice.count += 1;
         notice.topic.clone_from(&arrival.publish.topic);
@@ -844,9 +888,14 @@ impl Driver {
         for message in &out.publish {
             self.link.publish(message);
             self.counters.published += 1;
+            self.probe.published(message);
         }
         if let Some(arrival) = cause {
             self.held.push(arrival);
+        }
+        for update in &out.updates {
+            self.probe.task(&self.tracker, &update.task);
+            self.probe.ended(&update.change);
         }
         let finals: Vec<TaskKey> = out
             .updates
@@ -917,6 +966,7 @@ impl Driver {
         }
         // Subscribed before the requests go out, so in place before their replies.
         for (task, request) in started_tasks {
+            self.probe.started(&self.tracker, &task);
             if let Some(needs) = &mut self.needs {
                 let delta = needs.started(&task, &request);
                 self.subscriptions(delta);
@@ -998,7 +1048,9 @@ impl Driver {
         });
         self.end_batch();
         let running = self.rollouts.last().expect("pushed");
-        Ok(RolloutStatus::of(&running.name, &running.rollout))
+        let status = RolloutStatus::of(&running.name, &running.rollout);
+        self.probe.rollout(&status);
+        Ok(status)
     }
 
     /// Acknowledges the messages and reports the updates whose effect is saved.
@@ -1006,6 +1058,7 @@ impl Driver {
         for request in std::mem::take(&mut self.requests) {
             self.link.publish(&request);
             self.counters.published += 1;
+            self.probe.published(&request);
         }
         for arrival in std::mem::take(&mut self.held) {
             self.link.ack(arrival);
@@ -1101,6 +1154,7 @@ impl Driver {
             };
             self.last_commit = began.elapsed();
             result?;
+            self.probe.committed(self.last_commit);
             self.tracker_unsaved = TrackerChanges::default();
             self.counters.saves += 1;
         }
@@ -1108,6 +1162,7 @@ impl Driver {
         for running in &mut self.rollouts {
             if !std::mem::take(&mut running.unsaved).is_empty() {
                 let status = RolloutStatus::of(&running.name, &running.rollout);
+                self.probe.rollout(&status);
                 self.statuses.push(status);
             }
         }
@@ -1126,6 +1181,7 @@ impl Driver {
             }
             Err(e) => {
                 self.counters.store_failures += 1;
+                self.probe.commit_failed();
                 self.emit(CloudEvent::StoreFailed {
                     reason: e.to_string(),
                 });

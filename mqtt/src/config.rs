@@ -147,6 +147,13 @@ impl MqttConfig {
         // A message is acknowledged once it has been acted on (and, on the cloud, once
         // the state it changed is saved): the broker sends it again otherwise.
         options.set_manual_acks(true);
+        // Room for a burst of publishes (a rollout that starts hundreds of tasks at
+        // once, their retries, the replies to their events) without waiting for the
+        // broker's acknowledgements. rumqttc takes nothing more from its queue while
+        // this many publishes are unacknowledged, the acknowledgements of what arrived
+        // included: with its default of 100, a cloud starting 500 tasks at once stalled
+        // against rumqttd, which forwards no more than 100 messages unacknowledged.
+        options.set_inflight(PUBLISHES_IN_FLIGHT);
         if let Some((user, password)) = &self.login {
             options.set_credentials(user, password);
         }
@@ -159,6 +166,10 @@ impl MqttConfig {
 
 /// The largest packet MQTT can carry (its remaining length's limit).
 const MQTT_MAX_PACKET: usize = 268_435_455;
+
+/// Most QoS 1 publishes a client leaves unacknowledged by the broker (rumqttc keeps a
+/// slot for each, a few hundred bytes).
+const PUBLISHES_IN_FLIGHT: u16 = 2_000;
 /// What a PUBLISH carries besides its payload, at most: a topic (its length's two bytes
 /// and up to 65,535 bytes) and a packet id.
 const TOPIC_AND_HEADER: usize = 2 + 65_535 + 2;

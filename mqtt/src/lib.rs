@@ -7,7 +7,10 @@ mod ask;
 pub mod cloud;
 pub mod config;
 mod link;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod needs;
+mod probe;
 pub mod sqlite;
 pub mod store;
 
@@ -17,5 +20,7 @@ pub use cloud::{
     RolloutControl, RolloutStatus, Watch,
 };
 pub use config::{ConfigError, MqttConfig, Tls};
+#[cfg(feature = "metrics")]
+pub use metrics::CloudMetrics;
 pub use sqlite::{SavedRollout, SqliteStore};
 pub use store::{Commit, FileStore, RolloutCommit, Store, StoreError};
