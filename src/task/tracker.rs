@@ -96,7 +96,7 @@ use deadlines::Deadlines;
 use index::Index;
 use records::Changed;
 use seen::Seen;
-use task::{Ended, Phase, Task, len_u32};
+use task::{Ended, Phase, Task, Tracked, len_u32};
 
 /// Which task: the gateway it runs on and the `bid` of its `ota_create`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -202,7 +202,8 @@ pub struct TaskState {
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
     config: TrackerConfig,
-    tasks: HashMap<TaskKey, Task>,
+    /// The tasks in flight, each with its entry in the queue of deadlines.
+    tasks: HashMap<TaskKey, Tracked>,
     ended: HashMap<TaskKey, Ended>,
     ended_order: VecDeque<TaskKey>,
     /// The tasks in flight by gateway and by device.
@@ -329,9 +330,12 @@ impl Tracker {
         // Only the tasks whose deadline has passed, each once, whatever its next one.
         let due = self.deadlines.take_due(now_ms);
         for key in &due {
-            let Some(task) = self.tasks.get_mut(key) else {
+            let Some(tracked) = self.tasks.get_mut(key) else {
                 continue;
             };
+            // Taken out of the queue: its entry too.
+            tracked.queued = None;
+            let task = &mut tracked.task;
             if let Some(confirming) = task.confirming.as_ref().filter(|c| now_ms >= c.deadline_ms) {
                 let versions = confirming.versions.clone();
                 let change = Change::Confirmed { versions };
@@ -412,7 +416,7 @@ impl Tracker {
 
     /// The state of a task in flight.
     pub fn task(&self, key: &TaskKey) -> Option<TaskState> {
-        self.tasks.get(key).map(Task::state)
+        self.tasks.get(key).map(|t| t.task.state())
     }
 
     /// Every task in flight with its state, in the order of their keys.
@@ -450,7 +454,7 @@ impl Tracker {
     /// The `ota_create` of a task in flight (its latest attempt's `tid` aside): its
     /// devices, their versions, the task's gateway.
     pub fn request(&self, key: &TaskKey) -> Option<&Message> {
-        self.tasks.get(key).map(|task| &task.request)
+        self.tasks.get(key).map(|t| &t.task.request)
     }
 
     /// How a recently ended task ended.
@@ -477,33 +481,36 @@ impl Tracker {
     /// Adds a task to the tasks in flight, their indexes and deadlines.
     fn insert(&mut self, key: TaskKey, task: Task) {
         self.index.add(&key, &task.request);
-        if let Some(replaced) = self.tasks.insert(key.clone(), task) {
+        if let Some(mut replaced) = self.tasks.insert(key.clone(), Tracked::new(task)) {
             // The same key twice in a snapshot: the last one counts.
-            self.index.remove(&key, &replaced.request);
-            self.index.add(&key, &self.tasks[&key].request);
+            self.index.remove(&key, &replaced.task.request);
+            self.index.add(&key, &self.tasks[&key].task.request);
+            self.deadlines.set(&mut replaced.queued, &key, None);
         }
         self.reschedule(&key);
     }
 
     /// Puts a task's deadline where its state says, after anything that may have moved
-    /// it (a sign of life, a reply, a retry, a confirmation); clears the deadline of a
-    /// task no longer in flight.
+    /// it (a sign of life, a reply, a retry, a confirmation). A task no longer in flight
+    /// has no deadline: its entry in the queue went when it ended.
     fn reschedule(&mut self, key: &TaskKey) {
-        let due = self.tasks.get(key).and_then(|task| task.due(&self.config));
-        self.deadlines.set(key, due);
+        if let Some(tracked) = self.tasks.get_mut(key) {
+            let due = tracked.task.due(&self.config);
+            self.deadlines.set(&mut tracked.queued, key, due);
+        }
     }
 
     /// Moves a task from the tasks in flight to the bounded set of ended ones.
     fn end(&mut self, key: &TaskKey, ending: Ending) {
         let seen = match self.tasks.remove(key) {
-            Some(task) => {
-                self.index.remove(key, &task.request);
-                task.seen
+            Some(mut tracked) => {
+                self.index.remove(key, &tracked.task.request);
+                self.deadlines.set(&mut tracked.queued, key, None);
+                tracked.task.seen
             }
             None => Seen::default(),
         };
         self.changed.ended(key, &ending, &seen);
-        self.deadlines.set(key, None);
         self.remember_ended(key.clone(), ending, seen);
     }
 
@@ -554,7 +561,7 @@ mod tests {
     /// What a scan of every task says is due at or before `now_ms`.
     fn due_by_scan(tracker: &Tracker, now_ms: u64) -> Vec<TaskKey> {
         let mut due: Vec<TaskKey> = (tracker.tasks.iter())
-            .filter(|(_, task)| task.due(&tracker.config).is_some_and(|at| at <= now_ms))
+            .filter(|(_, t)| t.task.due(&tracker.config).is_some_and(|at| at <= now_ms))
             .map(|(key, _)| key.clone())
             .collect();
         due.sort();
@@ -563,16 +570,22 @@ mod tests {
 
     fn assert_consistent(tracker: &Tracker) {
         let scanned = (tracker.tasks.values())
-            .filter_map(|task| task.due(&tracker.config))
+            .filter_map(|t| t.task.due(&tracker.config))
             .min();
         assert_eq!(tracker.next_deadline(), scanned);
         let with_deadline = (tracker.tasks.values())
-            .filter(|task| task.due(&tracker.config).is_some())
+            .filter(|t| t.task.due(&tracker.config).is_some())
             .count();
+        for t in tracker.tasks.values() {
+            // Each task's entry is its deadline.
+            let due = t.task.due(&tracker.config);
+            assert_eq!(t.queued.map(|(at, _)| at), due);
+        }
         assert_eq!(tracker.deadlines.len(), with_deadline);
         let (gateways, devices) = tracker.index.len();
         let mut wanted_devices = 0;
-        for (key, task) in &tracker.tasks {
+        for (key, t) in &tracker.tasks {
+            let task = &t.task;
             assert_eq!(tracker.index.on_gateway(&key.gateway), Some(key));
             let Data::OtaCreate(create) = &task.request.data else {
                 panic!("not a request");

@@ -4,11 +4,18 @@
 //!
 //! The queue orders small entries (a time and a number given to the task), not the
 //! tasks' keys: an event moves its task's deadline (the silence limit starts again), and
-//! with thousands of tasks, moving a small entry stays within a few cache lines.
+//! with thousands of tasks, moving a small entry stays within a few cache lines. Each
+//! task's own entry (its [`Queued`]) is kept beside the task, in the map of the tasks in
+//! flight, not in a map of its own: moving a task's deadline reads what the event read
+//! anyway (the task) and the queue, and looks up nothing else by key.
 
 use std::collections::{BTreeSet, HashMap};
 
 use super::TaskKey;
+
+/// A task's entry in the queue, kept with the task: its deadline and its number, or
+/// `None` while it has no deadline.
+pub(super) type Queued = Option<(u64, u64)>;
 
 /// The deadlines of the tasks in flight: at most one per task, the earliest of its
 /// retry, reply window, silence limit and state grace (see `Task::due`).
@@ -16,8 +23,6 @@ use super::TaskKey;
 pub(super) struct Deadlines {
     /// Every deadline with its task's number, earliest first.
     queue: BTreeSet<(u64, u64)>,
-    /// Each task's entry in `queue`: its deadline and number.
-    at: HashMap<TaskKey, (u64, u64)>,
     /// The task of each number in `queue`.
     keys: HashMap<u64, TaskKey>,
     /// The number the next task gets.
@@ -25,27 +30,29 @@ pub(super) struct Deadlines {
 }
 
 impl Deadlines {
-    /// Sets the deadline of `key`, or clears it (`None`). O(log n).
-    pub(super) fn set(&mut self, key: &TaskKey, due: Option<u64>) {
-        match (self.at.get_mut(key), due) {
+    /// Sets the deadline of `key`, whose entry is `queued`, or clears it (`None`).
+    /// O(log n) in the queue, and O(1) at either end of it, where a deadline moved by a
+    /// sign of life goes (the latest) and where it usually comes from (the earliest).
+    pub(super) fn set(&mut self, queued: &mut Queued, key: &TaskKey, due: Option<u64>) {
+        match (*queued, due) {
             (Some((at, number)), Some(due)) => {
-                if *at != due {
-                    self.queue.remove(&(*at, *number));
-                    self.queue.insert((due, *number));
-                    *at = due;
+                if at != due {
+                    self.queue.remove(&(at, number));
+                    self.queue.insert((due, number));
+                    *queued = Some((due, number));
                 }
             }
-            (Some(&mut (at, number)), None) => {
+            (Some((at, number)), None) => {
                 self.queue.remove(&(at, number));
                 self.keys.remove(&number);
-                self.at.remove(key);
+                *queued = None;
             }
             (None, Some(due)) => {
                 let number = self.next_number;
                 self.next_number += 1;
                 self.queue.insert((due, number));
-                self.at.insert(key.clone(), (due, number));
                 self.keys.insert(number, key.clone());
+                *queued = Some((due, number));
             }
             (None, None) => {}
         }
@@ -58,13 +65,12 @@ impl Deadlines {
 
     /// Takes out the tasks whose deadline is `now_ms` or before, in the order of their
     /// deadlines, then of their keys: each is then without a deadline until it is set
-    /// again.
+    /// again, and the caller sets each one's entry to `None`.
     pub(super) fn take_due(&mut self, now_ms: u64) -> Vec<TaskKey> {
         let mut due = Vec::new();
         while let Some(&(at, number)) = self.queue.first().filter(|(at, _)| *at <= now_ms) {
             self.queue.remove(&(at, number));
             if let Some(key) = self.keys.remove(&number) {
-                self.at.remove(&key);
                 due.push((at, key));
             }
         }
@@ -75,7 +81,6 @@ impl Deadlines {
     /// How many tasks have a deadline.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        debug_assert_eq!(self.at.len(), self.queue.len());
         debug_assert_eq!(self.keys.len(), self.queue.len());
         self.queue.len()
     }

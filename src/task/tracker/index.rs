@@ -16,16 +16,66 @@ use super::TaskKey;
 #[derive(Debug, Clone, Default)]
 pub(super) struct Index {
     /// One task per gateway, but for a snapshot written before that rule.
-    by_gateway: HashMap<Serial, Vec<TaskKey>>,
-    by_device: HashMap<Text, Vec<TaskKey>>,
+    by_gateway: HashMap<Serial, Keys>,
+    by_device: HashMap<Text, Keys>,
+}
+
+/// The keys of the tasks of one gateway or device, in their order: nearly always one,
+/// kept in the map's entry itself, so that finding a device's task reads no list
+/// elsewhere in memory.
+#[derive(Debug, Clone)]
+enum Keys {
+    One(TaskKey),
+    /// Two or more.
+    Many(Vec<TaskKey>),
+}
+
+impl Keys {
+    fn as_slice(&self) -> &[TaskKey] {
+        match self {
+            Keys::One(key) => std::slice::from_ref(key),
+            Keys::Many(keys) => keys,
+        }
+    }
+
+    /// Adds `key` in its place, unless it is there already.
+    fn add(&mut self, key: &TaskKey) {
+        let mut keys = match self {
+            Keys::One(one) if one == key => return,
+            Keys::One(one) => vec![one.clone()],
+            Keys::Many(keys) => std::mem::take(keys),
+        };
+        if let Err(at) = keys.binary_search(key) {
+            keys.insert(at, key.clone());
+        }
+        *self = Keys::Many(keys);
+    }
+
+    /// Removes `key`; false when no key is left.
+    fn remove(&mut self, key: &TaskKey) -> bool {
+        match self {
+            Keys::One(one) => one != key,
+            Keys::Many(keys) => {
+                keys.retain(|k| k != key);
+                match keys.as_slice() {
+                    [] => false,
+                    [last] => {
+                        *self = Keys::One(last.clone());
+                        true
+                    }
+                    _ => true,
+                }
+            }
+        }
+    }
 }
 
 impl Index {
     /// Adds a task in flight with its request.
     pub(super) fn add(&mut self, key: &TaskKey, request: &Message) {
-        add(self.by_gateway.entry(key.gateway.clone()).or_default(), key);
+        add(&mut self.by_gateway, key.gateway.clone(), key);
         for sn in devices(request) {
-            add(self.by_device.entry(sn.clone()).or_default(), key);
+            add(&mut self.by_device, sn.clone(), key);
         }
     }
 
@@ -39,12 +89,14 @@ impl Index {
 
     /// The task in flight on `gateway` (the first by key, should there be two).
     pub(super) fn on_gateway(&self, gateway: &Serial) -> Option<&TaskKey> {
-        self.by_gateway.get(gateway).and_then(|keys| keys.first())
+        self.by_gateway
+            .get(gateway)
+            .and_then(|keys| keys.as_slice().first())
     }
 
     /// The tasks in flight that upgrade the device `sn`, in the order of their keys.
     pub(super) fn of_device(&self, sn: &str) -> &[TaskKey] {
-        self.by_device.get(sn).map_or(&[], Vec::as_slice)
+        self.by_device.get(sn).map_or(&[], Keys::as_slice)
     }
 }
 
@@ -57,13 +109,13 @@ fn devices(request: &Message) -> impl Iterator<Item = &Text> {
     devices.iter().map(|d| &d.sn)
 }
 
-fn add(keys: &mut Vec<TaskKey>, key: &TaskKey) {
-    if let Err(at) = keys.binary_search(key) {
-        keys.insert(at, key.clone());
-    }
+fn add<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Keys>, at: K, key: &TaskKey) {
+    map.entry(at)
+        .and_modify(|keys| keys.add(key))
+        .or_insert_with(|| Keys::One(key.clone()));
 }
 
-fn remove<K, Q>(map: &mut HashMap<K, Vec<TaskKey>>, at: &Q, key: &TaskKey)
+fn remove<K, Q>(map: &mut HashMap<K, Keys>, at: &Q, key: &TaskKey)
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: std::hash::Hash + Eq + ?Sized,
@@ -71,8 +123,7 @@ where
     let Some(keys) = map.get_mut(at) else {
         return;
     };
-    keys.retain(|k| k != key);
-    if keys.is_empty() {
+    if !keys.remove(key) {
         map.remove(at);
     }
 }
@@ -82,8 +133,8 @@ impl Index {
     /// How many tasks the index by gateway holds, and how many devices of tasks the
     /// index by device.
     pub(super) fn len(&self) -> (usize, usize) {
-        fn count<K>(map: &HashMap<K, Vec<TaskKey>>) -> usize {
-            map.values().map(Vec::len).sum()
+        fn count<K>(map: &HashMap<K, Keys>) -> usize {
+            map.values().map(|keys| keys.as_slice().len()).sum()
         }
         (count(&self.by_gateway), count(&self.by_device))
     }

@@ -16,7 +16,7 @@ impl Tracker {
     ) {
         let key = TaskKey::of(message);
         let tid = message.tid.clone();
-        let Some(task) = self.tasks.get_mut(&key) else {
+        let Some(task) = self.tasks.get_mut(&key).map(|t| &mut t.task) else {
             let ignored = match self.ended.get(&key) {
                 Some(ended) => Ignored::Late {
                     tid,
@@ -72,7 +72,7 @@ impl Tracker {
         let key = TaskKey::of(message);
         let tid = message.tid.clone();
         let window = self.config.seen_events_per_task;
-        let Some(task) = self.tasks.get_mut(&key) else {
+        let Some(task) = self.tasks.get_mut(&key).map(|t| &mut t.task) else {
             let ignored = match self.ended.get_mut(&key) {
                 Some(ended) if ended.seen.contains(&tid) => Ignored::Duplicate { tid },
                 Some(ended) => {

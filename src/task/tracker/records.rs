@@ -208,7 +208,8 @@ impl Tracker {
                 })
                 .filter(|r| !self.tasks.contains_key(&r.key()))
                 .collect();
-            let mut in_flight: Vec<(&TaskKey, &Task)> = self.tasks.iter().collect();
+            let mut in_flight: Vec<(&TaskKey, &Task)> =
+                self.tasks.iter().map(|(k, t)| (k, &t.task)).collect();
             in_flight.sort_by(|a, b| a.0.cmp(b.0));
             records.extend(
                 in_flight
@@ -225,7 +226,7 @@ impl Tracker {
         keys.sort();
         for key in keys {
             let record = match (self.tasks.get(&key), self.ended.get(&key)) {
-                (Some(task), _) => TaskRecord::in_flight(task.clone()),
+                (Some(tracked), _) => TaskRecord::in_flight(tracked.task.clone()),
                 (None, Some(e)) => TaskRecord::ended(key.clone(), e.ending.clone(), e.seen.clone()),
                 // Ended since (and in `ended`), or forgotten by the tracker.
                 (None, None) => continue,

@@ -106,7 +106,8 @@ impl Tracker {
     /// seen), the recently ended ones and the counters. The configuration is not part
     /// of it. The format is described at [`TrackerSnapshot`].
     pub fn snapshot(&self) -> TrackerSnapshot {
-        let mut tasks: Vec<(&TaskKey, &Task)> = self.tasks.iter().collect();
+        let mut tasks: Vec<(&TaskKey, &Task)> =
+            self.tasks.iter().map(|(k, t)| (k, &t.task)).collect();
         tasks.sort_by(|a, b| a.0.cmp(b.0));
         TrackerSnapshot {
             version: TrackerSnapshot::VERSION,

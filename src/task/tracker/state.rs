@@ -60,7 +60,7 @@ impl Tracker {
             if behind.is_some_and(|g| g != key.gateway.as_str()) {
                 continue;
             }
-            let Some(task) = self.tasks.get_mut(key) else {
+            let Some(task) = self.tasks.get_mut(key).map(|t| &mut t.task) else {
                 continue;
             };
             let Data::OtaCreate(create) = &task.request.data else {

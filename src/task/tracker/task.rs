@@ -5,8 +5,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Id, Message, OtaProgress, Step, TaskStatus, Text};
 
+use super::deadlines::Queued;
 use super::seen::Seen;
 use super::{Ending, TaskState, TrackerConfig};
+
+/// A task in flight as the tracker holds it: the task, and its entry in the queue of
+/// deadlines, kept beside it so that moving its deadline looks nothing else up.
+#[derive(Debug, Clone)]
+pub(super) struct Tracked {
+    pub(super) task: Task,
+    pub(super) queued: Queued,
+}
+
+impl Tracked {
+    /// A task not yet in the queue of deadlines.
+    pub(super) fn new(task: Task) -> Self {
+        Self { task, queued: None }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Task {
