@@ -303,3 +303,42 @@ fn a_record_is_documented_json() {
         assert_eq!(&back, record);
     }
 }
+
+#[test]
+fn changes_merged_after_a_failed_commit_keep_the_ended_tasks_in_the_order_they_ended() {
+    let mut tracker = Tracker::default();
+    let _ = tracker.take_changes();
+    let a = started(&mut tracker, "DOCKA");
+    let b = started(&mut tracker, "DOCKB");
+    // Not written: A and B in flight.
+    let mut unwritten = tracker.take_changes();
+    // Then B ends, then A.
+    for request in [&b, &a] {
+        let done = OtaProgress::new(TaskStatus::Ok).with_progress(Step::UpgradeFirmware, 100);
+        tracker.handle(&request.progress_event(done, true).unwrap(), T0 + 100);
+    }
+    unwritten.merge(tracker.take_changes());
+    assert_eq!(keys(&unwritten), [TaskKey::of(&b), TaskKey::of(&a)]);
+    assert!(unwritten.records.iter().all(|r| r.ending().is_some()));
+}
+
+#[test]
+fn a_bid_started_again_after_its_task_ended_is_that_task_from_then_on() {
+    let mut tracker = Tracker::default();
+    let _ = tracker.take_changes();
+    let request = started(&mut tracker, "DOCKA");
+    let key = TaskKey::of(&request);
+    tracker.forget(&key);
+    let _ = tracker.take_changes();
+    // The same request (its bid) started again.
+    tracker.start_request(request.clone(), T0 + 1_000).unwrap();
+    assert_eq!(tracker.ending(&key), None);
+    assert!(tracker.ended().is_empty());
+    let changes = tracker.take_changes();
+    assert_eq!(keys(&changes), std::slice::from_ref(&key));
+    assert_eq!(changes.records[0].ending(), None);
+    // Its rows restore it in flight, and nothing else.
+    let snapshot = TrackerSnapshot::from_records(changes.records, changes.counters).unwrap();
+    let restored = Tracker::restore(TrackerConfig::default(), snapshot).unwrap();
+    assert_eq!(restored.snapshot(), tracker.snapshot());
+}

@@ -661,12 +661,14 @@ impl Driver {
                 biased;
                 event = self.link.recv() => {
                     if !self.link_event(event) {
+                        self.save_before_stopping();
                         return;
                     }
                     // Every message already waiting, then one save for them all.
                     for _ in 1..BATCH {
                         match self.link.try_recv() {
                             Some(event) => if !self.link_event(Some(event)) {
+                                self.save_before_stopping();
                                 return;
                             },
                             None => break,
@@ -677,10 +679,7 @@ impl Driver {
                 command = commands.recv() => match command {
                     Some(Command::Close(done)) => {
                         self.report_drops();
-                        // The counters of what changed no task, saved with the rest.
-                        if self.store.is_some() {
-                            self.save();
-                        }
+                        self.save_before_stopping();
                         self.link.close(Duration::from_secs(1)).await;
                         self.probe.connected(false);
                         let _ = done.send(());
@@ -688,6 +687,7 @@ impl Driver {
                     }
                     Some(command) => self.command(command),
                     None => {
+                        self.save_before_stopping();
                         self.link.close(Duration::from_secs(1)).await;
                         return;
                     }
@@ -1159,6 +1159,7 @@ impl Driver {
             self.counters.saves += 1;
         }
         self.saved_revision = self.tracker.revision();
+        self.commit_due = None;
         for running in &mut self.rollouts {
             if !std::mem::take(&mut running.unsaved).is_empty() {
                 let status = RolloutStatus::of(&running.name, &running.rollout);
@@ -1172,14 +1173,14 @@ impl Driver {
     /// Saves the state; on success, acknowledges what waited for it. On failure the
     /// state stays to save, and the driver tries again every [`SAVE_RETRY`].
     fn save(&mut self) -> bool {
-        // Due now; after a failure, again in SAVE_RETRY.
-        self.commit_due = None;
         match self.try_save() {
             Ok(()) => {
                 self.release();
                 true
             }
             Err(e) => {
+                // Tried again in SAVE_RETRY.
+                self.commit_due = Some(Instant::now() + SAVE_RETRY);
                 self.counters.store_failures += 1;
                 self.probe.commit_failed();
                 self.emit(CloudEvent::StoreFailed {
@@ -1187,6 +1188,14 @@ impl Driver {
                 });
                 false
             }
+        }
+    }
+
+    /// Commits what is not committed yet (the counters of what changed no task
+    /// included), before the driver stops.
+    fn save_before_stopping(&mut self) {
+        if self.store.is_some() {
+            self.save();
         }
     }
 

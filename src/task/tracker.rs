@@ -282,6 +282,10 @@ impl Tracker {
             let task = busy.clone();
             return Err(StartError::GatewayBusy { task });
         }
+        if self.ended.remove(&key).is_some() {
+            // The `bid` of an ended task, started again: the task is this one now.
+            self.ended_order.retain(|k| *k != key);
+        }
         self.insert(
             key.clone(),
             Task {

@@ -96,20 +96,36 @@ impl TrackerChanges {
     }
 
     /// Adds `later` (taken after `self`), for a store that could not write `self` and
-    /// writes both at once: a task in both has its later record, in its earlier place.
+    /// writes both at once: a task in both has its later record, in its earlier place
+    /// while it stays in flight or stays ended, and in its later place when it ended
+    /// (or started again) in between, so that the ended ones stay in the order they
+    /// ended.
     pub fn merge(&mut self, later: TrackerChanges) {
         let mut at: HashMap<TaskKey, usize> = (self.records.iter().enumerate())
             .map(|(i, r)| (r.key(), i))
             .collect();
+        let mut moved = Vec::new();
         for record in later.records {
             let key = record.key();
-            match at.get(&key) {
-                Some(&i) => self.records[i] = record,
-                None => {
+            match at.get(&key).copied() {
+                Some(i) if self.records[i].ending().is_some() == record.ending().is_some() => {
+                    self.records[i] = record;
+                }
+                found => {
+                    moved.extend(found);
                     at.insert(key, self.records.len());
                     self.records.push(record);
                 }
             }
+        }
+        if !moved.is_empty() {
+            moved.sort_unstable();
+            let mut index = 0;
+            self.records.retain(|_| {
+                let keep = moved.binary_search(&index).is_err();
+                index += 1;
+                keep
+            });
         }
         self.counters = later.counters;
     }
@@ -267,15 +283,19 @@ impl TrackerSnapshot {
         Ok(Self::of_parts(tasks, ended, counters))
     }
 
-    /// Every task of the snapshot as a record: the tasks in flight in the order of their
-    /// keys, then the ended ones, the oldest first.
+    /// Every task of the snapshot as a record: the ended ones, the oldest first, then
+    /// the tasks in flight in the order of their keys. A task both in flight and
+    /// remembered as ended (its `bid` started again after it ended, in a snapshot
+    /// written before a tracker forgot the ended one at such a start) is in flight.
     pub fn records(&self) -> Vec<TaskRecord> {
         let (tasks, ended) = self.parts();
-        tasks
+        let in_flight: HashSet<TaskKey> = tasks.iter().map(|t| TaskKey::of(&t.request)).collect();
+        ended
             .iter()
+            .filter(|s| !in_flight.contains(&s.task))
             .cloned()
-            .map(TaskRecord::in_flight)
-            .chain(ended.iter().cloned().map(|s| TaskRecord(Body::Ended(s))))
+            .map(|s| TaskRecord(Body::Ended(s)))
+            .chain(tasks.iter().cloned().map(TaskRecord::in_flight))
             .collect()
     }
 }
