@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::device;
+use common::{XorShift, device};
 use dji_cloud_ota::tracker::{
     Change, Ending, Ignored, Output, StartError, TaskKey, Tracker, TrackerConfig, Update,
 };
@@ -796,18 +796,6 @@ fn memory_is_bounded_by_the_tasks_in_flight_and_the_recent_ended_ones() {
     ));
     let (newest, _) = &ended[4];
     assert!(tracker.ending(newest).is_some());
-}
-
-/// A small deterministic generator, so the run below is the same every time.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[test]

@@ -4,8 +4,11 @@
 //! as `snapshot` would. Driven as a server drives it, with the dock-side builders, over
 //! long random runs of every kind of message, of the time and of forgetting.
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::XorShift;
 use dji_cloud_ota::tracker::{
     Ending, TaskKey, TaskRecord, Tracker, TrackerChanges, TrackerConfig, TrackerSnapshot,
 };
@@ -50,17 +53,6 @@ impl Rows {
         let mut rows: Vec<&(u64, TaskRecord)> = self.rows.values().collect();
         rows.sort_by_key(|(order, r)| (r.ending().is_some(), *order));
         rows.into_iter().map(|(_, r)| r.clone()).collect()
-    }
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
     }
 }
 

@@ -12,43 +12,26 @@
 //!
 //! `cargo bench -p dji-cloud-ota-mqtt --bench store`
 
-use std::collections::BTreeMap;
+#[path = "../tests/support/plans.rs"]
+mod plans;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use dji_cloud_ota::rollout::{Changes, Firmware, FleetDevice, Policy, Rollout, RolloutPlan};
+use dji_cloud_ota::rollout::{Changes, Policy, Rollout, RolloutPlan};
 use dji_cloud_ota::tracker::{Tracker, TrackerChanges, TrackerConfig};
 use dji_cloud_ota::{Device, OtaProgress, Serial, Step, TaskStatus, UpgradeType};
 use dji_cloud_ota_mqtt::{Commit, SqliteStore, Store};
 
 fn plan(gateways: usize) -> RolloutPlan {
-    let firmware = |version: &str| Firmware {
-        version: version.into(),
-        url: "https://firmware.example.com/package.zip".into(),
-        md5: "6f1ed002ab5595859014ebf0951522d9".into(),
-        size: 300_000_000,
-        file_name: "package.zip".into(),
-        upgrade_type: UpgradeType::NORMAL,
-    };
-    let mut devices = Vec::new();
-    for i in 0..gateways {
-        let dock = Serial::new(&format!("DOCK{i:05}")).unwrap();
-        let aircraft = Serial::new(&format!("AIR{i:05}")).unwrap();
-        devices.push(FleetDevice::new(dock.clone(), dock.clone(), "dock2"));
-        devices.push(FleetDevice::new(dock, aircraft, "m3d"));
-    }
-    RolloutPlan {
-        devices,
-        firmware: BTreeMap::from([
-            ("dock2".into(), firmware("10.01.0003")),
-            ("m3d".into(), firmware("10.01.0016")),
-        ]),
-        policy: Policy {
+    plans::docks_with_aircraft(
+        gateways,
+        Policy {
             max_in_flight: 1_000,
             ..Policy::default()
         },
-    }
+    )
 }
 
 fn commits(c: &mut Criterion) {

@@ -3,6 +3,8 @@
 //! own (busy once, failing, already at the target version), the rollout kept in an
 //! SQLite store, and the cloud closed in the middle and started again on it.
 
+#[path = "support/plans.rs"]
+mod plans;
 #[path = "../../tests/support/temp_dir.rs"]
 mod temp_dir;
 #[path = "../../tests/support/test_broker.rs"]
@@ -13,13 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dji_cloud_ota::dock::{Dock, DockConfig, Fault, NeedReply};
-use dji_cloud_ota::rollout::{
-    Firmware, FleetDevice, Outcome, Policy, RolloutPlan, RolloutState, Verdict,
-};
+use dji_cloud_ota::rollout::{FleetDevice, Outcome, Policy, RolloutPlan, RolloutState, Verdict};
 use dji_cloud_ota::tracker::TrackerConfig;
 use dji_cloud_ota::{
-    FirmwareState, FirmwareUpgradeStatus, ResultCode, Serial, StatePush, Step, UpgradeType,
-    now_millis,
+    FirmwareState, FirmwareUpgradeStatus, ResultCode, Serial, StatePush, Step, now_millis,
 };
 use dji_cloud_ota_mqtt::{
     Agent, AgentConfig, AgentEvent, Cloud, CloudConfig, CloudEvent, CloudEvents, MqttConfig,
@@ -28,23 +27,11 @@ use dji_cloud_ota_mqtt::{
 use temp_dir::TempDir;
 use tokio::time::{Instant, sleep_until, timeout};
 
-const DOCK_VERSION: &str = "10.01.0003";
-const AIRCRAFT_VERSION: &str = "10.01.0016";
+use plans::{AIRCRAFT_VERSION, DOCK_VERSION, firmware};
 
 fn mqtt(client_id: &str) -> MqttConfig {
     let (host, port) = test_broker::address();
     MqttConfig::new(&host, port, client_id)
-}
-
-fn firmware(version: &str) -> Firmware {
-    Firmware {
-        version: version.into(),
-        url: "https://firmware.example.com/package.zip".into(),
-        md5: "6f1ed002ab5595859014ebf0951522d9".into(),
-        size: 300_000_000,
-        file_name: "package.zip".into(),
-        upgrade_type: UpgradeType::NORMAL,
-    }
 }
 
 /// What each simulated dock does, by its position.

@@ -4,14 +4,14 @@
 //! the tracker's tasks, a row each, queryable once the tracker has forgotten them, and
 //! a database of the schema before that brought up to date.
 
-use std::collections::BTreeMap;
+#[path = "support/plans.rs"]
+mod plans;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dji_cloud_ota::rollout::{
-    Firmware, FleetDevice, Outcome, Policy, Rollout, RolloutPlan, RolloutState, Start,
-};
+use dji_cloud_ota::rollout::{Outcome, Policy, Rollout, RolloutPlan, RolloutState, Start};
 use dji_cloud_ota::tracker::{
     Change, Ending, TaskKey, TaskRecord, Tracker, TrackerChanges, TrackerConfig,
 };
@@ -30,29 +30,7 @@ fn folder(name: &str) -> PathBuf {
 
 /// `gateways` docks with their aircraft.
 fn plan(gateways: usize, policy: Policy) -> RolloutPlan {
-    let firmware = |version: &str| Firmware {
-        version: version.into(),
-        url: "https://firmware.example.com/package.zip".into(),
-        md5: "6f1ed002ab5595859014ebf0951522d9".into(),
-        size: 300_000_000,
-        file_name: "package.zip".into(),
-        upgrade_type: UpgradeType::NORMAL,
-    };
-    let mut devices = Vec::new();
-    for i in 0..gateways {
-        let dock = Serial::new(&format!("DOCK{i:05}")).unwrap();
-        let aircraft = Serial::new(&format!("AIR{i:05}")).unwrap();
-        devices.push(FleetDevice::new(dock.clone(), dock.clone(), "dock2"));
-        devices.push(FleetDevice::new(dock, aircraft, "m3d"));
-    }
-    RolloutPlan {
-        devices,
-        firmware: BTreeMap::from([
-            ("dock2".into(), firmware("10.01.0003")),
-            ("m3d".into(), firmware("10.01.0016")),
-        ]),
-        policy,
-    }
+    plans::docks_with_aircraft(gateways, policy)
 }
 
 fn ok() -> Change {

@@ -66,3 +66,17 @@ pub fn all_ota_fixtures() -> Vec<(TopicKind, String, Vec<u8>)> {
 pub fn canonical_text(message: &Message) -> String {
     String::from_utf8(message.encode().payload).expect("canonical payload is UTF-8")
 }
+
+/// A small deterministic generator (xorshift), so that a random run is the same every
+/// time.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
