@@ -9,10 +9,11 @@
 
 #[path = "support/examples.rs"]
 mod examples;
+#[path = "support/openmetrics.rs"]
+mod openmetrics;
 #[path = "support/test_broker.rs"]
 mod test_broker;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use dji_cloud_ota::{Message, OtaProgress, ResultCode, Serial, TaskStatus};
 use dji_cloud_ota_mqtt::{Agent, AgentConfig, AgentEvent, AgentEvents, MqttConfig};
 use examples::example;
+use openmetrics::Scrape;
 use tokio::time::timeout;
 
 fn fixture(name: &str) -> String {
@@ -211,48 +213,6 @@ fn get_metrics(addr: &str) -> (String, String, String) {
     (status, content_type, body.to_string())
 }
 
-/// The samples of an OpenMetrics text, by series as written (`name{labels}`); every
-/// line must be a comment (`# HELP`, `# TYPE`, `# UNIT`) or `series value`, and the
-/// last `# EOF`.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.last(), Some(&"# EOF"), "{text}");
-    let mut samples = BTreeMap::new();
-    for line in &lines[..lines.len() - 1] {
-        if ["# HELP dji_ota_", "# TYPE dji_ota_", "# UNIT dji_ota_"]
-            .iter()
-            .any(|p| line.starts_with(p))
-        {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
-        let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
-        assert!(
-            name.starts_with("dji_ota_")
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "{line}"
-        );
-        let labels = labels.strip_suffix('}').unwrap_or_else(|| panic!("{line}"));
-        for pair in labels.split(',').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or_else(|| panic!("{line}"));
-            assert!(
-                key.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{line}"
-            );
-            assert!(
-                value.len() >= 2 && value.starts_with('"') && value.ends_with('"'),
-                "{line}"
-            );
-        }
-        assert!(
-            samples.insert(series.to_string(), value).is_none(),
-            "{line}"
-        );
-    }
-    samples
-}
-
 async fn next_request(events: &mut AgentEvents) -> Message {
     loop {
         match timeout(LIMIT, events.next()).await.expect("a request") {
@@ -353,34 +313,32 @@ async fn run_serves_its_metrics_over_http_while_the_rollout_runs() {
         content_type,
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
-    let during = samples(&body);
-    let get = |samples: &BTreeMap<String, f64>, series: &str| {
-        *samples
-            .get(series)
-            .unwrap_or_else(|| panic!("no {series}: {body}"))
+    let during = Scrape::parse(body.clone());
+    during.check_declarations();
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        during
+            .value(name, labels)
+            .unwrap_or_else(|| panic!("no {name} {labels:?}: {body}"))
     };
-    assert_eq!(get(&during, "dji_ota_connected"), 1.0);
+    assert_eq!(get("dji_ota_connected", &[]), 1.0);
     assert_eq!(
-        get(&during, r#"dji_ota_tasks_in_flight{step="awaiting_reply"}"#),
+        get("dji_ota_tasks_in_flight", &[("step", "awaiting_reply")]),
         2.0
     );
-    assert_eq!(get(&during, "dji_ota_tasks_started_total"), 2.0);
+    assert_eq!(get("dji_ota_tasks_started_total", &[]), 2.0);
     assert_eq!(
-        get(
-            &during,
-            r#"dji_ota_messages_published_total{kind="request"}"#
-        ),
+        get("dji_ota_messages_published_total", &[("kind", "request")]),
         2.0
     );
-    assert!(get(&during, "dji_ota_commits_total") >= 1.0);
+    assert!(get("dji_ota_commits_total", &[]) >= 1.0);
     assert_eq!(
-        get(&during, "dji_ota_commit_duration_seconds_count"),
-        get(&during, "dji_ota_commits_total")
+        get("dji_ota_commit_duration_seconds_count", &[]),
+        get("dji_ota_commits_total", &[])
     );
     assert_eq!(
         get(
-            &during,
-            r#"dji_ota_rollout_devices{rollout="fleet",outcome="in_progress"}"#
+            "dji_ota_rollout_devices",
+            &[("rollout", "fleet"), ("outcome", "in_progress")]
         ),
         2.0
     );
