@@ -585,7 +585,14 @@ async fn what_the_devices_say_is_saved_before_their_pushes_are_acknowledged() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let saved = serde_json::to_value(store.load().unwrap().unwrap()).unwrap();
+    // Handled, and committed within the commit delay (10 ms) after.
+    let saved = loop {
+        let saved = serde_json::to_value(store.load().unwrap().unwrap()).unwrap();
+        if saved["counters"]["state_pushes"] == 2 || tokio::time::Instant::now() >= deadline {
+            break saved;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     let task = &saved["tasks"][0];
     assert_eq!(task["firmware"][0]["version"], "04.01.0020", "{saved}");
     assert!(task["confirming"]["deadline_ms"].is_u64(), "{saved}");
