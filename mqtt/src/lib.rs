@@ -10,7 +10,10 @@ mod link;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod needs;
+#[cfg(feature = "postgres")]
+pub mod pg;
 mod probe;
+mod rows;
 pub mod sqlite;
 pub mod store;
 
@@ -22,5 +25,7 @@ pub use cloud::{
 pub use config::{ConfigError, MqttConfig, Tls};
 #[cfg(feature = "metrics")]
 pub use metrics::CloudMetrics;
+#[cfg(feature = "postgres")]
+pub use pg::PgStore;
 pub use sqlite::{SavedRollout, SqliteStore};
 pub use store::{Commit, FileStore, RolloutCommit, Store, StoreError};

@@ -58,16 +58,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use dji_cloud_ota::Text;
 use dji_cloud_ota::rollout::{
-    Changes, DeviceRecord, Firmware, FleetDevice, Outcome, Policy, Rollout, RolloutHeader,
-    RolloutPlan, RolloutSnapshot, RolloutState,
+    Changes, DeviceRecord, Firmware, Policy, Rollout, RolloutHeader, RolloutPlan, RolloutSnapshot,
 };
 use dji_cloud_ota::tracker::{Counters, TaskRecord, TrackerSnapshot};
 #[cfg(doc)]
 use dji_cloud_ota::tracker::{Tracker, TrackerConfig};
-use dji_cloud_ota::{Id, ResultCode, Serial, Text};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
+use crate::rows::{DEVICE_COLUMNS, DeviceRow, DeviceValues, json, parse_state};
 use crate::store::{Commit, Store, StoreError};
 
 /// The schema, one step per version: step `i` brings a file of version `i` to `i + 1`.
@@ -682,36 +682,25 @@ fn write_tasks(
     Ok(())
 }
 
-const DEVICE_COLUMNS: &str = "gateway, sn, model, outcome, result, attempts, task, retry_at_ms,
-    started_ms, ended_ms, reported_version";
-
-/// A device's row from `DEVICE_COLUMNS`, starting at column `at`; the inner error says
+/// A device's row from [`DEVICE_COLUMNS`], starting at column `at`; the inner error says
 /// what in it is not a device record.
 fn device_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Result<DeviceRecord, String>> {
     let text = |i: usize| row.get::<_, String>(at + i);
     let number = |i: usize| row.get::<_, Option<i64>>(at + i);
-    let (gateway, sn, model, outcome) = (text(0)?, text(1)?, text(2)?, text(3)?);
-    let result = number(4)?;
-    let attempts: i64 = row.get(at + 5)?;
-    let task: Option<String> = row.get(at + 6)?;
-    let (retry_at, started, ended) = (number(7)?, number(8)?, number(9)?);
-    let reported: Option<String> = row.get(at + 10)?;
-    Ok((|| {
-        let serial = |s: &str| Serial::new(s).map_err(|e| format!("device {s:?}: {e}"));
-        Ok(DeviceRecord {
-            device: FleetDevice::new(serial(&gateway)?, serial(&sn)?, model),
-            outcome: outcome
-                .parse::<Outcome>()
-                .map_err(|e| format!("device {sn}: {e}"))?,
-            result: result.map(ResultCode),
-            attempts: u32::try_from(attempts).map_err(|e| format!("device {sn}: {e}"))?,
-            task: task.as_deref().map(Id::from_text),
-            retry_at_ms: retry_at.map(|v| v as u64),
-            started_ms: started.map(|v| v as u64),
-            ended_ms: ended.map(|v| v as u64),
-            reported_version: reported.map(Text::from),
-        })
-    })())
+    Ok(DeviceRow {
+        gateway: text(0)?,
+        sn: text(1)?,
+        model: text(2)?,
+        outcome: text(3)?,
+        result: number(4)?,
+        attempts: row.get(at + 5)?,
+        task: row.get(at + 6)?,
+        retry_at_ms: number(7)?,
+        started_ms: number(8)?,
+        ended_ms: number(9)?,
+        reported_version: row.get(at + 10)?,
+    }
+    .into_record())
 }
 
 /// The rollout's own row: its header and its policy (which a rollout taken up again
@@ -750,36 +739,21 @@ fn write_devices(
     )?;
     let mut written = 0;
     for position in positions {
-        let r = &devices[position];
+        let v = DeviceValues::of(&devices[position]);
         written += update.execute(params![
             name,
             position as i64,
-            r.outcome.as_str(),
-            r.result.map(|c| c.0),
-            i64::from(r.attempts),
-            r.task.as_ref().map(|t| t.to_string()),
-            r.retry_at_ms.map(|v| v as i64),
-            r.started_ms.map(|v| v as i64),
-            r.ended_ms.map(|v| v as i64),
-            r.reported_version.as_deref(),
+            v.outcome,
+            v.result,
+            v.attempts,
+            v.task,
+            v.retry_at_ms,
+            v.started_ms,
+            v.ended_ms,
+            v.reported_version,
         ])?;
     }
     Ok(written)
-}
-
-fn parse_state(text: &str) -> Option<RolloutState> {
-    [
-        RolloutState::Running,
-        RolloutState::Paused,
-        RolloutState::Aborted,
-        RolloutState::Cancelled,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == text)
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serializes")
 }
 
 fn database(path: &Path, error: rusqlite::Error) -> StoreError {

@@ -124,6 +124,15 @@ pub enum StoreError {
         /// What the database said, or what in it could not be read.
         reason: String,
     },
+    /// A database server ([`crate::PgStore`], with the feature `postgres`) cannot be
+    /// reached, refused or failed an operation, or holds what is not this crate's.
+    #[error("{server}: {reason}")]
+    Server {
+        /// Where the store connects, without the password.
+        server: String,
+        /// What the server or its client said.
+        reason: String,
+    },
     /// The database was written by a newer version of this crate, with a schema it
     /// does not know: it is not read, rather than misread.
     #[error("{path} has schema version {found}; this version knows up to {known}")]
