@@ -263,7 +263,7 @@ pub struct RolloutStatus {
 }
 
 impl RolloutStatus {
-    fn of(name: &str, rollout: &Rollout) -> Self {
+    pub(crate) fn of(name: &str, rollout: &Rollout) -> Self {
         Self {
             name: name.to_string(),
             state: rollout.state(),
@@ -317,6 +317,9 @@ pub enum CloudError {
     /// No rollout of that name is followed.
     #[error("no rollout named {0:?}")]
     NoRollout(String),
+    /// The settings of a group ([`crate::group::GroupConfig`]) are unusable.
+    #[error("the group's settings are unusable: {0}")]
+    Group(String),
 }
 
 /// The events a [`Cloud`] reports; read them, or they pile up.
@@ -332,7 +335,7 @@ impl CloudEvents {
     }
 }
 
-enum Command {
+pub(crate) enum Command {
     Start(Message, oneshot::Sender<Result<Started, CloudError>>),
     Rollout(
         String,
@@ -448,12 +451,26 @@ impl Cloud {
             probe,
         };
         tokio::spawn(driver.run(commands_rx));
+        Ok(Self::from_parts(
+            commands,
+            #[cfg(feature = "metrics")]
+            metrics,
+            rx,
+        ))
+    }
+
+    /// The handle on a driver that reads `commands` and reports on `events`.
+    pub(crate) fn from_parts(
+        commands: mpsc::UnboundedSender<Command>,
+        #[cfg(feature = "metrics")] metrics: crate::metrics::CloudMetrics,
+        events: mpsc::UnboundedReceiver<CloudEvent>,
+    ) -> (Self, CloudEvents) {
         let cloud = Self {
             commands,
             #[cfg(feature = "metrics")]
             metrics,
         };
-        Ok((cloud, CloudEvents { rx }))
+        (cloud, CloudEvents { rx: events })
     }
 
     /// Starts a task that upgrades `devices` behind `gateway`: subscribes to the
@@ -558,12 +575,12 @@ impl Cloud {
 }
 
 #[derive(Debug, Default)]
-struct DropNotice {
-    every: Duration,
-    last: Option<Instant>,
-    count: u64,
-    topic: String,
-    reason: String,
+pub(crate) struct DropNotice {
+    pub(crate) every: Duration,
+    pub(crate) last: Option<Instant>,
+    pub(crate) count: u64,
+    pub(crate) topic: String,
+    pub(crate) reason: String,
 }
 
 /// How long the driver waits before it tries again to save a state it could not.

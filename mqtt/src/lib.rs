@@ -6,6 +6,8 @@ pub mod agent;
 mod ask;
 pub mod cloud;
 pub mod config;
+#[cfg(feature = "postgres")]
+pub mod group;
 mod link;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -23,6 +25,8 @@ pub use cloud::{
     RolloutControl, RolloutStatus, Watch,
 };
 pub use config::{ConfigError, MqttConfig, Tls};
+#[cfg(feature = "postgres")]
+pub use group::GroupConfig;
 #[cfg(feature = "metrics")]
 pub use metrics::CloudMetrics;
 #[cfg(feature = "postgres")]

@@ -45,10 +45,10 @@ use dji_cloud_ota::Text;
 use dji_cloud_ota::rollout::{
     Changes, DeviceRecord, Firmware, Policy, Rollout, RolloutHeader, RolloutPlan, RolloutSnapshot,
 };
-use dji_cloud_ota::tracker::{Counters, TaskRecord, TrackerSnapshot};
 #[cfg(doc)]
-use dji_cloud_ota::tracker::{Tracker, TrackerConfig};
-use postgres::{Client, Config, GenericClient, NoTls, Row};
+use dji_cloud_ota::tracker::Tracker;
+use dji_cloud_ota::tracker::{Counters, TaskKey, TaskRecord, TrackerConfig, TrackerSnapshot};
+use postgres::{Client, Config, GenericClient, NoTls, Row, Transaction};
 
 use crate::rows::{DEVICE_COLUMNS, DeviceRow, DeviceValues, json, parse_state};
 use crate::sqlite::SavedRollout;
@@ -56,8 +56,9 @@ use crate::store::{Commit, Store, StoreError};
 
 /// The schema, one step per version: step `i` brings a database of version `i` to
 /// `i + 1`.
-const MIGRATIONS: &[&str] = &["
-    CREATE TABLE ota_rollouts (
+const MIGRATIONS: &[&str] = &[
+    // 1: rollouts, one row per device; the tracker's tasks, one row each; its counters.
+    "CREATE TABLE ota_rollouts (
         name text PRIMARY KEY,
         firmware text NOT NULL,
         policy text NOT NULL,
@@ -98,7 +99,20 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE ota_tracker_counters (
         id integer PRIMARY KEY CHECK (id = 1),
         counters text NOT NULL
-    );"];
+    );",
+    // 2: what several processes sharing the database need: when each task in flight
+    // is next due (the tracker's deadlines, judged by one of them), one task in flight
+    // per gateway whoever starts it, and the leases of the work done once.
+    "ALTER TABLE ota_tasks ADD COLUMN due_ms bigint;
+    CREATE INDEX ota_tasks_due ON ota_tasks (due_ms) WHERE NOT ended;
+    CREATE UNIQUE INDEX ota_tasks_one_per_gateway ON ota_tasks (gateway) WHERE NOT ended;
+    ALTER TABLE ota_rollouts ADD COLUMN control text;
+    CREATE TABLE ota_leases (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        expires_at timestamptz NOT NULL
+    );",
+];
 
 /// The key of the advisory lock held while the schema is checked and brought up to
 /// date ("dji-ota" in ASCII).
@@ -198,6 +212,41 @@ impl PgStore {
                 .recv()
                 .unwrap_or_else(|_| Err(Failure::Reason("the store's thread stopped".into()))),
             Err(_) => Err(Failure::Reason("the store's thread stopped".into())),
+        };
+        result.map_err(|failure| failure.into_error(&self.target))
+    }
+
+    /// Runs `f` in one transaction on the store's thread, committed once it returns
+    /// `Ok` (rolled back otherwise), and waits for it without blocking the caller's
+    /// thread: for the drivers of a group.
+    pub(crate) async fn transaction<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Failure> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |client| {
+            let result = match client {
+                Ok(client) => client
+                    .transaction()
+                    .map_err(Failure::from)
+                    .and_then(|mut tx| {
+                        let out = f(&mut tx)?;
+                        tx.commit()?;
+                        Ok(out)
+                    }),
+                Err(e) => Err(Failure::Connect(e.to_string())),
+            };
+            let _ = reply.send(result);
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .send(job);
+        let stopped = || Failure::Reason("the store's thread stopped".into());
+        let result = match sent {
+            Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(stopped()),
         };
         result.map_err(|failure| failure.into_error(&self.target))
     }
@@ -343,7 +392,9 @@ impl Store for PgStore {
     /// Replaces the tasks in flight with those of `snapshot`, and writes its ended
     /// tasks and counters; the ended tasks saved before are kept.
     fn save(&self, snapshot: &TrackerSnapshot) -> Result<(), StoreError> {
-        let tasks = TaskRows::of(&snapshot.records(), snapshot.counters());
+        // No tracker here to say when each task is due: the one judging the deadlines
+        // of a group works it out ([`TaskRows`]).
+        let tasks = TaskRows::of(&snapshot.records(), Some(snapshot.counters()), None);
         self.run(move |client| {
             let mut tx = client.transaction()?;
             tx.execute("DELETE FROM ota_tasks WHERE NOT ended", &[])?;
@@ -355,7 +406,11 @@ impl Store for PgStore {
     /// Writes the rows of the tasks that changed, the counters, and the rows of the
     /// rollouts that changed, in one transaction.
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        let tasks = TaskRows::of(&commit.changes.records, &commit.changes.counters);
+        let tasks = TaskRows::of(
+            &commit.changes.records,
+            Some(&commit.changes.counters),
+            Some(commit.tracker.config()),
+        );
         let rollouts: Vec<RolloutRows> = commit
             .rollouts
             .iter()
@@ -376,52 +431,9 @@ impl Store for PgStore {
         let name = name.to_owned();
         self.run(move |client| {
             let mut tx = client.transaction()?;
-            let Some(header) = tx.query_opt(
-                "SELECT firmware, policy, state, began_ms, recent_starts, threshold_ok,
-                    threshold_failed FROM ota_rollouts WHERE name = $1",
-                &[&name],
-            )?
-            else {
-                return Ok(None);
-            };
-            let rows = tx.query(
-                &format!(
-                    "SELECT {DEVICE_COLUMNS} FROM ota_rollout_devices WHERE rollout = $1
-                     ORDER BY position"
-                ),
-                &[&name],
-            )?;
+            let saved = load_rollout_in(&mut tx, &name)?;
             tx.commit()?;
-            let bad = |what: &str, detail: String| {
-                Failure::Reason(format!("rollout {name:?}: {what}: {detail}"))
-            };
-            let firmware: BTreeMap<Text, Firmware> =
-                serde_json::from_str(header.get(0)).map_err(|x| bad("firmware", x.to_string()))?;
-            let policy: Policy =
-                serde_json::from_str(header.get(1)).map_err(|x| bad("policy", x.to_string()))?;
-            let state: &str = header.get(2);
-            let state = parse_state(state).ok_or_else(|| bad("state", state.to_owned()))?;
-            let began_ms: Option<i64> = header.get(3);
-            let recent_starts = serde_json::from_str(header.get(4))
-                .map_err(|x| bad("recent starts", x.to_string()))?;
-            let (ok, failed): (i64, i64) = (header.get(5), header.get(6));
-            let devices = rows
-                .iter()
-                .map(|row| device_row(row, 0))
-                .collect::<Result<_, _>>()?;
-            Ok(Some(SavedRollout {
-                firmware,
-                policy,
-                snapshot: RolloutSnapshot {
-                    header: RolloutHeader {
-                        state,
-                        began_ms: began_ms.map(|v| v as u64),
-                        recent_starts,
-                        threshold_base: (ok as usize, failed as usize),
-                    },
-                    devices,
-                },
-            }))
+            Ok(saved)
         })
     }
 
@@ -431,8 +443,33 @@ impl Store for PgStore {
         plan: &RolloutPlan,
         rollout: &Rollout,
     ) -> Result<(), StoreError> {
-        let (name, firmware, policy) = (name.to_owned(), json(&plan.firmware), json(&plan.policy));
-        let keys: Vec<[String; 3]> = rollout
+        let new = NewRollout::of(name, plan, rollout);
+        self.run(move |client| {
+            let mut tx = client.transaction()?;
+            if !new.create(&mut tx)? {
+                return Err(Failure::Reason(format!(
+                    "a rollout named {:?} exists already",
+                    new.name
+                )));
+            }
+            Ok(tx.commit()?)
+        })
+    }
+}
+
+/// A rollout to create, ready to be written.
+pub(crate) struct NewRollout {
+    name: String,
+    firmware: String,
+    policy: String,
+    /// Each device's gateway, serial and model, in the plan's order.
+    keys: Vec<[String; 3]>,
+    rows: RolloutRows,
+}
+
+impl NewRollout {
+    pub(crate) fn of(name: &str, plan: &RolloutPlan, rollout: &Rollout) -> Self {
+        let keys = rollout
             .devices()
             .iter()
             .map(|r| {
@@ -444,36 +481,53 @@ impl Store for PgStore {
             header: true,
             devices: (0..rollout.devices().len()).collect(),
         };
-        let rows = RolloutRows::of(&name, rollout, &everything);
-        self.run(move |client| {
-            let mut tx = client.transaction()?;
-            tx.execute(
-                "INSERT INTO ota_rollouts (name, firmware, policy, state, began_ms,
-                    recent_starts, threshold_ok, threshold_failed)
-                 VALUES ($1, $2, $3, '', NULL, '[]', 0, 0)",
-                &[&name, &firmware, &policy],
-            )?;
-            let column = |i: usize| keys.iter().map(|k| k[i].as_str()).collect::<Vec<_>>();
-            let positions: Vec<i64> = (0..keys.len() as i64).collect();
-            tx.execute(
-                "INSERT INTO ota_rollout_devices (rollout, position, gateway, sn, model,
-                    outcome, attempts)
-                 SELECT $1, position, gateway, sn, model, '', 0
-                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])
-                    AS d (position, gateway, sn, model)",
-                &[&name, &positions, &column(0), &column(1), &column(2)],
-            )?;
-            rows.write(&mut tx)?;
-            Ok(tx.commit()?)
-        })
+        Self {
+            name: name.to_owned(),
+            firmware: json(&plan.firmware),
+            policy: json(&plan.policy),
+            keys,
+            rows: RolloutRows::of(name, rollout, &everything),
+        }
+    }
+
+    /// Writes the rollout and its devices' rows, unless a rollout of its name exists:
+    /// false then, and nothing written.
+    pub(crate) fn create(&self, tx: &mut Transaction<'_>) -> Result<bool, Failure> {
+        let created = tx.execute(
+            "INSERT INTO ota_rollouts (name, firmware, policy, state, began_ms,
+                recent_starts, threshold_ok, threshold_failed)
+             VALUES ($1, $2, $3, '', NULL, '[]', 0, 0) ON CONFLICT (name) DO NOTHING",
+            &[&self.name, &self.firmware, &self.policy],
+        )?;
+        if created == 0 {
+            return Ok(false);
+        }
+        let column = |i: usize| self.keys.iter().map(|k| k[i].as_str()).collect::<Vec<_>>();
+        let positions: Vec<i64> = (0..self.keys.len() as i64).collect();
+        tx.execute(
+            "INSERT INTO ota_rollout_devices (rollout, position, gateway, sn, model,
+                outcome, attempts)
+             SELECT $1, position, gateway, sn, model, '', 0
+             FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])
+                AS d (position, gateway, sn, model)",
+            &[&self.name, &positions, &column(0), &column(1), &column(2)],
+        )?;
+        self.rows.write(tx)?;
+        Ok(true)
     }
 }
 
 /// Why a call on the store's thread failed, turned into a [`StoreError`] by the caller.
-enum Failure {
+pub(crate) enum Failure {
     Connect(String),
     Database(postgres::Error),
     Reason(String),
+}
+
+impl From<dji_cloud_ota::tracker::RestoreError> for Failure {
+    fn from(e: dji_cloud_ota::tracker::RestoreError) -> Self {
+        Failure::Reason(format!("the tasks read cannot be restored: {e}"))
+    }
 }
 
 impl From<postgres::Error> for Failure {
@@ -554,24 +608,36 @@ fn migrate(client: &mut Client) -> Result<(), Failure> {
 
 /// The rows of tasks and the counters, ready to be written (made on the caller's
 /// thread, written on the store's).
-struct TaskRows {
+pub(crate) struct TaskRows {
     gateways: Vec<String>,
     bids: Vec<String>,
     ended: Vec<bool>,
     endings: Vec<Option<String>>,
+    /// When each task is next due ([`TaskRecord::due`]): [`NEVER`] for none, `None`
+    /// when unknown (written without the tracker's configuration), which the process
+    /// judging the deadlines takes as due now.
+    due: Vec<Option<i64>>,
     records: Vec<String>,
-    counters: String,
+    counters: Option<String>,
 }
 
+/// The `due_ms` of a task with no deadline, or an ended one.
+const NEVER: i64 = i64::MAX;
+
 impl TaskRows {
-    fn of(records: &[TaskRecord], counters: &Counters) -> Self {
+    pub(crate) fn of(
+        records: &[TaskRecord],
+        counters: Option<&Counters>,
+        config: Option<&TrackerConfig>,
+    ) -> Self {
         let mut rows = Self {
             gateways: Vec::with_capacity(records.len()),
             bids: Vec::with_capacity(records.len()),
             ended: Vec::with_capacity(records.len()),
             endings: Vec::with_capacity(records.len()),
+            due: Vec::with_capacity(records.len()),
             records: Vec::with_capacity(records.len()),
-            counters: json(counters),
+            counters: counters.map(json),
         };
         for record in records {
             let key = record.key();
@@ -580,6 +646,11 @@ impl TaskRows {
             rows.bids.push(key.bid.to_string());
             rows.ended.push(ending.is_some());
             rows.endings.push(ending.map(json));
+            rows.due.push(config.map(|config| {
+                record
+                    .due(config)
+                    .map_or(NEVER, |at| i64::try_from(at).unwrap_or(NEVER))
+            }));
             rows.records.push(json(record));
         }
         rows
@@ -588,36 +659,61 @@ impl TaskRows {
     /// Writes each task's row over the one it had, in one statement, and the counters.
     /// A task that neither started nor ended keeps its `seq` (the order of the ended
     /// ones).
-    fn write(&self, tx: &mut impl GenericClient) -> Result<(), postgres::Error> {
+    pub(crate) fn write(&self, tx: &mut impl GenericClient) -> Result<(), postgres::Error> {
         if !self.records.is_empty() {
             tx.execute(
-                "INSERT INTO ota_tasks AS t (gateway, bid, ended, ending, seq, record)
-                 SELECT gateway, bid, ended, ending, nextval('ota_task_seq'), record
-                 FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[])
-                    AS r (gateway, bid, ended, ending, record)
+                "INSERT INTO ota_tasks AS t (gateway, bid, ended, ending, seq, due_ms, record)
+                 SELECT gateway, bid, ended, ending, nextval('ota_task_seq'), due_ms, record
+                 FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[],
+                    $6::text[]) AS r (gateway, bid, ended, ending, due_ms, record)
                  ON CONFLICT (gateway, bid) DO UPDATE SET
                     ended = excluded.ended, ending = excluded.ending, record = excluded.record,
+                    due_ms = excluded.due_ms,
                     seq = CASE WHEN t.ended = excluded.ended THEN t.seq ELSE excluded.seq END",
                 &[
                     &self.gateways,
                     &self.bids,
                     &self.ended,
                     &self.endings,
+                    &self.due,
                     &self.records,
                 ],
             )?;
         }
-        tx.execute(
-            "INSERT INTO ota_tracker_counters (id, counters) VALUES (1, $1)
-             ON CONFLICT (id) DO UPDATE SET counters = excluded.counters",
-            &[&self.counters],
-        )?;
+        if let Some(counters) = &self.counters {
+            tx.execute(
+                "INSERT INTO ota_tracker_counters (id, counters) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET counters = excluded.counters",
+                &[counters],
+            )?;
+        }
         Ok(())
+    }
+
+    /// Inserts the rows of tasks just started, each unless its gateway has a task in
+    /// flight already (or its `bid` is taken): which ones were inserted, in order.
+    pub(crate) fn insert_new(&self, tx: &mut impl GenericClient) -> Result<Vec<bool>, Failure> {
+        let mut inserted = Vec::with_capacity(self.records.len());
+        for i in 0..self.records.len() {
+            let n = tx.execute(
+                "INSERT INTO ota_tasks (gateway, bid, ended, ending, seq, due_ms, record)
+                 VALUES ($1, $2, false, NULL, nextval('ota_task_seq'), $3, $4)
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &self.gateways[i],
+                    &self.bids[i],
+                    &self.due[i],
+                    &self.records[i],
+                ],
+            )?;
+            inserted.push(n == 1);
+        }
+        Ok(inserted)
     }
 }
 
 /// What changed in one rollout, ready to be written.
-struct RolloutRows {
+pub(crate) struct RolloutRows {
     name: String,
     /// The header's columns when it changed: state, began, recent starts, the
     /// threshold's base, the policy.
@@ -634,7 +730,7 @@ struct RolloutRows {
 }
 
 impl RolloutRows {
-    fn of(name: &str, rollout: &Rollout, changes: &Changes) -> Self {
+    pub(crate) fn of(name: &str, rollout: &Rollout, changes: &Changes) -> Self {
         let header = changes.header.then(|| {
             let h = rollout.header();
             (
@@ -675,7 +771,7 @@ impl RolloutRows {
     }
 
     /// Writes the header if it changed, and the changed devices' rows in one statement.
-    fn write(&self, tx: &mut impl GenericClient) -> Result<(), Failure> {
+    pub(crate) fn write(&self, tx: &mut impl GenericClient) -> Result<(), Failure> {
         if let Some((state, began, recent, ok, failed, policy)) = &self.header {
             let written = tx.execute(
                 "UPDATE ota_rollouts SET state = $2, began_ms = $3, recent_starts = $4,
@@ -713,6 +809,229 @@ impl RolloutRows {
         }
         Ok(())
     }
+}
+
+/// The rollout `name`, read in `tx`.
+fn load_rollout_in(tx: &mut Transaction<'_>, name: &str) -> Result<Option<SavedRollout>, Failure> {
+    let Some(header) = tx.query_opt(
+        "SELECT firmware, policy, state, began_ms, recent_starts, threshold_ok,
+            threshold_failed FROM ota_rollouts WHERE name = $1",
+        &[&name],
+    )?
+    else {
+        return Ok(None);
+    };
+    let rows = tx.query(
+        &format!(
+            "SELECT {DEVICE_COLUMNS} FROM ota_rollout_devices WHERE rollout = $1
+             ORDER BY position"
+        ),
+        &[&name],
+    )?;
+    let bad =
+        |what: &str, detail: String| Failure::Reason(format!("rollout {name:?}: {what}: {detail}"));
+    let firmware: BTreeMap<Text, Firmware> =
+        serde_json::from_str(header.get(0)).map_err(|x| bad("firmware", x.to_string()))?;
+    let policy: Policy =
+        serde_json::from_str(header.get(1)).map_err(|x| bad("policy", x.to_string()))?;
+    let state: &str = header.get(2);
+    let state = parse_state(state).ok_or_else(|| bad("state", state.to_owned()))?;
+    let began_ms: Option<i64> = header.get(3);
+    let recent_starts =
+        serde_json::from_str(header.get(4)).map_err(|x| bad("recent starts", x.to_string()))?;
+    let (ok, failed): (i64, i64) = (header.get(5), header.get(6));
+    let devices = rows
+        .iter()
+        .map(|row| device_row(row, 0))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(SavedRollout {
+        firmware,
+        policy,
+        snapshot: RolloutSnapshot {
+            header: RolloutHeader {
+                state,
+                began_ms: began_ms.map(|v| v as u64),
+                recent_starts,
+                threshold_base: (ok as usize, failed as usize),
+            },
+            devices,
+        },
+    }))
+}
+
+// ---- What the processes of a group do in their transactions ([`crate::group`]).
+
+/// The rows of the tasks `keys`, in flight or ended, locked until the transaction
+/// ends: two processes handling messages of one task take turns.
+pub(crate) fn lock_tasks(
+    tx: &mut Transaction<'_>,
+    keys: &[TaskKey],
+) -> Result<Vec<TaskRecord>, Failure> {
+    let (gateways, bids) = key_columns(keys);
+    let rows = tx.query(
+        "SELECT gateway, bid, record FROM ota_tasks
+         WHERE (gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+         ORDER BY gateway, bid FOR UPDATE",
+        &[&gateways, &bids],
+    )?;
+    task_records(&rows)
+}
+
+/// The tasks in flight that are due at `now_ms` (or whose due time is unknown), at most
+/// `limit`, the earliest first, locked; those another process holds are left for later.
+pub(crate) fn lock_due(
+    tx: &mut Transaction<'_>,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<TaskRecord>, Failure> {
+    let rows = tx.query(
+        "SELECT gateway, bid, record FROM ota_tasks
+         WHERE NOT ended AND (due_ms IS NULL OR due_ms <= $1)
+         ORDER BY due_ms NULLS FIRST LIMIT $2 FOR UPDATE SKIP LOCKED",
+        &[&(now_ms as i64), &(limit as i64)],
+    )?;
+    task_records(&rows)
+}
+
+/// How the tasks among `keys` that have ended ended.
+pub(crate) fn endings_among(
+    tx: &mut Transaction<'_>,
+    keys: &[TaskKey],
+) -> Result<Vec<TaskRecord>, Failure> {
+    let (gateways, bids) = key_columns(keys);
+    let rows = tx.query(
+        "SELECT gateway, bid, record FROM ota_tasks
+         WHERE (gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND ended",
+        &[&gateways, &bids],
+    )?;
+    task_records(&rows)
+}
+
+/// The task in flight on `gateway`, if any.
+pub(crate) fn in_flight_on(
+    tx: &mut Transaction<'_>,
+    gateway: &str,
+) -> Result<Option<TaskRecord>, Failure> {
+    let rows = tx.query(
+        "SELECT gateway, bid, record FROM ota_tasks WHERE gateway = $1 AND NOT ended",
+        &[&gateway],
+    )?;
+    Ok(task_records(&rows)?.pop())
+}
+
+/// The tasks in flight, by key, and the latest `ended` ended ones, the oldest first.
+pub(crate) fn tasks_now(
+    tx: &mut Transaction<'_>,
+    ended: usize,
+) -> Result<(Vec<TaskRecord>, Vec<TaskRecord>), Failure> {
+    let in_flight = tx.query(
+        "SELECT gateway, bid, record FROM ota_tasks WHERE NOT ended ORDER BY gateway, bid",
+        &[],
+    )?;
+    let latest = tx.query(
+        "SELECT gateway, bid, record FROM (
+            SELECT gateway, bid, record, seq FROM ota_tasks WHERE ended
+            ORDER BY seq DESC LIMIT $1) AS latest
+         ORDER BY seq",
+        &[&(ended as i64)],
+    )?;
+    Ok((task_records(&in_flight)?, task_records(&latest)?))
+}
+
+/// Takes or renews the lease `name` for `holder`, for `ttl` from the server's clock
+/// now: true when `holder` has it (it had it, or nobody had it, or the last holder let
+/// it expire).
+pub(crate) fn renew_lease(
+    tx: &mut Transaction<'_>,
+    name: &str,
+    holder: &str,
+    ttl: std::time::Duration,
+) -> Result<bool, Failure> {
+    let held = tx.query_opt(
+        "INSERT INTO ota_leases (name, holder, expires_at)
+         VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+            expires_at = excluded.expires_at
+         WHERE ota_leases.holder = excluded.holder OR ota_leases.expires_at < clock_timestamp()
+         RETURNING holder",
+        &[&name, &holder, &ttl.as_secs_f64()],
+    )?;
+    Ok(held.is_some())
+}
+
+/// Holds the lease `name` (shared) until the transaction ends if `holder` has it and it
+/// has not expired: what the holder checks before the work the lease is for, so that
+/// one whose lease ran out while it was held up does nothing (the next holder's
+/// renewal waits for this transaction).
+pub(crate) fn hold_lease(
+    tx: &mut Transaction<'_>,
+    name: &str,
+    holder: &str,
+) -> Result<bool, Failure> {
+    let held = tx.query_opt(
+        "SELECT 1 FROM ota_leases WHERE name = $1 AND holder = $2
+            AND expires_at > clock_timestamp() FOR SHARE",
+        &[&name, &holder],
+    )?;
+    Ok(held.is_some())
+}
+
+/// Gives the lease `name` up, if `holder` has it: the next process takes it at once.
+pub(crate) fn release_lease(
+    tx: &mut Transaction<'_>,
+    name: &str,
+    holder: &str,
+) -> Result<(), Failure> {
+    tx.execute(
+        "DELETE FROM ota_leases WHERE name = $1 AND holder = $2",
+        &[&name, &holder],
+    )?;
+    Ok(())
+}
+
+/// The controls asked of the rollouts `names` and not yet applied, cleared.
+pub(crate) fn take_controls(
+    tx: &mut Transaction<'_>,
+    names: &[String],
+) -> Result<Vec<(String, String)>, Failure> {
+    let rows = tx.query(
+        "WITH asked AS (
+            SELECT name, control FROM ota_rollouts
+            WHERE name = ANY($1) AND control IS NOT NULL FOR UPDATE),
+         cleared AS (
+            UPDATE ota_rollouts r SET control = NULL FROM asked WHERE r.name = asked.name)
+         SELECT name, control FROM asked",
+        &[&names],
+    )?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// Asks the rollout `name` for a control (`pause`, `resume`, `cancel`), which the
+/// process that starts its tasks applies; false when no rollout has that name.
+pub(crate) fn ask_control(
+    tx: &mut Transaction<'_>,
+    name: &str,
+    control: &str,
+) -> Result<bool, Failure> {
+    let n = tx.execute(
+        "UPDATE ota_rollouts SET control = $2 WHERE name = $1",
+        &[&name, &control],
+    )?;
+    Ok(n == 1)
+}
+
+/// Reads the rollout `name`, as [`Store::load_rollout`] does, in `tx`.
+pub(crate) fn read_rollout(
+    tx: &mut Transaction<'_>,
+    name: &str,
+) -> Result<Option<SavedRollout>, Failure> {
+    load_rollout_in(tx, name)
+}
+
+fn key_columns(keys: &[TaskKey]) -> (Vec<String>, Vec<String>) {
+    keys.iter()
+        .map(|k| (k.gateway.to_string(), k.bid.to_string()))
+        .unzip()
 }
 
 /// The task records of rows `(gateway, bid, record)`.

@@ -63,11 +63,16 @@ impl TestPostgres {
     }
 
     /// The connection parameters of a new, empty database named `name`.
+    /// (On a thread of its own: the client blocks, which a test's tokio runtime
+    /// refuses.)
     pub fn database(&self, name: &str) -> String {
-        let mut admin = ::postgres::Client::connect(&self.url(), ::postgres::NoTls).unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
+        let (url, create) = (self.url(), format!("CREATE DATABASE {name}"));
+        std::thread::spawn(move || {
+            let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+            admin.batch_execute(&create).unwrap();
+        })
+        .join()
+        .unwrap();
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 

@@ -63,6 +63,32 @@ impl TaskRecord {
         }
     }
 
+    /// When a tracker with `config` next has something to do for this task in
+    /// [`Tracker::poll`] (the end of its reply window, its silence limit, the end of its
+    /// state's grace), or `None` for an ended task or one with no deadline: for a store
+    /// shared by several processes, which keeps it in a column and hands the tasks that
+    /// are due to the one process that judges them.
+    ///
+    /// ```
+    /// use dji_cloud_ota::tracker::{Tracker, TrackerConfig};
+    /// use dji_cloud_ota::{Device, Serial, UpgradeType};
+    ///
+    /// let config = TrackerConfig::default();
+    /// let mut tracker = Tracker::new(config.clone());
+    /// let device = Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL);
+    /// tracker.start(Serial::new("4TADKAQ000002J")?, vec![device], 1_000)?;
+    /// let changes = tracker.take_changes();
+    /// // Sent at 1,000 ms: due when its reply window ends.
+    /// assert_eq!(changes.records[0].due(&config), Some(1_000 + config.reply_timeout_ms));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn due(&self, config: &super::TrackerConfig) -> Option<u64> {
+        match &self.0 {
+            Body::InFlight(task) => task.due(config),
+            Body::Ended(_) => None,
+        }
+    }
+
     pub(super) fn into_parts(self) -> Result<Result<Task, SavedEnding>, RestoreError> {
         match self.0 {
             Body::InFlight(task) if !matches!(task.request.data, Data::OtaCreate(_)) => {

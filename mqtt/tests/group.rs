@@ -1,0 +1,380 @@
+//! Three cloud processes in a group (`Cloud::spawn_in_group`) follow one rollout,
+//! sharing a PostgreSQL database (started by the test in a temporary folder) and the
+//! broker's shared subscriptions (the one named by `OTA_TEST_BROKER`, or the tests'
+//! embedded one). The one holding the group's lease is stopped dead in the middle (its
+//! runtime dropped: no goodbye, its lease left to expire); another takes over within
+//! the lease and a fifth, and every device ends as it should.
+//!
+//! Ignored by plain `cargo test` (it needs PostgreSQL); `.ci/run` runs it:
+//! `cargo test -p dji-cloud-ota-mqtt --features postgres --test group -- --ignored`.
+
+#[path = "support/fleet_sim.rs"]
+mod fleet_sim;
+#[path = "support/plans.rs"]
+mod plans;
+#[path = "../../tests/support/test_broker.rs"]
+mod test_broker;
+#[path = "support/postgres.rs"]
+mod test_postgres;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dji_cloud_ota::ResultCode;
+use dji_cloud_ota::rollout::{Outcome, Policy, Verdict};
+use dji_cloud_ota::tracker::TrackerConfig;
+use dji_cloud_ota_mqtt::{
+    Cloud, CloudConfig, CloudEvent, CloudEvents, GroupConfig, PgStore, RolloutControl,
+    RolloutStatus, Store,
+};
+use fleet_sim::{Fleet, Kind, Seen, mqtt, run_docks};
+use test_postgres::TestPostgres;
+use tokio::time::Instant;
+
+const LEASE: Duration = Duration::from_secs(3);
+
+/// A process of the group, on a runtime of its own, so that it can be stopped dead.
+struct Member {
+    runtime: Option<tokio::runtime::Runtime>,
+    cloud: Cloud,
+    /// Its events, forwarded to the test's runtime.
+    events: tokio::sync::mpsc::UnboundedReceiver<CloudEvent>,
+}
+
+impl Member {
+    fn start(url: &str, group: &str, instance: &str, tracker: TrackerConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = CloudConfig::new(
+            mqtt(&format!("{group}-{instance}")).with_persistent_session(false),
+            tracker,
+        );
+        config.resume_grace = Duration::from_millis(300);
+        let mut settings = GroupConfig::new(group, instance);
+        settings.lease = LEASE;
+        settings.tick = Duration::from_millis(100);
+        let store = PgStore::connect(url).unwrap();
+        let (cloud, events) = {
+            let _inside = runtime.enter();
+            Cloud::spawn_in_group(config, store, settings).unwrap()
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        runtime.spawn(forward(events, tx));
+        Self {
+            runtime: Some(runtime),
+            cloud,
+            events: rx,
+        }
+    }
+
+    /// Stops it dead: its tasks dropped where they are, its connections closed, nothing
+    /// said to the broker or the database.
+    fn kill(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+async fn forward(mut events: CloudEvents, tx: tokio::sync::mpsc::UnboundedSender<CloudEvent>) {
+    while let Some(event) = events.next().await {
+        if tx.send(event).is_err() {
+            return;
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The holder of the group's lease, as the database says.
+fn holder(url: &str, group: &str) -> Option<String> {
+    let url = url.to_string();
+    let group = group.to_string();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client
+            .query_opt(
+                "SELECT holder FROM ota_leases WHERE name = $1 AND expires_at > now()",
+                &[&format!("{group}/leader")],
+            )
+            .unwrap()
+            .map(|row| row.get(0))
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts PostgreSQL: needs its programs (Debian's postgresql package, as .ci/run installs)"]
+async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
+    let server = TestPostgres::start("group");
+    let url = server.database("fleet");
+    let prefix = format!("GR{}", std::process::id() % 100_000);
+    let group = format!("g{prefix}");
+    let mut kinds = vec![Kind::Healthy; 40];
+    for busy in [1, 9, 22] {
+        kinds[busy] = Kind::BusyOnce;
+    }
+    kinds[5] = Kind::Failing;
+    kinds[30] = Kind::Failing;
+    kinds[3] = Kind::AtTarget;
+    kinds[17] = Kind::AtTarget;
+    let fleet = Fleet::new(&prefix, kinds.clone());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (listening_tx, listening) = tokio::sync::oneshot::channel();
+    let docks = run_docks(&fleet, seen.clone(), listening).await;
+
+    let policy = Policy {
+        canary: 2,
+        max_in_flight: 6,
+        retry_after_ms: 500,
+        retry_limit: 2,
+        ..Policy::default()
+    };
+    let tracker = TrackerConfig {
+        reply_timeout_ms: 2_000,
+        silence_timeout_ms: Some(20_000),
+        state_grace_ms: 1_000,
+        ..TrackerConfig::default()
+    };
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| Member::start(&url, &group, &format!("m{i}"), tracker.clone()))
+        .collect();
+    for member in &mut members {
+        connected_forwarded(&mut member.events).await;
+    }
+    // Every process joins the same rollout; the first creates it.
+    for member in &members {
+        let status = member
+            .cloud
+            .rollout("release", fleet.plan(policy.clone()))
+            .await
+            .unwrap();
+        assert_eq!(status.counts.waiting + status.counts.skipped, 80);
+    }
+    // A process with another policy is refused.
+    let other = Policy {
+        max_in_flight: 99,
+        ..policy.clone()
+    };
+    assert!(
+        members[1]
+            .cloud
+            .rollout("release", fleet.plan(other))
+            .await
+            .is_err()
+    );
+    // One of them holds the lease (it subscribes to the state pushes once it does).
+    let deadline = Instant::now() + LEASE * 3;
+    let first = loop {
+        if let Some(holder) = holder(&url, &group) {
+            break holder;
+        }
+        assert!(Instant::now() < deadline, "nobody took the lease");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    listening_tx.send(()).unwrap();
+
+    // A third of the way, the holder is stopped dead.
+    let leader: usize = first[1..].parse().unwrap();
+    let watcher = (leader + 1) % 3;
+    let limit = |s: &RolloutStatus| assert!(s.in_flight <= 6, "{s:?}");
+    until(
+        &mut members[watcher].events,
+        Duration::from_secs(90),
+        limit,
+        |s| s.counts.ok + s.counts.failed + s.counts.skipped >= 26,
+    )
+    .await;
+    members[leader].kill();
+    let killed = Instant::now();
+    let next = loop {
+        match holder(&url, &group) {
+            Some(holder) if holder != first => break holder,
+            _ => {}
+        }
+        assert!(
+            killed.elapsed() < LEASE + LEASE / 5 + Duration::from_secs(2),
+            "no process took the lease over in {:?}",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let takeover = killed.elapsed();
+    assert!(
+        takeover <= LEASE + LEASE / 5 + Duration::from_millis(500),
+        "taken over by {next} after {takeover:?}"
+    );
+    eprintln!("lease taken over by {next} after {takeover:?}");
+
+    // The two left take it to its end; each reports it.
+    let mut ends = Vec::new();
+    for (i, member) in members.iter_mut().enumerate() {
+        if i == leader {
+            continue;
+        }
+        let end = until(&mut member.events, Duration::from_secs(120), limit, |s| {
+            s.verdict.is_some()
+        })
+        .await;
+        ends.push(end);
+    }
+    for end in &ends {
+        assert_eq!(end.verdict, Some(Verdict::Failures), "{end:?}");
+        assert_eq!(
+            (end.counts.ok, end.counts.failed, end.counts.skipped),
+            (72, 4, 4),
+            "{end:?}"
+        );
+    }
+    // The rows say which device ended how.
+    let store = PgStore::connect(&url).unwrap();
+    let saved = store.load_rollout("release").unwrap().unwrap();
+    for (i, pair) in saved.snapshot.devices.chunks(2).enumerate() {
+        let want = match kinds[i] {
+            Kind::Healthy | Kind::BusyOnce => Outcome::Ok,
+            Kind::Failing => Outcome::Failed,
+            Kind::AtTarget => Outcome::Skipped,
+        };
+        for record in pair {
+            assert_eq!(record.outcome, want, "{record:?}");
+        }
+        // A dock busy once refuses its first request: tried again later, a second
+        // task. Unless the refusal was lost with the killed process: then the request
+        // went again (the same task, the same bid) and the dock took it.
+        if kinds[i] == Kind::BusyOnce {
+            let requests = seen.lock().unwrap().requests[&fleet.gateways[i]].clone();
+            let resent = requests.len()
+                > requests
+                    .iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len();
+            assert!(
+                pair[0].attempts == 2 || (pair[0].attempts == 1 && resent),
+                "{:?}, requests {requests:?}",
+                pair[0]
+            );
+        }
+        if kinds[i] == Kind::Failing {
+            assert_eq!(pair[0].result, Some(ResultCode(312003)));
+        }
+    }
+    // The docks: no second task while one ran, every event that asked for a reply
+    // answered (the last replies may still be on their way when the rollout ends).
+    let answered =
+        |seen: &Seen| (seen.stats.values()).all(|s| s.replies_received == s.replies_expected);
+    let wait = Instant::now() + Duration::from_secs(10);
+    while !answered(&seen.lock().unwrap()) && Instant::now() < wait {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(
+        seen.while_busy.is_empty(),
+        "a second ota_create reached {:?}",
+        seen.while_busy
+    );
+    for (i, gateway) in fleet.gateways.iter().enumerate() {
+        let mut bids = seen.requests.get(gateway).cloned().unwrap_or_default();
+        bids.sort();
+        bids.dedup();
+        let want = match kinds[i] {
+            Kind::AtTarget => 0,
+            Kind::BusyOnce => usize::try_from(saved.snapshot.devices[2 * i].attempts).unwrap(),
+            _ => 1,
+        };
+        assert_eq!(
+            bids.len(),
+            want,
+            "{gateway}: {:?}",
+            seen.requests.get(gateway)
+        );
+        let stats = &seen.stats[gateway];
+        assert_eq!(
+            stats.replies_received, stats.replies_expected,
+            "{gateway}: {stats:?}"
+        );
+    }
+    let requests: u64 = seen.stats.values().map(|s| s.requests).sum();
+    let bids: u64 = seen.stats.values().map(|s| s.request_bids).sum();
+    eprintln!(
+        "ota_create received {requests}, of {bids} tasks: {} sent again",
+        requests - bids
+    );
+
+    // Any process asks a control of the rollout; an unknown rollout is refused.
+    let alive = (leader + 1) % 3;
+    assert!(
+        members[alive]
+            .cloud
+            .control("release", RolloutControl::Pause)
+            .await
+            .unwrap()
+    );
+    assert!(
+        members[alive]
+            .cloud
+            .control("nonesuch", RolloutControl::Pause)
+            .await
+            .is_err()
+    );
+    let status = members[alive].cloud.status().await.unwrap();
+    assert!(status.tasks.is_empty(), "{:?}", status.tasks);
+    assert!(
+        status
+            .subscriptions
+            .iter()
+            .any(|s| s.starts_with(&format!("$share/{group}/")))
+    );
+    for (i, member) in members.into_iter().enumerate() {
+        if i != leader {
+            member.cloud.clone().close().await;
+        }
+        drop(member);
+    }
+    docks.abort();
+}
+
+async fn connected_forwarded(events: &mut tokio::sync::mpsc::UnboundedReceiver<CloudEvent>) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .unwrap()
+        {
+            Some(CloudEvent::Connected { .. }) => return,
+            Some(CloudEvent::Failed { reason }) => panic!("{reason}"),
+            Some(_) => {}
+            None => panic!("the cloud stopped"),
+        }
+    }
+}
+
+/// Takes rollout statuses until `done` holds for one; checks every one on the way.
+async fn until(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<CloudEvent>,
+    within: Duration,
+    mut check: impl FnMut(&RolloutStatus),
+    done: impl Fn(&RolloutStatus) -> bool,
+) -> RolloutStatus {
+    let end = Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(end, events.recv()).await {
+            Ok(Some(CloudEvent::Rollout(status))) => {
+                check(&status);
+                if done(&status) {
+                    return status;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the cloud stopped"),
+            Err(_) => panic!("the rollout did not get there within {within:?}"),
+        }
+    }
+}
