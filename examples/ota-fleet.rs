@@ -22,6 +22,26 @@
 //!
 //! `status` reads the same database, also while `run` is going on.
 //!
+//! # On PostgreSQL, as a group of processes
+//! `--postgres URL` keeps the rollout in PostgreSQL instead of `--state DB` (the URL
+//! may also come from the environment, `OTA_POSTGRES_URL`; a password is taken from
+//! `PGPASSWORD` or from `OTA_POSTGRES_URL`, never from the command line, and is never
+//! printed). With `--group NAME` as well, the process joins a group: start the same
+//! command on several machines (or several times on one) and they share the rollout,
+//! each handling the messages the broker hands it through the shared subscriptions
+//! `$share/NAME/...`, one of them (the holder of the group's lease) starting the tasks
+//! and judging the deadlines; when it dies, another takes over within 12 s. Each uses
+//! the client id `<client id>-<instance>` (the instance is `--instance`, by default
+//! the process id) with a clean session, and each exits with the rollout's exit status
+//! once it has ended.
+//!
+//! ```sh
+//! export OTA_POSTGRES_URL=postgres://ota@db.internal/fleet PGPASSWORD=...
+//! cargo run --example ota-fleet -- run --broker 127.0.0.1:1883 --group fleet-a \
+//!     --fleet fleet.csv --firmware firmware.json --max-in-flight 50   # on each machine
+//! cargo run --example ota-fleet -- status --json                      # reads the database
+//! ```
+//!
 //! With `--metrics ADDR` (`127.0.0.1:9464`, say; port 0 takes a free one), `run` serves
 //! the cloud driver's metrics at `http://ADDR/metrics` in the OpenMetrics text format
 //! (tasks in flight by step, messages, commits and their latency, acknowledgements
@@ -51,7 +71,9 @@ use common::mqtt::ConnArgs;
 use dji_cloud_ota::rollout::{Policy, Rollout};
 use dji_cloud_ota::tracker::TrackerConfig;
 use dji_cloud_ota_mqtt::metrics::CONTENT_TYPE;
-use dji_cloud_ota_mqtt::{Cloud, CloudConfig, CloudEvent, CloudMetrics, SqliteStore};
+use dji_cloud_ota_mqtt::{
+    Cloud, CloudConfig, CloudEvent, CloudMetrics, GroupConfig, PgStore, SqliteStore, Store,
+};
 
 use common::fleet::{EXIT_BROKER, EXIT_INPUT, EXIT_OK};
 
@@ -81,9 +103,14 @@ struct RunArgs {
     /// The firmware of each model, as JSON.
     #[arg(long, value_name = "FIRMWARE.json")]
     firmware: PathBuf,
-    /// The SQLite database the rollout and the tasks are kept in.
-    #[arg(long, value_name = "DB")]
-    state: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Joins the group NAME of processes sharing the rollout (needs PostgreSQL).
+    #[arg(long, value_name = "NAME", requires = "postgres")]
+    group: Option<String>,
+    /// This process's name in the group (default: its process id).
+    #[arg(long, value_name = "NAME", requires = "group")]
+    instance: Option<String>,
     /// The rollout's name in the database.
     #[arg(long, default_value = "fleet")]
     name: String,
@@ -142,11 +169,95 @@ impl PolicyArgs {
     }
 }
 
+/// Where the rollout is kept: an SQLite file, or a PostgreSQL database.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct DbArgs {
+    /// The SQLite database the rollout and the tasks are kept in.
+    #[arg(long, value_name = "DB")]
+    state: Option<PathBuf>,
+    /// The PostgreSQL database instead (a postgres:// URL or libpq's key=value
+    /// pairs, without a password: PGPASSWORD gives it).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OTA_POSTGRES_URL",
+        hide_env_values = true
+    )]
+    postgres: Option<String>,
+}
+
+impl DbArgs {
+    /// Opens the database, for reading and writing or only reading.
+    fn open(&self, write: bool) -> Result<Db, String> {
+        match (&self.state, &self.postgres) {
+            (Some(path), _) => {
+                let store = if write {
+                    SqliteStore::open(path)
+                } else {
+                    SqliteStore::open_read_only(path)
+                };
+                store.map(Db::Sqlite).map_err(|e| e.to_string())
+            }
+            (None, Some(params)) => {
+                if from_command_line("postgres") && has_password(params) {
+                    return Err(
+                        "--postgres: no password on the command line (anyone on the \
+                        machine can read it): give it in PGPASSWORD, or the whole URL in \
+                        OTA_POSTGRES_URL"
+                            .into(),
+                    );
+                }
+                let password = std::env::var("PGPASSWORD").unwrap_or_default();
+                PgStore::connect_with_password(params, &password)
+                    .map(Db::Postgres)
+                    .map_err(|e| e.to_string())
+            }
+            (None, None) => Err("--state DB or --postgres URL is needed".into()),
+        }
+    }
+}
+
+/// True when the option `--name` was given on the command line (not taken from the
+/// environment).
+fn from_command_line(name: &str) -> bool {
+    let flag = format!("--{name}");
+    std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+}
+
+/// True when the connection parameters hold a password.
+fn has_password(params: &str) -> bool {
+    params
+        .parse::<postgres::Config>()
+        .is_ok_and(|c| c.get_password().is_some())
+}
+
+/// The rollout's database.
+enum Db {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Db {
+    fn store(&self) -> &dyn Store {
+        match self {
+            Db::Sqlite(store) => store,
+            Db::Postgres(store) => store,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Db::Sqlite(store) => store.path().display().to_string(),
+            Db::Postgres(store) => store.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct StatusArgs {
-    /// The rollout's database.
-    #[arg(long, value_name = "DB")]
-    state: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
     /// The rollout's name in the database.
     #[arg(long, default_value = "fleet")]
     name: String,
@@ -174,8 +285,14 @@ fn main() -> ExitCode {
 }
 
 fn status(args: &StatusArgs) -> u8 {
-    let saved = SqliteStore::open_read_only(&args.state).and_then(|s| s.load_rollout(&args.name));
-    match saved {
+    let db = match args.db.open(false) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("ota-fleet: {e}");
+            return EXIT_INPUT;
+        }
+    };
+    match db.store().load_rollout(&args.name) {
         Ok(Some(saved)) => {
             if args.json {
                 println!("{}", status_json(&args.name, &saved.snapshot));
@@ -187,7 +304,7 @@ fn status(args: &StatusArgs) -> u8 {
         Ok(None) => {
             eprintln!(
                 "ota-fleet: {} holds no rollout named {:?}",
-                args.state.display(),
+                db.describe(),
                 args.name
             );
             EXIT_INPUT
@@ -208,14 +325,14 @@ async fn run(args: RunArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
-    let store = match SqliteStore::open(&args.state) {
-        Ok(store) => store,
+    let db = match args.db.open(true) {
+        Ok(db) => db,
         Err(e) => {
             eprintln!("ota-fleet: {e}");
             return EXIT_INPUT;
         }
     };
-    let saved = match store.load_rollout(&args.name) {
+    let saved = match db.store().load_rollout(&args.name) {
         Ok(saved) => saved,
         Err(e) => {
             eprintln!("ota-fleet: {e}");
@@ -247,6 +364,21 @@ async fn run(args: RunArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
+    // In a group, a client id of each process's own, and a clean session (the
+    // runtime's `group` module says why).
+    let instance = args
+        .instance
+        .clone()
+        .unwrap_or_else(|| std::process::id().to_string());
+    let mqtt = match &args.group {
+        Some(_) => {
+            let id = format!("{}-{instance}", mqtt.client_id);
+            let mut grouped = mqtt.with_persistent_session(false);
+            grouped.client_id = id;
+            grouped
+        }
+        None => mqtt,
+    };
     // Bound before anything connects: an address in use is bad input.
     let listener = match args.metrics {
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
@@ -259,12 +391,22 @@ async fn run(args: RunArgs) -> u8 {
         None => None,
     };
     println!("connecting to {}", mqtt.describe());
+    println!("rollout kept in {}", db.describe());
     let tracker = TrackerConfig {
         reply_timeout_ms: args.reply_timeout_ms,
         silence_timeout_ms: Some(args.silence_timeout_ms),
         ..TrackerConfig::default()
     };
-    let (cloud, mut events) = match Cloud::spawn(CloudConfig::new(mqtt, tracker), store) {
+    let config = CloudConfig::new(mqtt, tracker);
+    let spawned = match (db, &args.group) {
+        (Db::Sqlite(store), _) => Cloud::spawn(config, store),
+        (Db::Postgres(store), None) => Cloud::spawn(config, store),
+        (Db::Postgres(store), Some(group)) => {
+            println!("in group {group} as {instance}");
+            Cloud::spawn_in_group(config, store, GroupConfig::new(group.clone(), instance))
+        }
+    };
+    let (cloud, mut events) = match spawned {
         Ok(spawned) => spawned,
         Err(e) => {
             eprintln!("ota-fleet: {e}");

@@ -947,6 +947,10 @@ pub(crate) fn renew_lease(
     holder: &str,
     ttl: std::time::Duration,
 ) -> Result<bool, Failure> {
+    // The holder's round holds the row (shared) while it works: a process that finds
+    // it so does not wait for it (its messages would wait meanwhile), it tries again
+    // at its next renewal.
+    tx.batch_execute("SET LOCAL lock_timeout = '100ms'")?;
     let held = tx.query_opt(
         "INSERT INTO ota_leases (name, holder, expires_at)
          VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
