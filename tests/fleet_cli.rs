@@ -39,6 +39,8 @@ fn run(args: &[&str]) -> (Option<i32>, String) {
         .args(args)
         .env_remove("OTA_MQTT_USERNAME")
         .env_remove("OTA_MQTT_PASSWORD")
+        .env_remove("OTA_POSTGRES_URL")
+        .env_remove("PGPASSWORD")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&stdout).into_owned() + &String::from_utf8_lossy(&stderr);
@@ -123,6 +125,48 @@ fn bad_files_are_refused_with_the_file_and_line_before_anything_starts() {
     );
     let out = refused("fleet.csv", "no_such_file.json");
     assert!(out.contains("no_such_file.json"), "{out}");
+}
+
+#[test]
+fn a_database_password_is_refused_on_the_command_line_and_never_printed() {
+    // On the command line, where anyone on the machine reads it: refused before
+    // anything connects, and not echoed.
+    let (code, out) = run(&[
+        "status",
+        "--postgres",
+        "postgres://ota:s3cr3t-pw@127.0.0.1:9/fleet",
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("no password on the command line"), "{out}");
+    assert!(!out.contains("s3cr3t"), "{out}");
+    // From the environment (the URL's own, or PGPASSWORD): taken; the server that
+    // cannot be reached is named without it.
+    for (url, password) in [
+        ("postgres://ota:s3cr3t-pw@127.0.0.1:9/fleet", None),
+        ("postgres://ota@127.0.0.1:9/fleet", Some("s3cr3t-pw")),
+    ] {
+        let mut command = Command::new(example("ota-fleet"));
+        command
+            .args(["status", "--json"])
+            .env("OTA_POSTGRES_URL", url);
+        match password {
+            Some(password) => command.env("PGPASSWORD", password),
+            None => command.env_remove("PGPASSWORD"),
+        };
+        let output = command.output().unwrap();
+        let out = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{out}");
+        assert!(out.contains("postgres://ota@127.0.0.1:9/fleet"), "{out}");
+        assert!(!out.contains("s3cr3t"), "{out}");
+    }
+    // Neither a file nor a server: said so.
+    let (code, out) = run(&["status"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("--state") && out.contains("--postgres"),
+        "{out}"
+    );
 }
 
 #[test]

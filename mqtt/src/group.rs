@@ -132,10 +132,12 @@ impl GroupConfig {
 const DUE_PER_ROUND: usize = 500;
 /// Most messages handled in one transaction.
 const BATCH: usize = 256;
+/// How soon a process handles the messages whose tasks another process held.
+const BUSY_AGAIN: Duration = Duration::from_millis(2);
 /// How long a process waits before it tries again a batch whose commit failed.
 const RETRY: Duration = Duration::from_secs(1);
 /// How often a process that does not hold the lease reads the rollouts' state.
-const STATUS_EVERY: Duration = Duration::from_secs(1);
+const STATUS_EVERY: Duration = Duration::from_secs(2);
 /// How many ended tasks [`Cloud::status`] shows in a group.
 const ENDED_SHOWN: usize = 1_024;
 
@@ -266,6 +268,18 @@ impl Member {
             });
             tokio::select! {
                 biased;
+                // First, so that a steady stream of messages never holds the lease's
+                // renewal up; what has arrived is read and handled before the round.
+                _ = tick.tick() => {
+                    if !self.read_arrived() {
+                        self.close().await;
+                        return;
+                    }
+                    if self.retry_at.is_none() {
+                        self.handle_waiting().await;
+                    }
+                    self.round().await;
+                }
                 event = self.link.recv() => {
                     if !self.link_event(event) {
                         self.close().await;
@@ -303,14 +317,26 @@ impl Member {
                 () = sleep_until(notice_due.unwrap_or_else(|| Instant::now() + far)), if notice_due.is_some() => {
                     self.report_drops();
                 }
-                _ = tick.tick() => {
-                    self.round().await;
-                }
                 () = sleep(Duration::from_millis(10)), if self.link.backlog() > 0 => {}
             }
             self.link.flush();
             self.probe.queues(self.waiting.len(), self.link.backlog());
         }
+    }
+
+    /// Reads what has arrived, without waiting; false when the driver must stop.
+    fn read_arrived(&mut self) -> bool {
+        for _ in 0..BATCH {
+            match self.link.try_recv() {
+                Some(event) => {
+                    if !self.link_event(Some(event)) {
+                        return false;
+                    }
+                }
+                None => break,
+            }
+        }
+        true
     }
 
     /// Gives the lease up (the next process takes it at once) and disconnects.
@@ -426,7 +452,6 @@ impl Member {
         }
         let messages: Vec<Message> = self.waiting.iter().map(|w| w.message.clone()).collect();
         let config = self.tracker.clone();
-        let now = now_millis();
         let began = Instant::now();
         let handled = self
             .store
@@ -434,8 +459,14 @@ impl Member {
                 let mut keys: Vec<TaskKey> = messages.iter().map(TaskKey::of).collect();
                 keys.sort();
                 keys.dedup();
-                let mut tracker = restore(&config, pg::lock_tasks(tx, &keys)?)?;
-                let outs: Vec<Output> = messages.iter().map(|m| tracker.handle(m, now)).collect();
+                let (records, busy) = pg::lock_free_tasks(tx, &keys)?;
+                let mut tracker = restore(&config, records)?;
+                // The time once the rows are held.
+                let now = now_millis();
+                let outs: Vec<Option<Output>> = messages
+                    .iter()
+                    .map(|m| (!busy.contains(&TaskKey::of(m))).then(|| tracker.handle(m, now)))
+                    .collect();
                 write(tx, &mut tracker)?;
                 Ok(outs)
             })
@@ -443,11 +474,20 @@ impl Member {
         match handled {
             Ok(outs) => {
                 self.committed(began);
-                for waiting in std::mem::take(&mut self.waiting) {
-                    self.link.ack(waiting.arrival);
+                let mut left = Vec::new();
+                for (waiting, out) in std::mem::take(&mut self.waiting).into_iter().zip(outs) {
+                    match out {
+                        Some(out) => {
+                            self.link.ack(waiting.arrival);
+                            self.apply(out);
+                        }
+                        // Its task's row is another process's now: in the next batch.
+                        None => left.push(waiting),
+                    }
                 }
-                for out in outs {
-                    self.apply(out);
+                if !left.is_empty() {
+                    self.waiting = left;
+                    self.retry_at = Some(Instant::now() + BUSY_AGAIN);
                 }
             }
             Err(e) => self.failed(e),
@@ -507,7 +547,12 @@ impl Member {
             .store
             .transaction(move |tx| pg::renew_lease(tx, &name, &holder, ttl))
             .await;
-        let holds = held.unwrap_or(false);
+        let (holds, kept) = held.unwrap_or((false, false));
+        if holds && !kept {
+            // Taken anew (perhaps back from another): what it kept is stale.
+            self.lead.rollouts = None;
+            self.lead.pushes.clear();
+        }
         if holds != self.lead.holds {
             let state = StateTopic::wildcard_filter();
             if holds {
@@ -538,7 +583,6 @@ impl Member {
         let pushes = std::mem::take(&mut self.lead.pushes);
         let (lease, holder) = (self.group.lease_name(), self.group.instance.clone());
         let config = self.tracker.clone();
-        let now = now_millis();
         let began = Instant::now();
         let round = self
             .store
@@ -546,6 +590,7 @@ impl Member {
                 if !pg::hold_lease(tx, &lease, &holder)? {
                     return Ok(None);
                 }
+                let now = now_millis();
                 let rollouts = match rollouts {
                     Some(rollouts) => rollouts,
                     None => read_rollouts(tx, &plans)?,
@@ -893,7 +938,12 @@ fn lead(
             let out = tracker.poll(now);
             ended_in(&mut rollouts, &out.updates, now);
             merge(&mut deadlines, out);
-            write(tx, &mut tracker)?;
+            // Every row read, changed or not, with its next deadline as this
+            // process's configuration says: a row not due after all (its due time
+            // unknown, or written by another configuration) is not read again at once.
+            tracker.take_changes();
+            let records = tracker.snapshot().records();
+            TaskRows::of(&records, None, Some(config)).write(tx)?;
         }
         // New tasks, each unless its gateway has one in flight (a task started by
         // another caller, say: tried again later).

@@ -557,6 +557,11 @@ impl Failure {
     }
 }
 
+/// Set on every connection: a transaction whose process stopped in its middle (frozen,
+/// cut off from the network) is ended by the server after 5 s, which releases the rows
+/// it locked; no transaction of this crate waits on its caller that long.
+const SESSION: &str = "SET idle_in_transaction_session_timeout = '5s'";
+
 /// The store's thread: runs the jobs in turn, connecting when there is no connection
 /// (at the first job, and after one was lost), until the store is dropped.
 fn serve(config: Config, queue: Receiver<Job>) {
@@ -566,7 +571,10 @@ fn serve(config: Config, queue: Receiver<Job>) {
             client = None;
         }
         if client.is_none() {
-            match config.connect(NoTls) {
+            match config.connect(NoTls).and_then(|mut connected| {
+                connected.batch_execute(SESSION)?;
+                Ok(connected)
+            }) {
                 Ok(connected) => client = Some(connected),
                 Err(e) => {
                     job(Err(&e));
@@ -574,8 +582,16 @@ fn serve(config: Config, queue: Receiver<Job>) {
                 }
             }
         }
-        if let Some(client) = client.as_mut() {
-            job(Ok(client));
+        if let Some(connected) = client.as_mut() {
+            // A job that panics (a bug) fails its call, whose answer is dropped, and
+            // not the calls after it: its transaction is rolled back as it unwinds, and
+            // the connection is made anew.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                job(Ok(connected));
+            }));
+            if ran.is_err() {
+                client = None;
+            }
         }
     }
 }
@@ -877,6 +893,48 @@ pub(crate) fn lock_tasks(
     task_records(&rows)
 }
 
+/// The rows of the tasks `keys` that no other transaction holds, locked until this one
+/// ends, and the keys of those another holds (their messages wait for a next batch,
+/// rather than this process waiting for the other).
+pub(crate) fn lock_free_tasks(
+    tx: &mut Transaction<'_>,
+    keys: &[TaskKey],
+) -> Result<(Vec<TaskRecord>, Vec<TaskKey>), Failure> {
+    let (gateways, bids) = key_columns(keys);
+    let rows = tx.query(
+        "SELECT gateway, bid, record FROM ota_tasks
+         WHERE (gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+         ORDER BY gateway, bid FOR UPDATE SKIP LOCKED",
+        &[&gateways, &bids],
+    )?;
+    let records = task_records(&rows)?;
+    let mut busy = Vec::new();
+    if records.len() < keys.len() {
+        // Those not locked here: held by another, or no such task (handled here, as
+        // unknown).
+        let existing = tx.query(
+            "SELECT gateway, bid FROM ota_tasks
+             WHERE (gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            &[&gateways, &bids],
+        )?;
+        let got: std::collections::HashSet<TaskKey> = records.iter().map(TaskRecord::key).collect();
+        for row in &existing {
+            let (gateway, bid): (&str, &str) = (row.get(0), row.get(1));
+            let Ok(gateway) = dji_cloud_ota::Serial::new(gateway) else {
+                continue;
+            };
+            let key = TaskKey {
+                gateway,
+                bid: dji_cloud_ota::Id::from_text(bid),
+            };
+            if !got.contains(&key) {
+                busy.push(key);
+            }
+        }
+    }
+    Ok((records, busy))
+}
+
 /// The tasks in flight that are due at `now_ms` (or whose due time is unknown), at most
 /// `limit`, the earliest first, locked; those another process holds are left for later.
 pub(crate) fn lock_due(
@@ -939,34 +997,43 @@ pub(crate) fn tasks_now(
 }
 
 /// Takes or renews the lease `name` for `holder`, for `ttl` from the server's clock
-/// now: true when `holder` has it (it had it, or nobody had it, or the last holder let
-/// it expire).
+/// now. Returns whether `holder` has it now (it had it, or nobody had it, or the last
+/// holder let it expire), and whether it had it without a break: false when it takes
+/// it anew, even back from another (whatever it kept of the work since is stale).
 pub(crate) fn renew_lease(
     tx: &mut Transaction<'_>,
     name: &str,
     holder: &str,
     ttl: std::time::Duration,
-) -> Result<bool, Failure> {
+) -> Result<(bool, bool), Failure> {
     // The holder's round holds the row (shared) while it works: a process that finds
     // it so does not wait for it (its messages would wait meanwhile), it tries again
     // at its next renewal.
     tx.batch_execute("SET LOCAL lock_timeout = '100ms'")?;
-    let held = tx.query_opt(
-        "INSERT INTO ota_leases (name, holder, expires_at)
-         VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
-         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
-            expires_at = excluded.expires_at
-         WHERE ota_leases.holder = excluded.holder OR ota_leases.expires_at < clock_timestamp()
-         RETURNING holder",
+    let row = tx.query_one(
+        "WITH before AS (
+            SELECT holder = $2 AND expires_at > clock_timestamp() AS kept
+            FROM ota_leases WHERE name = $1),
+         won AS (
+            INSERT INTO ota_leases (name, holder, expires_at)
+            VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
+            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                expires_at = excluded.expires_at
+            WHERE ota_leases.holder = excluded.holder
+                OR ota_leases.expires_at < clock_timestamp()
+            RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM won), COALESCE((SELECT kept FROM before), false)",
         &[&name, &holder, &ttl.as_secs_f64()],
     )?;
-    Ok(held.is_some())
+    let (held, kept): (bool, bool) = (row.get(0), row.get(1));
+    Ok((held, held && kept))
 }
 
 /// Holds the lease `name` (shared) until the transaction ends if `holder` has it and it
 /// has not expired: what the holder checks before the work the lease is for, so that
-/// one whose lease ran out while it was held up does nothing (the next holder's
-/// renewal waits for this transaction).
+/// one whose lease ran out while it was held up does nothing. Meanwhile no other
+/// process can take the lease (its attempt fails after 100 ms, and it tries again at
+/// its next renewal).
 pub(crate) fn hold_lease(
     tx: &mut Transaction<'_>,
     name: &str,
@@ -1017,8 +1084,10 @@ pub(crate) fn ask_control(
     name: &str,
     control: &str,
 ) -> Result<bool, Failure> {
+    // A cancel asked and not yet applied stays: nothing asked after it undoes it.
     let n = tx.execute(
-        "UPDATE ota_rollouts SET control = $2 WHERE name = $1",
+        "UPDATE ota_rollouts SET control = CASE WHEN control = 'cancel' THEN control ELSE $2 END
+         WHERE name = $1",
         &[&name, &control],
     )?;
     Ok(n == 1)

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dji_cloud_ota::ResultCode;
-use dji_cloud_ota::rollout::{Outcome, Policy, Verdict};
+use dji_cloud_ota::rollout::{Outcome, Policy, RolloutState, Verdict};
 use dji_cloud_ota::tracker::TrackerConfig;
 use dji_cloud_ota_mqtt::{
     Cloud, CloudConfig, CloudEvent, CloudEvents, GroupConfig, PgStore, RolloutControl,
@@ -70,8 +70,9 @@ impl Member {
         }
     }
 
-    /// Stops it dead: its tasks dropped where they are, its connections closed, nothing
-    /// said to the broker or the database.
+    /// Stops it dead: its tasks dropped where they are (between two statements of a
+    /// transaction, say), its connections dropped without an MQTT DISCONNECT, its lease
+    /// not given up. (The broker tests kill `ota-fleet` processes with SIGKILL.)
     fn kill(&mut self) {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
@@ -150,8 +151,26 @@ async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
     for member in &mut members {
         connected_forwarded(&mut member.events).await;
     }
-    // Every process joins the same rollout; the first creates it.
-    for member in &members {
+    // Every process joins the same rollout; the first creates it. One that comes with
+    // another policy is refused.
+    let status = members[0]
+        .cloud
+        .rollout("release", fleet.plan(policy.clone()))
+        .await
+        .unwrap();
+    assert_eq!(status.counts.waiting + status.counts.skipped, 80);
+    let other = Policy {
+        max_in_flight: 99,
+        ..policy.clone()
+    };
+    let refused = members[1]
+        .cloud
+        .rollout("release", fleet.plan(other))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("the policy differs"), "{refused}");
+    for member in &members[1..] {
         let status = member
             .cloud
             .rollout("release", fleet.plan(policy.clone()))
@@ -159,18 +178,6 @@ async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
             .unwrap();
         assert_eq!(status.counts.waiting + status.counts.skipped, 80);
     }
-    // A process with another policy is refused.
-    let other = Policy {
-        max_in_flight: 99,
-        ..policy.clone()
-    };
-    assert!(
-        members[1]
-            .cloud
-            .rollout("release", fleet.plan(other))
-            .await
-            .is_err()
-    );
     // One of them holds the lease (it subscribes to the state pushes once it does).
     let deadline = Instant::now() + LEASE * 3;
     let first = loop {
@@ -309,15 +316,34 @@ async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
         requests - bids
     );
 
-    // Any process asks a control of the rollout; an unknown rollout is refused.
+    // Any process asks a control of the rollout, which the lease's holder applies; an
+    // unknown rollout is refused.
     let alive = (leader + 1) % 3;
     assert!(
         members[alive]
             .cloud
-            .control("release", RolloutControl::Pause)
+            .control("release", RolloutControl::Cancel)
             .await
             .unwrap()
     );
+    let applied = Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = store
+            .load_rollout("release")
+            .unwrap()
+            .unwrap()
+            .snapshot
+            .header
+            .state;
+        if state == RolloutState::Cancelled {
+            break;
+        }
+        assert!(
+            Instant::now() < applied,
+            "the cancel was not applied: {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         members[alive]
             .cloud
