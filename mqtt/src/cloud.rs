@@ -263,6 +263,24 @@ pub struct RolloutStatus {
 }
 
 impl RolloutStatus {
+    /// A rollout's status from its counts, while tasks are in flight or to start (no
+    /// verdict yet).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn from_counts(
+        name: &str,
+        state: RolloutState,
+        counts: Counts,
+        in_flight: usize,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            state,
+            counts,
+            in_flight,
+            verdict: None,
+        }
+    }
+
     pub(crate) fn of(name: &str, rollout: &Rollout) -> Self {
         Self {
             name: name.to_string(),

@@ -42,7 +42,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dji_cloud_ota::rollout::{Outcome, RestoreError as RolloutRestoreError, Rollout, RolloutPlan};
+use dji_cloud_ota::rollout::{
+    Outcome, RestoreError as RolloutRestoreError, Rollout, RolloutPlan, RolloutState,
+};
 use dji_cloud_ota::tracker::{
     Counters, Output, StartError, Started, TaskKey, Tracker, TrackerConfig, TrackerSnapshot, Update,
 };
@@ -222,7 +224,16 @@ struct Lead {
     /// a round that failed); `None` until then.
     rollouts: Option<Vec<(String, Rollout)>>,
     pushes: Vec<StatePush>,
+    /// The latest `seq` of an ended task read, and the rounds since the rollouts'
+    /// tasks in flight were looked at whole: the endings are read since that `seq`,
+    /// and whole every [`WHOLE_EVERY`] rounds (and at the first).
+    ended_seq: Option<i64>,
+    rounds: u32,
 }
+
+/// Every how many rounds the holder looks at its rollouts' tasks in flight whole, for
+/// an ending committed after a later one it read (5 s with the default tick).
+const WHOLE_EVERY: u32 = 25;
 
 /// A message read and waiting for its batch's commit.
 struct Waiting {
@@ -581,6 +592,11 @@ impl Member {
             .map(|f| (f.name.clone(), f.plan.clone()))
             .collect();
         let pushes = std::mem::take(&mut self.lead.pushes);
+        let since = if self.lead.rounds % WHOLE_EVERY == 0 || rollouts.is_none() {
+            None
+        } else {
+            self.lead.ended_seq
+        };
         let (lease, holder) = (self.group.lease_name(), self.group.instance.clone());
         let config = self.tracker.clone();
         let began = Instant::now();
@@ -595,7 +611,7 @@ impl Member {
                     Some(rollouts) => rollouts,
                     None => read_rollouts(tx, &plans)?,
                 };
-                lead(tx, &config, rollouts, pushes, judging, now).map(Some)
+                lead(tx, &config, rollouts, pushes, since, judging, now).map(Some)
             })
             .await;
         match round {
@@ -612,6 +628,8 @@ impl Member {
                     self.report(status);
                 }
                 self.lead.rollouts = Some(done.rollouts);
+                self.lead.ended_seq = Some(done.ended_seq);
+                self.lead.rounds = self.lead.rounds.wrapping_add(1);
             }
             // The lease ran out: renewed (or lost) in the next round.
             Ok(None) => {
@@ -623,7 +641,8 @@ impl Member {
         }
     }
 
-    /// Reads the rollouts followed from the database, and reports those that changed.
+    /// Reads the rollouts' counts from the database (their rows whole once nothing is
+    /// left to do, for the verdict), and reports those that changed.
     async fn read_status(&mut self) {
         let plans: Vec<(String, RolloutPlan)> = self
             .followed
@@ -632,11 +651,27 @@ impl Member {
             .collect();
         let read = self
             .store
-            .transaction(move |tx| read_rollouts(tx, &plans))
+            .transaction(move |tx| {
+                let mut statuses = Vec::new();
+                for (name, plan) in &plans {
+                    let Some((state, counts, in_flight)) = pg::rollout_counts(tx, name)? else {
+                        continue;
+                    };
+                    let settled =
+                        in_flight == 0 && (counts.waiting == 0 || state != RolloutState::Running);
+                    if settled {
+                        let whole = read_rollouts(tx, &[(name.clone(), plan.clone())])?;
+                        statuses.extend(whole.iter().map(|(n, r)| RolloutStatus::of(n, r)));
+                    } else {
+                        statuses.push(RolloutStatus::from_counts(name, state, counts, in_flight));
+                    }
+                }
+                Ok(statuses)
+            })
             .await;
-        if let Ok(rollouts) = read {
-            for (name, rollout) in &rollouts {
-                self.report(RolloutStatus::of(name, rollout));
+        if let Ok(statuses) = read {
+            for status in statuses {
+                self.report(status);
             }
         }
     }
@@ -863,6 +898,8 @@ fn read_rollouts(
 /// What a holder's round did.
 struct LeadRound {
     rollouts: Vec<(String, Rollout)>,
+    /// The latest `seq` of an ended task read.
+    ended_seq: i64,
     /// The requests of the tasks it started.
     requests: Vec<Message>,
     /// What judging the deadlines asks.
@@ -875,6 +912,7 @@ fn lead(
     config: &TrackerConfig,
     mut rollouts: Vec<(String, Rollout)>,
     pushes: Vec<StatePush>,
+    since: Option<i64>,
     judging: bool,
     now: u64,
 ) -> Result<LeadRound, Failure> {
@@ -890,12 +928,20 @@ fn lead(
             };
         }
     }
-    // The tasks that ended, whichever process handled their last message.
-    let in_flight: Vec<TaskKey> = rollouts
-        .iter()
-        .flat_map(|(_, r)| r.tasks_in_flight().cloned())
-        .collect();
-    for record in pg::endings_among(tx, &in_flight)? {
+    // The tasks that ended, whichever process handled their last message: since the
+    // last round, or, now and then, every task in flight looked at.
+    let (ended, ended_seq) = match since {
+        Some(seq) => pg::endings_since(tx, seq)?,
+        None => {
+            let seq = pg::last_seq(tx)?;
+            let in_flight: Vec<TaskKey> = rollouts
+                .iter()
+                .flat_map(|(_, r)| r.tasks_in_flight().cloned())
+                .collect();
+            (pg::endings_among(tx, &in_flight)?, seq)
+        }
+    };
+    for record in ended {
         if let Some(ending) = record.ending() {
             let key = record.key();
             for (_, rollout) in &mut rollouts {
@@ -975,6 +1021,7 @@ fn lead(
     }
     Ok(LeadRound {
         rollouts,
+        ended_seq,
         requests,
         deadlines,
     })

@@ -965,6 +965,82 @@ pub(crate) fn endings_among(
     task_records(&rows)
 }
 
+/// The tasks that ended (or changed how they ended) since `seq` (a task's `seq` is
+/// drawn when it starts and when it ends), with the latest `seq` read. A transaction
+/// that drew an earlier `seq` may commit after this read: a caller that reads this way
+/// looks at its tasks in flight whole now and then ([`endings_among`]).
+pub(crate) fn endings_since(
+    tx: &mut Transaction<'_>,
+    seq: i64,
+) -> Result<(Vec<TaskRecord>, i64), Failure> {
+    let rows = tx.query(
+        "SELECT gateway, bid, record, seq FROM ota_tasks WHERE ended AND seq > $1 ORDER BY seq",
+        &[&seq],
+    )?;
+    let last = rows.last().map_or(seq, |row| row.get(3));
+    Ok((task_records(&rows)?, last))
+}
+
+/// The latest `seq` drawn.
+pub(crate) fn last_seq(tx: &mut Transaction<'_>) -> Result<i64, Failure> {
+    let row = tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM ota_tasks", &[])?;
+    Ok(row.get(0))
+}
+
+/// The rollout `name`'s state and counts, from its rows, without reading them all:
+/// `None` when there is no such rollout. `in_flight` counts the tasks (a gateway's
+/// devices share one).
+pub(crate) fn rollout_counts(
+    tx: &mut Transaction<'_>,
+    name: &str,
+) -> Result<
+    Option<(
+        dji_cloud_ota::rollout::RolloutState,
+        dji_cloud_ota::rollout::Counts,
+        usize,
+    )>,
+    Failure,
+> {
+    use dji_cloud_ota::rollout::{Counts, Outcome};
+    let rows = tx.query(
+        "SELECT r.state, d.outcome, COUNT(d.outcome),
+            COUNT(DISTINCT d.task) FILTER (WHERE d.outcome = 'in_progress')
+         FROM ota_rollouts r LEFT JOIN ota_rollout_devices d ON d.rollout = r.name
+         WHERE r.name = $1 GROUP BY r.state, d.outcome",
+        &[&name],
+    )?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let state: &str = first.get(0);
+    let state = parse_state(state)
+        .ok_or_else(|| Failure::Reason(format!("rollout {name:?}: state {state:?}")))?;
+    let (mut counts, mut in_flight) = (Counts::default(), 0);
+    for row in &rows {
+        let Some(outcome) = row.get::<_, Option<&str>>(1) else {
+            continue;
+        };
+        let n = usize::try_from(row.get::<_, i64>(2)).unwrap_or(0);
+        match outcome.parse::<Outcome>() {
+            Ok(Outcome::Ok) => counts.ok += n,
+            Ok(Outcome::Failed) => counts.failed += n,
+            Ok(Outcome::Skipped) => counts.skipped += n,
+            Ok(Outcome::Cancelled) => counts.cancelled += n,
+            Ok(Outcome::Waiting) => counts.waiting += n,
+            Ok(Outcome::InProgress) => {
+                counts.in_progress += n;
+                in_flight += usize::try_from(row.get::<_, i64>(3)).unwrap_or(0);
+            }
+            _ => {
+                return Err(Failure::Reason(format!(
+                    "rollout {name:?}: outcome {outcome:?}"
+                )));
+            }
+        }
+    }
+    Ok(Some((state, counts, in_flight)))
+}
+
 /// The task in flight on `gateway`, if any.
 pub(crate) fn in_flight_on(
     tx: &mut Transaction<'_>,
