@@ -71,6 +71,9 @@ pg_cpu() {
   done
   echo "$total"
 }
+psql() { as_postgres "$pgbin/psql" -h 127.0.0.1 -p "$pgport" -U postgres -Atq -c "$1"; }
+wal_before=$(psql "SELECT pg_current_wal_lsn() - '0/0'")
+commits_before=$(psql "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'")
 before=$(pg_cpu)
 started=$(date +%s.%N)
 pids=()
@@ -86,11 +89,16 @@ status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
 ended=$(date +%s.%N)
 after=$(pg_cpu)
+wal_after=$(psql "SELECT pg_current_wal_lsn() - '0/0'")
+commits_after=$(psql "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'")
 wait "$docks_pid" || true
 grep '^summary' "$dir/docks.out" | sed 's/^/docks /'
 for ((i = 0; i < instances; i++)); do
   grep -h 'rollout .*ok' "$dir/i$i.out" | tail -1 | sed "s/^/i$i /" || true
   grep '^instance' "$dir/i$i.err"
 done
-echo "postgres cpu_s=$(echo "scale=2; ($after - $before) / $(getconf CLK_TCK)" | bc)"
+echo "postgres cpu_s=$(echo "scale=2; ($after - $before) / $(getconf CLK_TCK)" | bc)" \
+  "wal_mb=$(echo "scale=1; ($wal_after - $wal_before) / 1048576" | bc)" \
+  "commits=$((commits_after - commits_before))" \
+  "db_mb=$(echo "scale=1; $(psql "SELECT pg_database_size('postgres')") / 1048576" | bc)"
 echo "wall_s=$(echo "$ended - $started" | bc) exit=$status"
