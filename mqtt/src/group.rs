@@ -191,6 +191,7 @@ impl Cloud {
             grace_at_next_up: false,
             waiting: Vec::new(),
             retry_at: None,
+            store_failed: false,
             followed: Vec::new(),
             lead: Lead::default(),
             next_lease: Instant::now(),
@@ -260,6 +261,8 @@ struct Member {
     waiting: Vec<Waiting>,
     /// When to try again a batch whose commit failed.
     retry_at: Option<Instant>,
+    /// A call on the database failed since the last one that succeeded.
+    store_failed: bool,
     followed: Vec<Followed>,
     lead: Lead,
     next_lease: Instant,
@@ -521,9 +524,23 @@ impl Member {
     fn committed(&mut self, began: Instant) {
         self.counters.saves += 1;
         self.probe.committed(began.elapsed());
+        if std::mem::take(&mut self.store_failed) {
+            self.hold_judgments();
+        }
+    }
+
+    /// After the database was away, or the lease taken anew: no deadline is judged
+    /// until the processes have committed what they read meanwhile (each tries again
+    /// every [`RETRY`]), so that a dock that answered is not taken for silent.
+    fn hold_judgments(&mut self) {
+        let grace = self.resume_grace.max(RETRY * 2);
+        if let Some(from) = &mut self.judge_from {
+            *from = (*from).max(Instant::now() + grace);
+        }
     }
 
     fn failed(&mut self, error: StoreError) {
+        self.store_failed = true;
         self.counters.store_failures += 1;
         self.probe.commit_failed();
         self.retry_at = Some(Instant::now() + RETRY);
@@ -558,11 +575,24 @@ impl Member {
             .store
             .transaction(move |tx| pg::renew_lease(tx, &name, &holder, ttl))
             .await;
-        let (holds, kept) = held.unwrap_or((false, false));
+        let (holds, kept) = match held {
+            Ok(held) => {
+                if std::mem::take(&mut self.store_failed) {
+                    self.hold_judgments();
+                }
+                held
+            }
+            Err(_) => {
+                self.store_failed = true;
+                (false, false)
+            }
+        };
         if holds && !kept {
-            // Taken anew (perhaps back from another): what it kept is stale.
+            // Taken anew (perhaps back from another): what it kept is stale, and what
+            // the others read meanwhile may not be committed yet.
             self.lead.rollouts = None;
             self.lead.pushes.clear();
+            self.hold_judgments();
         }
         if holds != self.lead.holds {
             let state = StateTopic::wildcard_filter();

@@ -3,7 +3,9 @@
 //! broker's shared subscriptions (the one named by `OTA_TEST_BROKER`, or the tests'
 //! embedded one). The one holding the group's lease is stopped dead in the middle (its
 //! runtime dropped: no goodbye, its lease left to expire); another takes over within
-//! the lease and a fifth, and every device ends as it should.
+//! the lease and a fifth, and every device ends as it should. In another run the
+//! database is stopped for a while in the middle: the processes wait for it, and
+//! nothing is lost.
 //!
 //! Ignored by plain `cargo test` (it needs PostgreSQL); `.ci/run` runs it:
 //! `cargo test -p dji-cloud-ota-mqtt --features postgres --test group -- --ignored`.
@@ -363,6 +365,102 @@ async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
         if i != leader {
             member.cloud.clone().close().await;
         }
+        drop(member);
+    }
+    docks.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts PostgreSQL: needs its programs (Debian's postgresql package, as .ci/run installs)"]
+async fn the_database_down_for_a_while_stops_the_group_and_loses_nothing() {
+    let server = TestPostgres::start("group-down");
+    let url = server.database("fleet");
+    let prefix = format!("GD{}", std::process::id() % 100_000);
+    let group = format!("g{prefix}");
+    let mut kinds = vec![Kind::Healthy; 20];
+    kinds[4] = Kind::BusyOnce;
+    kinds[11] = Kind::Failing;
+    let fleet = Fleet::new(&prefix, kinds.clone());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (listening_tx, listening) = tokio::sync::oneshot::channel();
+    let docks = run_docks(&fleet, seen.clone(), listening).await;
+    let policy = Policy {
+        max_in_flight: 5,
+        retry_after_ms: 500,
+        retry_limit: 2,
+        ..Policy::default()
+    };
+    let tracker = TrackerConfig {
+        reply_timeout_ms: 3_000,
+        silence_timeout_ms: Some(30_000),
+        ..TrackerConfig::default()
+    };
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| Member::start(&url, &group, &format!("m{i}"), tracker.clone()))
+        .collect();
+    for member in &mut members {
+        connected_forwarded(&mut member.events).await;
+    }
+    for member in &members {
+        member
+            .cloud
+            .rollout("release", fleet.plan(policy.clone()))
+            .await
+            .unwrap();
+    }
+    listening_tx.send(()).unwrap();
+    let limit = |s: &RolloutStatus| assert!(s.in_flight <= 5, "{s:?}");
+    let before = until(
+        &mut members[0].events,
+        Duration::from_secs(60),
+        limit,
+        |s| s.counts.ok + s.counts.failed >= 12,
+    )
+    .await;
+    // The database goes away for 4 s (longer than the lease): the processes go on
+    // reading, and neither acknowledge nor judge.
+    server.stop();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.start_again();
+    let end = until(
+        &mut members[0].events,
+        Duration::from_secs(90),
+        limit,
+        |s| s.verdict.is_some(),
+    )
+    .await;
+    assert!(end.counts.ok >= before.counts.ok);
+    assert_eq!(end.verdict, Some(Verdict::Failures), "{end:?}");
+    assert_eq!((end.counts.ok, end.counts.failed), (38, 2), "{end:?}");
+    let saved = PgStore::connect(&url)
+        .unwrap()
+        .load_rollout("release")
+        .unwrap()
+        .unwrap();
+    for (i, pair) in saved.snapshot.devices.chunks(2).enumerate() {
+        let want = if kinds[i] == Kind::Failing {
+            Outcome::Failed
+        } else {
+            Outcome::Ok
+        };
+        assert_eq!(pair[0].outcome, want, "{:?}", pair[0]);
+    }
+    let answered =
+        |seen: &Seen| (seen.stats.values()).all(|s| s.replies_received == s.replies_expected);
+    let wait = Instant::now() + Duration::from_secs(10);
+    while !answered(&seen.lock().unwrap()) && Instant::now() < wait {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(seen.while_busy.is_empty(), "{:?}", seen.while_busy);
+    for (gateway, stats) in &seen.stats {
+        assert_eq!(
+            stats.replies_received, stats.replies_expected,
+            "{gateway}: {stats:?}"
+        );
+    }
+    for member in members {
+        member.cloud.clone().close().await;
         drop(member);
     }
     docks.abort();

@@ -147,9 +147,9 @@ pub async fn run_docks(
     }
     tokio::spawn(async move {
         let _ = listening.await;
-        for push in at_target {
-            let _ = agent.publish_state(push);
-        }
+        // Again every second, as a dock pushes its state now and then: a cloud that
+        // was not listening yet (its subscription on its way) hears a later one.
+        let mut repush = tokio::time::interval(Duration::from_secs(1));
         let far = Instant::now() + Duration::from_secs(3600);
         loop {
             let next = docks.values().filter_map(Dock::next_deadline).min();
@@ -176,6 +176,11 @@ pub async fn run_docks(
                     Some(_) => {}
                     None => return,
                 },
+                _ = repush.tick() => {
+                    for push in &at_target {
+                        let _ = agent.publish_state(push.clone());
+                    }
+                }
                 () = sleep_until(next.unwrap_or(far)), if next.is_some() => {
                     let now = now_millis();
                     for dock in docks.values_mut() {
