@@ -151,9 +151,11 @@ impl Cloud {
     /// `config.commit_delay` do not apply (every process handles every gateway's
     /// messages, and commits each batch). The handle is the same as
     /// [`Cloud::spawn`]'s: [`Cloud::rollout`] joins the rollout of that name (created
-    /// by the first process that asks, with the same devices and firmware for every
-    /// process), [`Cloud::control`] asks it of the lease's holder, [`Cloud::status`]
-    /// reads the database.
+    /// by the first process that asks, with the same devices, firmware and policy for
+    /// every process), [`Cloud::control`] asks it of the lease's holder, [`Cloud::status`]
+    /// reads the database. The holder runs the rollouts it has joined itself: every
+    /// process of the group joins every rollout (as `ota-fleet` does), so that whichever
+    /// holds the lease runs them all.
     ///
     /// # Errors
     /// [`CloudError::Config`] or [`CloudError::Group`]: nothing was started.
@@ -258,6 +260,9 @@ struct Member {
     judge_from: Option<Instant>,
     grace_at_next_up: bool,
     /// Messages read, to handle in the next batch (kept after a commit that failed).
+    /// None is acknowledged before its batch commits, so the broker sends no more than
+    /// its window of unacknowledged messages (Mosquitto's `max_inflight_messages`): that
+    /// bounds it while the database is away.
     waiting: Vec<Waiting>,
     /// When to try again a batch whose commit failed.
     retry_at: Option<Instant>,
