@@ -195,25 +195,13 @@ impl PgStore {
         f: impl FnOnce(&mut Client) -> Result<R, Failure> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |client| {
-            let result = match client {
-                Ok(client) => f(client),
-                Err(e) => Err(Failure::Connect(e.to_string())),
-            };
+        let outcome = match self.submit(f, move |result| {
             let _ = reply.send(result);
-        });
-        let sent = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .send(job);
-        let result = match sent {
-            Ok(()) => answer
-                .recv()
-                .unwrap_or_else(|_| Err(Failure::Reason("the store's thread stopped".into()))),
-            Err(_) => Err(Failure::Reason("the store's thread stopped".into())),
+        }) {
+            Ok(()) => answer.recv().unwrap_or_else(|_| Err(stopped())),
+            Err(failure) => Err(failure),
         };
-        result.map_err(|failure| failure.into_error(&self.target))
+        outcome.map_err(|failure| failure.into_error(&self.target))
     }
 
     /// Runs `f` in one transaction on the store's thread, committed once it returns
@@ -224,31 +212,39 @@ impl PgStore {
         f: impl FnOnce(&mut Transaction<'_>) -> Result<R, Failure> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |client| {
-            let result = match client {
-                Ok(client) => client
-                    .transaction()
-                    .map_err(Failure::from)
-                    .and_then(|mut tx| {
-                        let out = f(&mut tx)?;
-                        tx.commit()?;
-                        Ok(out)
-                    }),
-                Err(e) => Err(Failure::Connect(e.to_string())),
-            };
+        let in_transaction = move |client: &mut Client| {
+            let mut tx = client.transaction()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        let outcome = match self.submit(in_transaction, move |result| {
             let _ = reply.send(result);
+        }) {
+            Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
+            Err(failure) => Err(failure),
+        };
+        outcome.map_err(|failure| failure.into_error(&self.target))
+    }
+
+    /// Hands `f` to the store's thread, which gives `answer` what it returned (or why
+    /// it could not run it).
+    fn submit<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<R, Failure> + Send + 'static,
+        answer: impl FnOnce(Result<R, Failure>) + Send + 'static,
+    ) -> Result<(), Failure> {
+        let job: Job = Box::new(move |client| {
+            answer(match client {
+                Ok(client) => f(client),
+                Err(e) => Err(Failure::Connect(e.to_string())),
+            });
         });
-        let sent = self
-            .jobs
+        self.jobs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .send(job);
-        let stopped = || Failure::Reason("the store's thread stopped".into());
-        let result = match sent {
-            Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
-            Err(_) => Err(stopped()),
-        };
-        result.map_err(|failure| failure.into_error(&self.target))
+            .send(job)
+            .map_err(|_| stopped())
     }
 
     /// The task of `gateway` with business id `bid`, in flight or ended, as last
@@ -515,6 +511,11 @@ impl NewRollout {
         self.rows.write(tx)?;
         Ok(true)
     }
+}
+
+/// What a call says when the store's thread is gone.
+fn stopped() -> Failure {
+    Failure::Reason("the store's thread stopped".into())
 }
 
 /// Why a call on the store's thread failed, turned into a [`StoreError`] by the caller.

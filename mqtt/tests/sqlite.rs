@@ -11,11 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dji_cloud_ota::rollout::{Outcome, Policy, Rollout, RolloutPlan, RolloutState, Start};
-use dji_cloud_ota::tracker::{
-    Change, Ending, TaskKey, TaskRecord, Tracker, TrackerChanges, TrackerConfig,
-};
-use dji_cloud_ota::{Device, OtaProgress, ResultCode, Serial, Step, TaskStatus, UpgradeType};
+use dji_cloud_ota::rollout::{Outcome, Policy, Rollout, RolloutPlan, RolloutState};
+use dji_cloud_ota::tracker::{Ending, TaskKey, TaskRecord, Tracker, TrackerChanges, TrackerConfig};
+use dji_cloud_ota::{Device, OtaProgress, Serial, Step, TaskStatus, UpgradeType};
 use dji_cloud_ota_mqtt::{Commit, RolloutCommit, SqliteStore, Store, StoreError};
 
 const T0: u64 = 1_700_000_000_000;
@@ -33,30 +31,7 @@ fn plan(gateways: usize, policy: Policy) -> RolloutPlan {
     plans::docks_with_aircraft(gateways, policy)
 }
 
-fn ok() -> Change {
-    Change::Finished {
-        status: TaskStatus::Ok,
-        result: ResultCode::SUCCESS,
-    }
-}
-
-fn busy() -> Change {
-    Change::Refused {
-        result: ResultCode(312015),
-        status: None,
-    }
-}
-
-/// One step of a rollout: every task in flight ends (every third one busy, the others
-/// ok), then what is due starts.
-fn step(rollout: &mut Rollout, now: u64) -> Vec<Start> {
-    let in_flight: Vec<_> = rollout.tasks_in_flight().cloned().collect();
-    for (i, task) in in_flight.iter().enumerate() {
-        let change = if i % 3 == 0 { busy() } else { ok() };
-        rollout.task_ended(task, &change, now);
-    }
-    rollout.poll(now)
-}
+use plans::{ok, step};
 
 #[test]
 fn a_rollout_saved_batch_after_batch_loads_back_as_it_was() {

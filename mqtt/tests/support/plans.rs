@@ -1,12 +1,13 @@
 //! Rollout plans for the runtime's tests and benches: docks and their aircraft, with
-//! the firmware of each model. Included with `#[path]` where it is used.
+//! the firmware of each model; and the steps of a rollout whose tasks end at once. Included with `#[path]` where it is used.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
-use dji_cloud_ota::rollout::{Firmware, FleetDevice, Policy, RolloutPlan};
-use dji_cloud_ota::{Serial, UpgradeType};
+use dji_cloud_ota::rollout::{Firmware, FleetDevice, Policy, Rollout, RolloutPlan, Start};
+use dji_cloud_ota::tracker::Change;
+use dji_cloud_ota::{ResultCode, Serial, TaskStatus, UpgradeType};
 
 /// The version of the docks' firmware (`dock2`) in the plans.
 pub const DOCK_VERSION: &str = "10.01.0003";
@@ -43,4 +44,31 @@ pub fn docks_with_aircraft(gateways: usize, policy: Policy) -> RolloutPlan {
         ]),
         policy,
     }
+}
+
+/// A task's end: a final `ok`.
+pub fn ok() -> Change {
+    Change::Finished {
+        status: TaskStatus::Ok,
+        result: ResultCode::SUCCESS,
+    }
+}
+
+/// A task's end: refused as busy (312015), which the rollout tries again later.
+pub fn busy() -> Change {
+    Change::Refused {
+        result: ResultCode(312015),
+        status: None,
+    }
+}
+
+/// One step of a rollout: every task in flight ends (every third one busy, the others
+/// ok), then what is due starts.
+pub fn step(rollout: &mut Rollout, now: u64) -> Vec<Start> {
+    let in_flight: Vec<_> = rollout.tasks_in_flight().cloned().collect();
+    for (i, task) in in_flight.iter().enumerate() {
+        let change = if i % 3 == 0 { busy() } else { ok() };
+        rollout.task_ended(task, &change, now);
+    }
+    rollout.poll(now)
 }
