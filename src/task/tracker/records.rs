@@ -76,10 +76,11 @@ impl TaskRecord {
     /// let config = TrackerConfig::default();
     /// let mut tracker = Tracker::new(config.clone());
     /// let device = Device::new("1581F5BMD22330010X0V", "04.01.0020", UpgradeType::NORMAL);
-    /// tracker.start(Serial::new("4TADKAQ000002J")?, vec![device], 1_000)?;
+    /// let now = 1_700_000_000_000;
+    /// tracker.start(Serial::new("4TADKAQ000002J")?, vec![device], now)?;
     /// let changes = tracker.take_changes();
-    /// // Sent at 1,000 ms: due when its reply window ends.
-    /// assert_eq!(changes.records[0].due(&config), Some(1_000 + config.reply_timeout_ms));
+    /// // Sent now: due when its reply window ends.
+    /// assert_eq!(changes.records[0].due(&config), Some(now + config.reply_timeout_ms));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn due(&self, config: &super::TrackerConfig) -> Option<u64> {
