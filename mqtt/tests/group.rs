@@ -8,7 +8,7 @@
 //! nothing is lost.
 //!
 //! Ignored by plain `cargo test` (it needs PostgreSQL); `.ci/run` runs it:
-//! `cargo test -p dji-cloud-ota-mqtt --features postgres --test group -- --ignored`.
+//! `cargo test -p dji-cloud-ota-mqtt --features postgres,metrics --test group -- --ignored`.
 
 #[path = "support/fleet_sim.rs"]
 mod fleet_sim;

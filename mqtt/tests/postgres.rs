@@ -7,7 +7,7 @@
 //!
 //! Ignored by plain `cargo test`, which may run where PostgreSQL is not installed;
 //! `.ci/run` installs it and runs them:
-//! `cargo test -p dji-cloud-ota-mqtt --features postgres --test postgres -- --ignored --skip child_`.
+//! `cargo test -p dji-cloud-ota-mqtt --features postgres,metrics --test postgres -- --ignored --skip child_`.
 
 #[path = "support/plans.rs"]
 mod plans;
