@@ -363,22 +363,9 @@ impl Store for PgStore {
             let counters: &str = counters.get(0);
             let counters: Counters = serde_json::from_str(counters)
                 .map_err(|x| Failure::Reason(format!("the tracker's counters: {x}")))?;
-            let in_flight = tx.query(
-                "SELECT gateway, bid, record FROM ota_tasks WHERE NOT ended
-                 ORDER BY gateway, bid",
-                &[],
-            )?;
-            let ended = tx.query(
-                "SELECT gateway, bid, record FROM (
-                    SELECT gateway, bid, record, seq FROM ota_tasks WHERE ended
-                    ORDER BY seq DESC LIMIT $1) AS latest
-                 ORDER BY seq",
-                &[&(Self::ENDED_READ_BACK as i64)],
-            )?;
+            let (in_flight, ended) = tasks_now(&mut tx, Self::ENDED_READ_BACK)?;
             tx.commit()?;
-            let records = task_records(&in_flight)?
-                .into_iter()
-                .chain(task_records(&ended)?);
+            let records = in_flight.into_iter().chain(ended);
             TrackerSnapshot::from_records(records, counters)
                 .map(Some)
                 .map_err(|x| Failure::Reason(format!("the tracker's tasks: {x}")))
