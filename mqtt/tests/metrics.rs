@@ -27,8 +27,17 @@ use tokio::time::timeout;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn scrape(metrics: &CloudMetrics) -> Scrape {
+    // `encode` and `text` write the same; the driver may change a value between the
+    // two reads (it connects, say), so a few tries until two reads agree.
     let mut text = String::new();
-    metrics.encode(&mut text).unwrap();
+    for _ in 0..20 {
+        text.clear();
+        metrics.encode(&mut text).unwrap();
+        if text == metrics.text() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(text, metrics.text());
     let scrape = Scrape::parse(text);
     scrape.check_declarations();
