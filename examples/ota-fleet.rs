@@ -122,6 +122,11 @@ struct RunArgs {
     /// How long an accepted task may send no event before it fails, in ms.
     #[arg(long, default_value_t = 300_000)]
     silence_timeout_ms: u64,
+    /// Messages waiting for a commit that make it due at once; keep it below the
+    /// broker's limit of messages in flight to a client (Mosquitto's
+    /// max_inflight_messages, 20 by default).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    commit_at_once: usize,
     /// Serves the metrics at http://ADDR/metrics (OpenMetrics text) while it runs.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
@@ -397,7 +402,8 @@ async fn run(args: RunArgs) -> u8 {
         silence_timeout_ms: Some(args.silence_timeout_ms),
         ..TrackerConfig::default()
     };
-    let config = CloudConfig::new(mqtt, tracker);
+    let mut config = CloudConfig::new(mqtt, tracker);
+    config.commit_at_once = args.commit_at_once;
     let spawned = match (db, &args.group) {
         (Db::Sqlite(store), _) => Cloud::spawn(config, store),
         (Db::Postgres(store), None) => Cloud::spawn(config, store),

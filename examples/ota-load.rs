@@ -91,6 +91,11 @@ struct Cli {
     /// cloud keeps nothing.
     #[arg(long, value_name = "DB")]
     state: Option<std::path::PathBuf>,
+    /// Cloud role, with --state: messages waiting for a commit that make it due at once
+    /// (`CloudConfig::commit_at_once`); keep it below the broker's limit of messages
+    /// in flight to a client.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    commit_at_once: usize,
 }
 
 #[tokio::main]
@@ -186,6 +191,7 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
     let mut config = CloudConfig::new(mqtt, cli.tracker.config());
     // One subscription for every gateway, and every event answered.
     config.watch = Watch::AllGateways;
+    config.commit_at_once = cli.commit_at_once;
     let spawned = match &cli.state {
         Some(path) => match SqliteStore::open(path) {
             Ok(store) => Cloud::spawn(config, store),

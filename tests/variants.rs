@@ -250,3 +250,16 @@ fn documented_result_codes_are_explained() {
     assert_eq!(ResultCode(312999).description(), None);
     assert_eq!(ResultCode(312999).to_string(), "312999");
 }
+
+#[test]
+fn exactly_the_refusals_that_mean_later_are_transient() {
+    // The list: already updating, dock busy, aircraft off, aircraft not in the
+    // dock, restarting, battery below 20 %.
+    let later = [312014, 312015, 312022, 312027, 312029, 312704];
+    for (code, _) in ResultCode::documented() {
+        assert_eq!(code.is_transient(), later.contains(&code.0), "{code}");
+    }
+    for code in [0, 312999, 612015, -1] {
+        assert!(!ResultCode(code).is_transient(), "{code}");
+    }
+}

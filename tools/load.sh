@@ -2,7 +2,9 @@
 # One load run of LOAD.md: DOCKS simulated docks against one cloud process through a
 # Mosquitto of its own, the cloud's tracker kept in SQLite or not.
 #
-#   bash tools/load.sh DOCKS store|nostore [INTERVAL_MS]
+#   bash tools/load.sh DOCKS store|nostore [INTERVAL_MS [CLOUD OPTION...]]
+#
+# Options after INTERVAL_MS go to the cloud (`--commit-at-once 64`, say).
 #
 # Run from the repository root, after `cargo build --release --example ota-load`.
 # Prints the docks' and the cloud's summaries, then the cloud's CPU seconds (user and
@@ -11,6 +13,7 @@ set -euo pipefail
 docks=${1:?DOCKS}
 mode=${2:?store or nostore}
 interval=${3:-500}
+shift $(($# < 3 ? $# : 3))
 port=$((18900 + RANDOM % 500))
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
@@ -36,7 +39,7 @@ fi
 status=0
 # CLOUD_WRAP runs the cloud under another program too (a profiler, say).
 /usr/bin/time -f 'cloud_cpu user=%U system=%S peak_rss_kib=%M' ${CLOUD_WRAP:-} \
-  "$load" --role cloud "${common[@]}" "${state[@]}" >"$dir/cloud.out" 2>"$dir/cloud.err" || status=$?
+  "$load" --role cloud "${common[@]}" "${state[@]}" "$@" >"$dir/cloud.out" 2>"$dir/cloud.err" || status=$?
 wait "$docks_pid" || true
 grep '^summary' "$dir/docks.out" | sed 's/^/docks /'
 grep '^summary' "$dir/cloud.out" | sed 's/^/cloud /'

@@ -11,7 +11,7 @@
 //! 256), saves what they changed at once ([`Tracker::revision`] moved: a message set
 //! aside changes nothing), then acknowledges them and reports their updates. Batches
 //! that follow one another within [`CloudConfig::commit_delay`] (10 ms) share one
-//! commit, up to 16 messages waiting for it. A task is
+//! commit, up to [`CloudConfig::commit_at_once`] (16) messages waiting for it. A task is
 //! saved before its `ota_create` is published. What a caller sees comes out of
 //! [`CloudEvents`], each update once its effect is saved.
 //!
@@ -78,6 +78,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::ask::ask;
 use crate::config::{ConfigError, MqttConfig};
+use crate::judging::{Judging, Took};
 use crate::link::{Arrival, Link, LinkEvent};
 use crate::needs::{Delta, Needs};
 use crate::probe::{Probe, Received};
@@ -130,18 +131,29 @@ pub struct CloudConfig {
     /// While disconnected, no deadline is judged at all.
     pub resume_grace: Duration,
     /// With a store, a batch of messages that changed something is committed once this
-    /// long has passed since its first change, or at once when 16 messages wait for
-    /// it: messages that arrive meanwhile join the same commit. A longer delay means
-    /// fewer commits (each one synced to the disk) for the same messages, and their
-    /// acknowledgements and replies that much later; `Duration::ZERO` commits each
-    /// batch as soon as it is read.
+    /// long has passed since its first change, or at once when
+    /// [`commit_at_once`](Self::commit_at_once) messages wait for it: messages that
+    /// arrive meanwhile join the same commit. A longer delay means fewer commits (each
+    /// one synced to the disk) for the same messages, and their acknowledgements and
+    /// replies that much later; `Duration::ZERO` commits each batch as soon as it is
+    /// read.
     pub commit_delay: Duration,
+    /// With a store, this many messages waiting for a commit make it due at once,
+    /// whatever [`commit_delay`](Self::commit_delay) says; 16 by default. Keep it below
+    /// the broker's limit of messages it sends a client and holds unacknowledged
+    /// (Mosquitto's `max_inflight_messages`, 20 by default): at that limit the broker
+    /// sends nothing more until the commit, which then waits for the delay, and the
+    /// messages come no faster than the limit each delay. Under a higher limit, a
+    /// larger value makes fewer commits of more messages each, for less CPU a message
+    /// (LOAD.md measures it). Below 1, taken as 1.
+    pub commit_at_once: usize,
 }
 
 impl CloudConfig {
     /// `mqtt` and `tracker`, watching the gateways of its tasks, reporting dropped
     /// messages at most every 5 s, judging deadlines 5 s after a reconnection at the
-    /// earliest, committing a batch 10 ms after its first change at the latest.
+    /// earliest, committing a batch 10 ms after its first change at the latest, or at
+    /// once when 16 messages wait for it.
     pub fn new(mqtt: MqttConfig, tracker: TrackerConfig) -> Self {
         Self {
             mqtt,
@@ -150,6 +162,7 @@ impl CloudConfig {
             drop_notice_every: Duration::from_secs(5),
             resume_grace: Duration::from_secs(5),
             commit_delay: Duration::from_millis(10),
+            commit_at_once: 16,
         }
     }
 }
@@ -448,13 +461,12 @@ impl Cloud {
             tracker_unsaved: TrackerChanges::default(),
             held: Vec::new(),
             updates: Vec::new(),
-            judge_from: None,
-            resume_grace: config.resume_grace,
+            judging: Judging::new(config.resume_grace, restored),
             commit_delay: config.commit_delay,
+            commit_at_once: config.commit_at_once.max(1),
             commit_due: None,
             // Until a commit shows otherwise, the store may be slow.
             last_commit: Duration::MAX,
-            grace_at_next_up: restored,
             tracker,
             store,
             link,
@@ -608,12 +620,6 @@ const SAVE_RETRY: Duration = Duration::from_secs(1);
 /// acknowledged.
 const BATCH: usize = 256;
 
-/// Messages waiting for a commit that make it due at once, whatever
-/// [`CloudConfig::commit_delay`] says: below a broker's limit of messages sent and not
-/// acknowledged (Mosquitto's `max_inflight_messages` is 20 by default), so that the
-/// delay never holds up what the broker may send.
-const COMMIT_AT_ONCE: usize = 16;
-
 /// A commit quicker than this (the local SQLite file's, typically tens of
 /// microseconds) runs in place, in the driver's task: moving it to another thread
 /// (`block_in_place`) would cost more than it takes. A store whose last commit took
@@ -642,16 +648,14 @@ struct Driver {
     /// Updates whose effect waits for a save before they are reported.
     updates: Vec<Update>,
     /// Deadlines are judged from this instant on; `None` while disconnected.
-    judge_from: Option<Instant>,
-    resume_grace: Duration,
+    judging: Judging,
     commit_delay: Duration,
+    /// Messages waiting for a commit that make it due at once.
+    commit_at_once: usize,
     /// When the changes not yet committed are, at the latest.
     commit_due: Option<Instant>,
     /// How long the last commit took.
     last_commit: Duration,
-    /// The next connection is a reconnection, or follows a restore: what the broker
-    /// kept for the session may still be on its way.
-    grace_at_next_up: bool,
     tracker: Tracker,
     store: Option<Box<dyn Store + Send>>,
     link: Link,
@@ -673,7 +677,7 @@ impl Driver {
             // Deadlines are judged once connected (and the grace after a reconnection
             // is over), and only when no message waits: the biased `select!` takes
             // what arrived first.
-            let next = self.judge_from.and_then(|from| {
+            let next = self.judging.from().and_then(|from| {
                 let tracker = self.tracker.next_deadline();
                 let rollouts = self
                     .rollouts
@@ -750,42 +754,11 @@ impl Driver {
 
     /// Takes what the connection reported; false when the driver must stop.
     fn link_event(&mut self, event: Option<LinkEvent>) -> bool {
-        match event {
-            Some(LinkEvent::Arrived(arrival)) => self.arrived(arrival),
-            Some(LinkEvent::Up { session_present }) => {
-                let grace = if self.grace_at_next_up {
-                    self.resume_grace
-                } else {
-                    Duration::ZERO
-                };
-                self.judge_from = Some(Instant::now() + grace);
-                self.grace_at_next_up = true;
-                self.probe.connected(true);
-                self.emit(CloudEvent::Connected { session_present });
-            }
-            Some(LinkEvent::Down {
-                reason,
-                fatal: false,
-            }) => {
-                self.judge_from = None;
-                self.counters.disconnections += 1;
-                self.probe.connected(false);
-                self.probe.disconnected();
-                self.emit(CloudEvent::Disconnected { reason });
-            }
-            Some(LinkEvent::Down {
-                reason,
-                fatal: true,
-            }) => {
-                self.probe.connected(false);
-                self.emit(CloudEvent::Failed { reason });
-                return false;
-            }
-            None => {
-                self.probe.connected(false);
-                self.emit(CloudEvent::Failed {
-                    reason: "the connection closed".into(),
-                });
+        match self.judging.take(event, &mut self.counters, &self.probe) {
+            Took::Arrived(arrival) => self.arrived(arrival),
+            Took::Report(event) => self.emit(event),
+            Took::Stop(event) => {
+                self.emit(event);
                 return false;
             }
         }
@@ -972,7 +945,7 @@ impl Driver {
         }
         let now = Instant::now();
         let due = *self.commit_due.get_or_insert(now + self.commit_delay);
-        if self.store.is_none() || self.held.len() >= COMMIT_AT_ONCE || now >= due {
+        if self.store.is_none() || self.held.len() >= self.commit_at_once || now >= due {
             self.save();
         }
     }
@@ -980,7 +953,7 @@ impl Driver {
     /// Starts in the tracker what the rollouts want started now, while connected (and
     /// past the grace after a connection); their requests go out once saved.
     fn start_rollout_tasks(&mut self) {
-        if self.judge_from.is_none_or(|from| from > Instant::now()) {
+        if !self.judging.now() {
             return;
         }
         let now = now_millis();

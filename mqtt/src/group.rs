@@ -60,6 +60,7 @@ use crate::cloud::{
     Cloud, CloudConfig, CloudCounters, CloudError, CloudEvent, CloudEvents, CloudStatus, Command,
     DropNotice, RolloutControl, RolloutStatus,
 };
+use crate::judging::{Judging, Took};
 use crate::link::{Arrival, Link, LinkEvent};
 use crate::pg::{self, Failure, NewRollout, PgStore, RolloutRows, TaskRows};
 use crate::probe::{Probe, Received};
@@ -147,9 +148,9 @@ impl Cloud {
     /// Starts a process of a group (feature `postgres`): see the [group
     /// module](crate::group). `store` is the group's database, `config.mqtt` this
     /// process's connection (a client id of its own, and preferably a clean session:
-    /// see [Sessions](crate::group#sessions)); `config.watch` and
-    /// `config.commit_delay` do not apply (every process handles every gateway's
-    /// messages, and commits each batch). The handle is the same as
+    /// see [Sessions](crate::group#sessions)); `config.watch`,
+    /// `config.commit_delay` and `config.commit_at_once` do not apply (every process
+    /// handles every gateway's messages, and commits each batch). The handle is the same as
     /// [`Cloud::spawn`]'s: [`Cloud::rollout`] joins the rollout of that name (created
     /// by the first process that asks, with the same devices, firmware and policy for
     /// every process), [`Cloud::control`] asks it of the lease's holder, [`Cloud::status`]
@@ -178,7 +179,6 @@ impl Cloud {
         let metrics = probe.handle();
         let member = Member {
             tracker: config.tracker,
-            resume_grace: config.resume_grace,
             store: Arc::new(store),
             link,
             subscriptions: filters.into_iter().collect(),
@@ -189,8 +189,7 @@ impl Cloud {
                 ..DropNotice::default()
             },
             probe,
-            judge_from: None,
-            grace_at_next_up: false,
+            judging: Judging::new(config.resume_grace, false),
             waiting: Vec::new(),
             retry_at: None,
             store_failed: false,
@@ -247,7 +246,6 @@ struct Waiting {
 struct Member {
     group: GroupConfig,
     tracker: TrackerConfig,
-    resume_grace: Duration,
     store: Arc<PgStore>,
     link: Link,
     subscriptions: BTreeSet<String>,
@@ -255,10 +253,8 @@ struct Member {
     counters: CloudCounters,
     drops: DropNotice,
     probe: Probe,
-    /// Deadlines are judged (by the lease's holder) from this instant on; `None`
-    /// while disconnected.
-    judge_from: Option<Instant>,
-    grace_at_next_up: bool,
+    /// When deadlines are judged (by the lease's holder).
+    judging: Judging,
     /// Messages read, to handle in the next batch (kept after a commit that failed).
     /// None is acknowledged before its batch commits, so the broker sends no more than
     /// its window of unacknowledged messages (Mosquitto's `max_inflight_messages`): that
@@ -375,42 +371,11 @@ impl Member {
 
     /// Takes what the connection reported; false when the driver must stop.
     fn link_event(&mut self, event: Option<LinkEvent>) -> bool {
-        match event {
-            Some(LinkEvent::Arrived(arrival)) => self.arrived(arrival),
-            Some(LinkEvent::Up { session_present }) => {
-                let grace = if self.grace_at_next_up {
-                    self.resume_grace
-                } else {
-                    Duration::ZERO
-                };
-                self.judge_from = Some(Instant::now() + grace);
-                self.grace_at_next_up = true;
-                self.probe.connected(true);
-                self.emit(CloudEvent::Connected { session_present });
-            }
-            Some(LinkEvent::Down {
-                reason,
-                fatal: false,
-            }) => {
-                self.judge_from = None;
-                self.counters.disconnections += 1;
-                self.probe.connected(false);
-                self.probe.disconnected();
-                self.emit(CloudEvent::Disconnected { reason });
-            }
-            Some(LinkEvent::Down {
-                reason,
-                fatal: true,
-            }) => {
-                self.probe.connected(false);
-                self.emit(CloudEvent::Failed { reason });
-                return false;
-            }
-            None => {
-                self.probe.connected(false);
-                self.emit(CloudEvent::Failed {
-                    reason: "the connection closed".into(),
-                });
+        match self.judging.take(event, &mut self.counters, &self.probe) {
+            Took::Arrived(arrival) => self.arrived(arrival),
+            Took::Report(event) => self.emit(event),
+            Took::Stop(event) => {
+                self.emit(event);
                 return false;
             }
         }
@@ -538,10 +503,8 @@ impl Member {
     /// until the processes have committed what they read meanwhile (each tries again
     /// every [`RETRY`]), so that a dock that answered is not taken for silent.
     fn hold_judgments(&mut self) {
-        let grace = self.resume_grace.max(RETRY * 2);
-        if let Some(from) = &mut self.judge_from {
-            *from = (*from).max(Instant::now() + grace);
-        }
+        let grace = self.judging.grace().max(RETRY * 2);
+        self.judging.hold(grace);
     }
 
     fn failed(&mut self, error: StoreError) {
@@ -619,7 +582,7 @@ impl Member {
     /// controls and ended tasks, the due deadlines judged, the state pushes read, the
     /// rollouts' new tasks started; then their requests and replies published.
     async fn lead_round(&mut self) {
-        let judging = self.judge_from.is_some_and(|from| from <= Instant::now());
+        let judging = self.judging.now();
         let rollouts = self.lead.rollouts.take();
         let plans: Vec<(String, RolloutPlan)> = self
             .followed

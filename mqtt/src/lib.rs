@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod config;
 #[cfg(feature = "postgres")]
 pub mod group;
+mod judging;
 mod link;
 #[cfg(feature = "metrics")]
 pub mod metrics;

@@ -1272,3 +1272,44 @@ async fn messages_within_the_commit_delay_share_one_commit() {
     cloud.close().await;
     agent.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_waiting_up_to_commit_at_once_are_committed_without_the_delay() {
+    let broker = broker();
+    let dir = TempDir::new("commitatonce");
+    let gateway = Serial::new(&name("atonce")).unwrap();
+    let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
+    let mut config = CloudConfig::new(
+        mqtt(&broker, &format!("{gateway}-cloud")),
+        TrackerConfig::default(),
+    );
+    config.mqtt.persistent_session = false;
+    // A delay no answer below waits for: each one comes because a single message
+    // waiting makes its commit due at once.
+    config.commit_delay = Duration::from_secs(30);
+    config.commit_at_once = 1;
+    let store = FileStore::new(dir.0.join("state.json"));
+    let (cloud, mut events) = Cloud::spawn(config, store).unwrap();
+    cloud_connected(&mut events).await;
+    cloud.start(gateway.clone(), vec![device()]).await.unwrap();
+    let request = next_request(&mut agent_events).await;
+    let saves_before = cloud.status().await.unwrap().counters.saves;
+    agent
+        .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+        .unwrap();
+    for percent in [10, 20, 30] {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let event =
+            OtaProgress::new(TaskStatus::InProgress).with_progress(Step::DownloadFirmware, percent);
+        agent.progress(&request, event, true).unwrap();
+        timeout(Duration::from_secs(10), next_answer(&mut agent_events))
+            .await
+            .expect("answered long before the commit delay");
+    }
+    let status = cloud.status().await.unwrap();
+    assert_eq!(status.tasks[0].1.percent, Some(30));
+    // A commit for each event at least: each was sent once the one before was answered.
+    assert!(status.counters.saves - saves_before >= 3, "{status:?}");
+    cloud.close().await;
+    agent.close().await;
+}

@@ -23,40 +23,47 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResultCode(pub i64);
 
-/// The firmware codes DJI documents, with their meaning. The one table of them.
-const FIRMWARE_CODES: &[(i64, &str)] = &[
+/// Whether a refusal of `ota_create` means "later": the dock or its aircraft cannot
+/// take an upgrade now, and the same request can succeed once it can.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Later,
+    No,
+}
+
+/// The firmware codes DJI documents, with their meaning and whether they mean "later".
+/// The one table of them.
+const FIRMWARE_CODES: &[(i64, &str, Retry)] = &[
     (
         312001,
         "upgrade type mismatch: a consistency upgrade the device did not ask for",
+        Retry::No,
     ),
-    (312003, "upgrade failed; retry"),
-    (312010, "the request differs from the API"),
-    (312012, "bad parameters"),
-    (312014, "the device is already updating"),
-    (312015, "the dock is busy"),
-    (312016, "dock-aircraft transmission error"),
-    (312017, "version check failed"),
-    (312022, "the aircraft is not powered on or not connected"),
-    (312023, "the driving rods are not back in place"),
-    (312025, "failed to delete the old package"),
-    (312026, "failed to decompress the offline package"),
-    (312027, "no aircraft detected in the dock"),
-    (312028, "the device restarted during the update"),
-    (312029, "the device is restarting"),
-    (312030, "enhanced (4G) transmission is enabled"),
-    (312704, "battery below 20%"),
-    (314000, "generic device error"),
-];
-
-/// The refusals of `ota_create` that mean "later": the dock or its aircraft cannot take
-/// an upgrade now, and the same request can succeed once it can.
-const TRANSIENT_CODES: &[i64] = &[
-    312014, // already updating
-    312015, // dock busy
-    312022, // aircraft off or not connected
-    312027, // no aircraft in the dock
-    312029, // restarting
-    312704, // battery below 20%
+    (312003, "upgrade failed; retry", Retry::No),
+    (312010, "the request differs from the API", Retry::No),
+    (312012, "bad parameters", Retry::No),
+    (312014, "the device is already updating", Retry::Later),
+    (312015, "the dock is busy", Retry::Later),
+    (312016, "dock-aircraft transmission error", Retry::No),
+    (312017, "version check failed", Retry::No),
+    (
+        312022,
+        "the aircraft is not powered on or not connected",
+        Retry::Later,
+    ),
+    (312023, "the driving rods are not back in place", Retry::No),
+    (312025, "failed to delete the old package", Retry::No),
+    (
+        312026,
+        "failed to decompress the offline package",
+        Retry::No,
+    ),
+    (312027, "no aircraft detected in the dock", Retry::Later),
+    (312028, "the device restarted during the update", Retry::No),
+    (312029, "the device is restarting", Retry::Later),
+    (312030, "enhanced (4G) transmission is enabled", Retry::No),
+    (312704, "battery below 20%", Retry::Later),
+    (314000, "generic device error", Retry::No),
 ];
 
 impl ResultCode {
@@ -77,7 +84,8 @@ impl ResultCode {
     /// assert!(!ResultCode::SUCCESS.is_transient());
     /// ```
     pub fn is_transient(self) -> bool {
-        TRANSIENT_CODES.contains(&self.0)
+        self.documented_as()
+            .is_some_and(|(_, retry)| retry == Retry::Later)
     }
 
     /// True for `0`.
@@ -90,17 +98,22 @@ impl ResultCode {
         if self.is_success() {
             return Some("success");
         }
+        self.documented_as().map(|(text, _)| text)
+    }
+
+    /// The code's row in [`FIRMWARE_CODES`].
+    fn documented_as(self) -> Option<(&'static str, Retry)> {
         FIRMWARE_CODES
             .iter()
-            .find(|(code, _)| *code == self.0)
-            .map(|(_, text)| *text)
+            .find(|(code, ..)| *code == self.0)
+            .map(|(_, text, retry)| (*text, *retry))
     }
 
     /// Every documented firmware code with its meaning.
     pub fn documented() -> impl Iterator<Item = (ResultCode, &'static str)> {
         FIRMWARE_CODES
             .iter()
-            .map(|(code, text)| (ResultCode(*code), *text))
+            .map(|(code, text, _)| (ResultCode(*code), *text))
     }
 
     /// The source digit `A` of a six-digit code: 3 or 5 the device, 4 or 6 DJI Pilot 2.
