@@ -871,15 +871,27 @@ pub(crate) fn lock_tasks(
     tx: &mut Transaction<'_>,
     keys: &[TaskKey],
 ) -> Result<Vec<TaskRecord>, Failure> {
+    tasks_with_keys(tx, keys, "ORDER BY gateway, bid FOR UPDATE")
+}
+
+/// The records of the tasks `keys` (their key columns `$1` and `$2`), with SQL `then`
+/// after the condition on the keys.
+fn tasks_with_keys(
+    tx: &mut Transaction<'_>,
+    keys: &[TaskKey],
+    then: &str,
+) -> Result<Vec<TaskRecord>, Failure> {
     let (gateways, bids) = key_columns(keys);
     let rows = tx.query(
-        "SELECT gateway, bid, record FROM ota_tasks
-         WHERE (gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-         ORDER BY gateway, bid FOR UPDATE",
+        &format!("SELECT gateway, bid, record FROM ota_tasks WHERE {WITH_KEYS} {then}"),
         &[&gateways, &bids],
     )?;
     task_records(&rows)
 }
+
+/// The condition on a task's key that it is among the keys given as two arrays, the
+/// gateways in `$1` and the `bid`s in `$2` ([`key_columns`]).
+const WITH_KEYS: &str = "(gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[]))";
 
 /// The rows of the tasks `keys` that no other transaction holds, locked until this one
 /// ends, and the keys of those another holds (their messages wait for a next batch,
@@ -888,21 +900,14 @@ pub(crate) fn lock_free_tasks(
     tx: &mut Transaction<'_>,
     keys: &[TaskKey],
 ) -> Result<(Vec<TaskRecord>, Vec<TaskKey>), Failure> {
-    let (gateways, bids) = key_columns(keys);
-    let rows = tx.query(
-        "SELECT gateway, bid, record FROM ota_tasks
-         WHERE (gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-         ORDER BY gateway, bid FOR UPDATE SKIP LOCKED",
-        &[&gateways, &bids],
-    )?;
-    let records = task_records(&rows)?;
+    let records = tasks_with_keys(tx, keys, "ORDER BY gateway, bid FOR UPDATE SKIP LOCKED")?;
     let mut busy = Vec::new();
     if records.len() < keys.len() {
         // Those not locked here: held by another, or no such task (handled here, as
         // unknown).
+        let (gateways, bids) = key_columns(keys);
         let existing = tx.query(
-            "SELECT gateway, bid FROM ota_tasks
-             WHERE (gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            &format!("SELECT gateway, bid FROM ota_tasks WHERE {WITH_KEYS}"),
             &[&gateways, &bids],
         )?;
         let got: std::collections::HashSet<TaskKey> = records.iter().map(TaskRecord::key).collect();
@@ -944,13 +949,7 @@ pub(crate) fn endings_among(
     tx: &mut Transaction<'_>,
     keys: &[TaskKey],
 ) -> Result<Vec<TaskRecord>, Failure> {
-    let (gateways, bids) = key_columns(keys);
-    let rows = tx.query(
-        "SELECT gateway, bid, record FROM ota_tasks
-         WHERE (gateway, bid) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND ended",
-        &[&gateways, &bids],
-    )?;
-    task_records(&rows)
+    tasks_with_keys(tx, keys, "AND ended")
 }
 
 /// The tasks that ended (or changed how they ended) since `seq` (a task's `seq` is
