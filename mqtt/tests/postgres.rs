@@ -11,6 +11,8 @@
 
 #[path = "support/plans.rs"]
 mod plans;
+#[path = "support/store_cases.rs"]
+mod store_cases;
 #[path = "support/postgres.rs"]
 mod test_postgres;
 
@@ -18,11 +20,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dji_cloud_ota::rollout::{Changes, Outcome, Policy, Rollout, RolloutPlan};
-use dji_cloud_ota::tracker::{Ending, TaskKey, TaskRecord, Tracker, TrackerChanges, TrackerConfig};
-use dji_cloud_ota::{Device, OtaProgress, Serial, Step, TaskStatus, UpgradeType};
+use dji_cloud_ota::tracker::{TaskKey, Tracker, TrackerChanges, TrackerConfig};
 use dji_cloud_ota_mqtt::{Commit, PgStore, RolloutCommit, Store, StoreError};
 
 use test_postgres::TestPostgres;
+
+use store_cases::{commit_tracker, start_task};
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -135,85 +138,12 @@ fn a_rollout_and_its_tasks_committed_batch_after_batch_read_back_as_they_were() 
     assert!(reader.devices_of_gateway("NOSUCHDOCK").unwrap().is_empty());
 }
 
-/// A task on `gateway` upgrading its aircraft.
-fn start_task(tracker: &mut Tracker, gateway: &str, now: u64) -> dji_cloud_ota::Message {
-    let device = Device::new(format!("{gateway}UAV"), "04.01.0020", UpgradeType::NORMAL);
-    let gateway = Serial::new(gateway).unwrap();
-    tracker.start(gateway, vec![device], now).unwrap().request
-}
-
-/// The tracker's changes, committed alone.
-fn commit_tracker(store: &PgStore, tracker: &mut Tracker) -> TrackerChanges {
-    let changes = tracker.take_changes();
-    store
-        .commit(&Commit {
-            tracker,
-            changes: &changes,
-            rollouts: &[],
-        })
-        .unwrap();
-    changes
-}
-
 #[test]
 #[ignore = "starts PostgreSQL: needs its programs (Debian's postgresql package, as .ci/run installs)"]
 fn ended_tasks_stay_queryable_beyond_what_the_tracker_remembers() {
     let server = TestPostgres::start("tasks");
     let store = PgStore::connect(&server.database("fleet")).unwrap();
-    let config = TrackerConfig {
-        recent_finished: 4,
-        ..TrackerConfig::default()
-    };
-    let mut tracker = Tracker::new(config.clone());
-    let gateways: Vec<String> = (0..10).map(|i| format!("DOCK{i:05}")).collect();
-    let mut requests = Vec::new();
-    for round in 0..2u64 {
-        let now = T0 + round * 10_000;
-        let started: Vec<_> = (gateways.iter())
-            .map(|g| start_task(&mut tracker, g, now))
-            .collect();
-        assert_eq!(commit_tracker(&store, &mut tracker).records.len(), 10);
-        for (i, request) in started.iter().enumerate() {
-            let done = OtaProgress::new(TaskStatus::Ok).with_progress(Step::UpgradeFirmware, 100);
-            tracker.handle(
-                &request.progress_event(done, true).unwrap(),
-                now + 100 + i as u64,
-            );
-            assert_eq!(commit_tracker(&store, &mut tracker).records.len(), 1);
-        }
-        requests.extend(started);
-    }
-    let in_flight = start_task(&mut tracker, &gateways[0], T0 + 30_000);
-    let event = OtaProgress::new(TaskStatus::InProgress).with_progress(Step::DownloadFirmware, 40);
-    tracker.handle(&in_flight.progress_event(event, true).unwrap(), T0 + 30_100);
-    commit_tracker(&store, &mut tracker);
-
-    let restored = Tracker::restore(config, store.load().unwrap().unwrap()).unwrap();
-    assert_eq!(restored.snapshot(), tracker.snapshot());
-    assert_eq!(restored.remembered(), 4);
-    assert_eq!(restored.counters().finished_ok, 20);
-
-    let first = store.tasks_of_gateway(&gateways[0]).unwrap();
-    let keys: Vec<TaskKey> = first.iter().map(TaskRecord::key).collect();
-    assert_eq!(
-        keys,
-        [
-            TaskKey::of(&requests[0]),
-            TaskKey::of(&requests[10]),
-            TaskKey::of(&in_flight)
-        ]
-    );
-    assert!(
-        matches!(first[0].ending(), Some(Ending::Finished { status, .. }) if status.is_success())
-    );
-    assert_eq!(first[2].ending(), None);
-    let oldest = TaskKey::of(&requests[5]);
-    let record = store
-        .task(oldest.gateway.as_str(), &oldest.bid.to_string())
-        .unwrap()
-        .expect("an ended task the tracker forgot long ago");
-    assert!(record.ending().is_some());
-    assert_eq!(store.task("DOCK99999", "nope").unwrap(), None);
+    store_cases::ended_tasks_stay_queryable_beyond_what_the_tracker_remembers(&store);
 }
 
 #[test]

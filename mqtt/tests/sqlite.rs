@@ -6,15 +6,18 @@
 
 #[path = "support/plans.rs"]
 mod plans;
+#[path = "support/store_cases.rs"]
+mod store_cases;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dji_cloud_ota::rollout::{Outcome, Policy, Rollout, RolloutPlan, RolloutState};
-use dji_cloud_ota::tracker::{Ending, TaskKey, TaskRecord, Tracker, TrackerChanges, TrackerConfig};
-use dji_cloud_ota::{Device, OtaProgress, Serial, Step, TaskStatus, UpgradeType};
+use dji_cloud_ota::tracker::{TaskKey, Tracker, TrackerConfig};
 use dji_cloud_ota_mqtt::{Commit, RolloutCommit, SqliteStore, Store, StoreError};
+
+use store_cases::start_task;
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -368,93 +371,11 @@ fn a_commit_killed_at_any_instant_leaves_the_rows_of_a_whole_commit() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A task on `gateway` upgrading its aircraft.
-fn start_task(tracker: &mut Tracker, gateway: &str, now: u64) -> dji_cloud_ota::Message {
-    let device = Device::new(format!("{gateway}UAV"), "04.01.0020", UpgradeType::NORMAL);
-    let gateway = Serial::new(gateway).unwrap();
-    tracker.start(gateway, vec![device], now).unwrap().request
-}
-
-/// What a cloud driver does after each batch: the tracker's changes, committed.
-fn commit_tracker(store: &SqliteStore, tracker: &mut Tracker) -> TrackerChanges {
-    let changes = tracker.take_changes();
-    let commit = Commit {
-        tracker,
-        changes: &changes,
-        rollouts: &[],
-    };
-    store.commit(&commit).unwrap();
-    changes
-}
-
 #[test]
 fn the_tracker_s_tasks_are_rows_and_ended_ones_stay_queryable_beyond_what_it_remembers() {
     let dir = folder("tasks");
     let store = SqliteStore::open(dir.join("fleet.db")).unwrap();
-    assert_eq!(store.load().unwrap(), None, "nothing committed yet");
-    let config = TrackerConfig {
-        recent_finished: 4,
-        ..TrackerConfig::default()
-    };
-    let mut tracker = Tracker::new(config.clone());
-    let gateways: Vec<String> = (0..10).map(|i| format!("DOCK{i:05}")).collect();
-    // Two rounds of a task per gateway, each ended by its final event: the second
-    // round's first task ends after the first round's last.
-    let mut requests = Vec::new();
-    for round in 0..2u64 {
-        let now = T0 + round * 10_000;
-        let started: Vec<_> = (gateways.iter())
-            .map(|g| start_task(&mut tracker, g, now))
-            .collect();
-        assert_eq!(commit_tracker(&store, &mut tracker).records.len(), 10);
-        for (i, request) in started.iter().enumerate() {
-            let done = OtaProgress::new(TaskStatus::Ok).with_progress(Step::UpgradeFirmware, 100);
-            let event = request.progress_event(done, true).unwrap();
-            tracker.handle(&event, now + 100 + i as u64);
-            // One task ended, one row written.
-            assert_eq!(commit_tracker(&store, &mut tracker).records.len(), 1);
-        }
-        requests.extend(started);
-    }
-    // A third task in flight on the first gateway.
-    let in_flight = start_task(&mut tracker, &gateways[0], T0 + 30_000);
-    let event = OtaProgress::new(TaskStatus::InProgress).with_progress(Step::DownloadFirmware, 40);
-    tracker.handle(&in_flight.progress_event(event, true).unwrap(), T0 + 30_100);
-    commit_tracker(&store, &mut tracker);
-
-    // Read back after a restart: the task in flight where it was, the last four ended
-    // tasks remembered, the counters carried on.
-    let restored = Tracker::restore(config, store.load().unwrap().unwrap()).unwrap();
-    assert_eq!(restored.snapshot(), tracker.snapshot());
-    assert_eq!(
-        restored.task(&TaskKey::of(&in_flight)).unwrap().percent,
-        Some(40)
-    );
-    assert_eq!(restored.remembered(), 4);
-    assert_eq!(restored.counters().finished_ok, 20);
-
-    // Every task stays in the database, however long ago it ended.
-    let first = store.tasks_of_gateway(&gateways[0]).unwrap();
-    let keys: Vec<TaskKey> = first.iter().map(TaskRecord::key).collect();
-    assert_eq!(
-        keys,
-        [
-            TaskKey::of(&requests[0]),
-            TaskKey::of(&requests[10]),
-            TaskKey::of(&in_flight)
-        ]
-    );
-    assert!(
-        matches!(first[0].ending(), Some(Ending::Finished { status, .. }) if status.is_success())
-    );
-    assert_eq!(first[2].ending(), None);
-    let oldest = TaskKey::of(&requests[5]);
-    let record = store
-        .task(oldest.gateway.as_str(), &oldest.bid.to_string())
-        .unwrap()
-        .expect("an ended task the tracker forgot long ago");
-    assert!(record.ending().is_some());
-    assert_eq!(store.task("DOCK99999", "nope").unwrap(), None);
+    store_cases::ended_tasks_stay_queryable_beyond_what_the_tracker_remembers(&store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
