@@ -743,7 +743,9 @@ impl Driver {
                 () = sleep_until(self.commit_due.unwrap_or_else(|| Instant::now() + far)), if self.commit_due.is_some() => {
                     self.save();
                 }
-                () = sleep(SAVE_RETRY), if unsaved => {
+                // Changes with no commit due (none of the paths above left them so):
+                // saved within SAVE_RETRY all the same. A commit due waits for its time.
+                () = sleep(SAVE_RETRY), if unsaved && self.commit_due.is_none() => {
                     self.save();
                 }
                 () = sleep(Duration::from_millis(10)), if self.link.backlog() > 0 => {}

@@ -1230,24 +1230,40 @@ async fn a_cloud_restored_with_hundreds_of_tasks_subscribes_to_all_their_topics(
     agent.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_within_the_commit_delay_share_one_commit() {
+/// A dock agent and a cloud keeping its state in a `FileStore` in `dir`, with
+/// `commit_delay` and `commit_at_once`, after one task started and its request
+/// received: the agent, its events, the cloud, its events, the request and the
+/// commits so far.
+async fn one_task_with_commits(
+    dir: &TempDir,
+    test: &str,
+    commit_delay: Duration,
+    commit_at_once: usize,
+) -> (Agent, AgentEvents, Cloud, CloudEvents, Message, u64) {
     let broker = broker();
-    let dir = TempDir::new("commitdelay");
-    let gateway = Serial::new(&name("delay")).unwrap();
+    let gateway = Serial::new(&name(test)).unwrap();
     let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
     let mut config = CloudConfig::new(
         mqtt(&broker, &format!("{gateway}-cloud")),
         TrackerConfig::default(),
     );
     config.mqtt.persistent_session = false;
-    config.commit_delay = Duration::from_millis(500);
+    config.commit_delay = commit_delay;
+    config.commit_at_once = commit_at_once;
     let store = FileStore::new(dir.0.join("state.json"));
     let (cloud, mut events) = Cloud::spawn(config, store).unwrap();
     cloud_connected(&mut events).await;
     cloud.start(gateway.clone(), vec![device()]).await.unwrap();
     let request = next_request(&mut agent_events).await;
-    let saves_before = cloud.status().await.unwrap().counters.saves;
+    let saves = cloud.status().await.unwrap().counters.saves;
+    (agent, agent_events, cloud, events, request, saves)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_within_the_commit_delay_share_one_commit() {
+    let dir = TempDir::new("commitdelay");
+    let (agent, mut agent_events, cloud, _events, request, saves_before) =
+        one_task_with_commits(&dir, "delay", Duration::from_millis(500), 16).await;
     // The reply and five events, 30 ms apart: within the delay, so one commit for them
     // all (each would have its own without the delay), then every event answered.
     agent
@@ -1275,40 +1291,32 @@ async fn messages_within_the_commit_delay_share_one_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_waiting_up_to_commit_at_once_are_committed_without_the_delay() {
-    let broker = broker();
     let dir = TempDir::new("commitatonce");
-    let gateway = Serial::new(&name("atonce")).unwrap();
-    let (agent, mut agent_events) = connected_agent(&broker, vec![gateway.clone()]).await;
-    let mut config = CloudConfig::new(
-        mqtt(&broker, &format!("{gateway}-cloud")),
-        TrackerConfig::default(),
-    );
-    config.mqtt.persistent_session = false;
-    // A delay no answer below waits for: each one comes because a single message
-    // waiting makes its commit due at once.
-    config.commit_delay = Duration::from_secs(30);
-    config.commit_at_once = 1;
-    let store = FileStore::new(dir.0.join("state.json"));
-    let (cloud, mut events) = Cloud::spawn(config, store).unwrap();
-    cloud_connected(&mut events).await;
-    cloud.start(gateway.clone(), vec![device()]).await.unwrap();
-    let request = next_request(&mut agent_events).await;
-    let saves_before = cloud.status().await.unwrap().counters.saves;
-    agent
-        .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
-        .unwrap();
+    // A delay nothing below waits for: an update is reported once its message is
+    // committed, and each one comes because a single message waiting makes its commit
+    // due at once (with the default of 16, the first would wait the 30 s).
+    let (agent, _agent_events, cloud, mut events, request, saves_before) =
+        one_task_with_commits(&dir, "atonce", Duration::from_secs(30), 1).await;
     for percent in [10, 20, 30] {
-        tokio::time::sleep(Duration::from_millis(30)).await;
         let event =
             OtaProgress::new(TaskStatus::InProgress).with_progress(Step::DownloadFirmware, percent);
         agent.progress(&request, event, true).unwrap();
-        timeout(Duration::from_secs(10), next_answer(&mut agent_events))
-            .await
-            .expect("answered long before the commit delay");
+        loop {
+            match timeout(Duration::from_secs(10), events.next())
+                .await
+                .expect("reported long before the commit delay")
+            {
+                Some(CloudEvent::Update(update)) => match update.change {
+                    Change::Progress { percent: p, .. } if p == Some(percent) => break,
+                    _ => {}
+                },
+                Some(_) => {}
+                None => panic!("the cloud stopped"),
+            }
+        }
     }
+    // A commit for each event: each was sent once the one before was reported.
     let status = cloud.status().await.unwrap();
-    assert_eq!(status.tasks[0].1.percent, Some(30));
-    // A commit for each event at least: each was sent once the one before was answered.
     assert!(status.counters.saves - saves_before >= 3, "{status:?}");
     cloud.close().await;
     agent.close().await;
