@@ -10,6 +10,11 @@
 //! and the broker sends at most its in-flight window without our acknowledgements),
 //! and the driver never waits on the event loop: what does not fit in rumqttc's queue
 //! waits in `outbox`, in order, and goes at the next [`Link::flush`].
+//!
+//! Measured against that reasoning (LOAD.md, 10,000 docks without a store on two
+//! cores): the outbox reached 320,032 entries, 163,030 of them acknowledgements, while
+//! Mosquitto (2.0.11, `max_inflight_messages 1000`) went on sending. The outbox is not
+//! bounded by the broker's window there; why is not established yet.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
