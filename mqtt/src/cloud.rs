@@ -349,7 +349,7 @@ pub enum CloudError {
     /// No rollout of that name is followed.
     #[error("no rollout named {0:?}")]
     NoRollout(String),
-    /// The settings of a group ([`crate::group::GroupConfig`]) are unusable.
+    /// The settings of a group (`GroupConfig`, feature `postgres`) are unusable.
     #[error("the group's settings are unusable: {0}")]
     Group(String),
 }

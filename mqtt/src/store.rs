@@ -124,7 +124,7 @@ pub enum StoreError {
         /// What the database said, or what in it could not be read.
         reason: String,
     },
-    /// A database server ([`crate::PgStore`], with the feature `postgres`) cannot be
+    /// A database server (`PgStore`, with the feature `postgres`) cannot be
     /// reached, refused or failed an operation, or holds what is not this crate's.
     #[error("{server}: {reason}")]
     Server {
