@@ -50,6 +50,7 @@
 //! [`DecodeError::Syntax`]: crate::DecodeError::Syntax
 //! [`DecodeError::Data`]: crate::DecodeError::Data
 //! [`DecodeError::NotOta`]: crate::DecodeError::NotOta
+//! [`DecodeError::WrongTopic`]: crate::DecodeError::WrongTopic
 
 /// The characters a topic-safe serial cannot hold: the MQTT level separator `/`, the
 /// wildcards `+` and `#`, and NUL (forbidden in MQTT topics).
