@@ -14,7 +14,9 @@
 //! Measured against that reasoning (LOAD.md, 10,000 docks without a store on two
 //! cores): the outbox reached 320,032 entries, 163,030 of them acknowledgements, while
 //! Mosquitto (2.0.11, `max_inflight_messages 1000`) went on sending. The outbox is not
-//! bounded by the broker's window there; why is not established yet.
+//! bounded by the broker's window there; why is not established yet (a lead:
+//! eclipse/mosquitto#2876 reports 2.0's in-flight setting ignored in some
+//! configurations). A bound of the runtime's own would not rely on the broker's.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
