@@ -8,7 +8,8 @@
 #
 # Run from the repository root, after `cargo build --release --example ota-load`.
 # Prints the docks' and the cloud's summaries, then the cloud's CPU seconds (user and
-# system) and peak RSS as `/usr/bin/time` measured them.
+# system) and peak RSS as `/usr/bin/time` measured them, and any line of the broker's
+# log saying it dropped messages.
 set -euo pipefail
 docks=${1:?DOCKS}
 mode=${2:?store or nostore}
@@ -44,5 +45,7 @@ wait "$docks_pid" || true
 grep '^summary' "$dir/docks.out" | sed 's/^/docks /'
 grep '^summary' "$dir/cloud.out" | sed 's/^/cloud /'
 grep '^cloud_cpu' "$dir/cloud.err"
+# What the broker dropped (its queue for a client full), said once a client.
+grep -i 'dropped' "$dir/mosquitto.log" | sed 's/^/broker /' || true
 grep -v '^cloud_cpu' "$dir/cloud.err" | tail -5 || true
 exit "$status"
