@@ -30,15 +30,18 @@ fn scrape(metrics: &CloudMetrics) -> Scrape {
     // `encode` and `text` write the same; the driver may change a value between the
     // two reads (it connects, say), so a few tries until two reads agree.
     let mut text = String::new();
+    let mut last = String::new();
     for _ in 0..20 {
         text.clear();
         metrics.encode(&mut text).unwrap();
-        if text == metrics.text() {
+        last = metrics.text();
+        if text == last {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(text, metrics.text());
+    // Compared with the read the loop made, not a third one the driver may change.
+    assert_eq!(text, last, "encode and text never agreed in 20 reads");
     let scrape = Scrape::parse(text);
     scrape.check_declarations();
     scrape
