@@ -160,7 +160,13 @@ async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
         .rollout("release", fleet.plan(policy.clone()))
         .await
         .unwrap();
-    assert_eq!(status.counts.waiting + status.counts.skipped, 80);
+    // The docks do not answer yet: nothing has ended, but the lease holder may have
+    // started the canary already.
+    let none_ended = |s: &RolloutStatus| {
+        let c = &s.counts;
+        assert_eq!(c.waiting + c.skipped + c.in_progress, 80, "{s:?}");
+    };
+    none_ended(&status);
     let other = Policy {
         max_in_flight: 99,
         ..policy.clone()
@@ -178,7 +184,7 @@ async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
             .rollout("release", fleet.plan(policy.clone()))
             .await
             .unwrap();
-        assert_eq!(status.counts.waiting + status.counts.skipped, 80);
+        none_ended(&status);
     }
     // One of them holds the lease (it subscribes to the state pushes once it does).
     let deadline = Instant::now() + LEASE * 3;
