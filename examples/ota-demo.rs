@@ -232,7 +232,7 @@ async fn fleet(conn: &ConnArgs, count: usize, dock: &DockArgs) -> u8 {
             None => return EXIT_BROKER,
         }
     }
-    let code = common::fleet::follow(cloud, events, "demo", plan, false).await;
+    let code = common::fleet::follow(cloud, events, "demo", plan, false, None).await;
     docks.abort();
     code
 }

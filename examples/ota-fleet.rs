@@ -16,7 +16,10 @@
 //! Killed and started again with the same `--state`, `run` takes the rollout up where it
 //! was: the files are read again and must agree with what the state holds (it says how
 //! they differ otherwise, and exits 2); the policy options given replace the saved ones,
-//! those not given keep them. The MQTT session is persistent, under the client id
+//! those not given keep them. A rollout the failure threshold stopped stays stopped
+//! (exit 4 at once) until taken up with `--resume`, which starts it again (the tasks
+//! finished so far no longer count toward the threshold), or `--cancel`, which cancels
+//! its waiting devices (exit 1). The MQTT session is persistent, under the client id
 //! `ota-fleet-<name>` unless `--client-id` names another, so that what the docks sent
 //! meanwhile is delivered.
 //!
@@ -55,6 +58,7 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,7 +76,8 @@ use dji_cloud_ota::rollout::{Policy, Rollout};
 use dji_cloud_ota::tracker::TrackerConfig;
 use dji_cloud_ota_mqtt::metrics::CONTENT_TYPE;
 use dji_cloud_ota_mqtt::{
-    Cloud, CloudConfig, CloudEvent, CloudMetrics, GroupConfig, PgStore, SqliteStore, Store,
+    Cloud, CloudConfig, CloudEvent, CloudMetrics, GroupConfig, PgStore, RolloutControl,
+    SqliteStore, Store,
 };
 
 use common::fleet::{EXIT_BROKER, EXIT_INPUT, EXIT_OK};
@@ -130,6 +135,14 @@ struct RunArgs {
     /// Serves the metrics at http://ADDR/metrics (OpenMetrics text) while it runs.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Takes up a rollout the failure threshold stopped and starts again: the tasks
+    /// finished so far no longer count toward the threshold.
+    #[arg(long, conflicts_with = "cancel")]
+    resume: bool,
+    /// Takes up the rollout and cancels it: no new start, ever; the waiting devices end
+    /// cancelled, the tasks in flight run to their end (exit status 1).
+    #[arg(long)]
+    cancel: bool,
 }
 
 /// The policy; an option not given keeps the saved value (or the default).
@@ -266,8 +279,10 @@ struct StatusArgs {
     /// The rollout's name in the database.
     #[arg(long, default_value = "fleet")]
     name: String,
-    /// One JSON document: `devices` (gateway, sn, model, outcome, result, attempts) and
-    /// `counts` by outcome.
+    /// One JSON document: `rollout` (its name), `state` (running, paused, aborted,
+    /// cancelled), `verdict` (null until it ended, then success, failures or aborted),
+    /// `counts` by outcome, and `devices` (gateway, sn, model, outcome, result,
+    /// attempts, started_ms, ended_ms).
     #[arg(long)]
     json: bool,
 }
@@ -299,11 +314,17 @@ fn status(args: &StatusArgs) -> u8 {
     };
     match db.store().load_rollout(&args.name) {
         Ok(Some(saved)) => {
-            if args.json {
-                println!("{}", status_json(&args.name, &saved.snapshot));
+            // How it ended, if it did: the rollout's own reckoning of its rows.
+            let verdict = Rollout::restore(saved.plan(), saved.snapshot.clone())
+                .ok()
+                .and_then(|rollout| rollout.verdict());
+            let text = if args.json {
+                format!("{}\n", status_json(&args.name, &saved.snapshot, verdict))
             } else {
-                print!("{}", status_text(&args.name, &saved.snapshot));
-            }
+                status_text(&args.name, &saved.snapshot, verdict)
+            };
+            // A reader that stops early (`| head`) is not an error.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
             EXIT_OK
         }
         Ok(None) => {
@@ -322,7 +343,14 @@ fn status(args: &StatusArgs) -> u8 {
 }
 
 async fn run(args: RunArgs) -> u8 {
-    // Everything is read and checked before anything connects or starts.
+    if args.group.is_some() && args.db.postgres.is_none() {
+        eprintln!(
+            "ota-fleet: --group needs --postgres: a group shares its rollout through PostgreSQL"
+        );
+        return EXIT_INPUT;
+    }
+    // Everything is read and checked before anything connects or starts, and before
+    // the database is opened (which creates an SQLite file).
     let inputs = match common::fleet::read(&args.fleet, &args.firmware) {
         Ok(inputs) => inputs,
         Err(e) => {
@@ -330,6 +358,29 @@ async fn run(args: RunArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
+    // The devices, firmware and options alone, whatever a saved rollout holds: the
+    // options not given take their defaults here, which are valid.
+    if let Err(e) = Rollout::new(inputs.plan(args.policy.apply(Policy::default()))) {
+        eprintln!("ota-fleet: {}", inputs.explain(&e));
+        return EXIT_INPUT;
+    }
+    let (control, flag) = match (args.resume, args.cancel) {
+        (true, _) => (Some(RolloutControl::Resume), "--resume"),
+        (_, true) => (Some(RolloutControl::Cancel), "--cancel"),
+        _ => (None, ""),
+    };
+    if let Some(path) = args
+        .db
+        .state
+        .as_ref()
+        .filter(|p| control.is_some() && !p.exists())
+    {
+        eprintln!(
+            "ota-fleet: {flag}: {} does not exist: no rollout to take up",
+            path.display()
+        );
+        return EXIT_INPUT;
+    }
     let db = match args.db.open(true) {
         Ok(db) => db,
         Err(e) => {
@@ -344,6 +395,14 @@ async fn run(args: RunArgs) -> u8 {
             return EXIT_INPUT;
         }
     };
+    if control.is_some() && saved.is_none() {
+        eprintln!(
+            "ota-fleet: {flag}: {} holds no rollout named {:?} to take up",
+            db.describe(),
+            args.name
+        );
+        return EXIT_INPUT;
+    }
     let base = saved
         .as_ref()
         .map_or_else(Policy::default, |s| s.policy.clone());
@@ -435,7 +494,7 @@ async fn run(args: RunArgs) -> u8 {
         }
     }
     let resumed = saved.is_some();
-    common::fleet::follow(cloud, events, &args.name, plan, resumed).await
+    common::fleet::follow(cloud, events, &args.name, plan, resumed, control).await
 }
 
 /// Serves `metrics` at `/metrics` on `listener`, in a task of its own, for as long as

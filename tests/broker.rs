@@ -1293,6 +1293,105 @@ fn a_fleet_rollout_over_its_failure_threshold_stops_and_leaves_the_rest_waiting(
         .count();
     assert!(started <= 8, "{report}");
     assert_eq!(report["counts"]["waiting"], 40 - started, "{report}");
+    assert_eq!(report["verdict"], "aborted", "{report}");
+
+    // The threshold, once crossed, stays crossed: taken up again, nothing starts.
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--broker",
+            &broker,
+            "--fleet",
+            &fleet,
+            "--firmware",
+            &firmware,
+            "--state",
+            db.to_str().unwrap(),
+            "--client-id",
+            &client_id,
+        ];
+        args.extend_from_slice(extra);
+        Proc::start("ota-fleet", &args).finish(LIMIT)
+    };
+    let status_of = |name: &str| {
+        let (_, json) = Proc::start(
+            "ota-fleet",
+            &[
+                "status",
+                "--state",
+                db.to_str().unwrap(),
+                "--json",
+                "--name",
+                name,
+            ],
+        )
+        .finish(LIMIT);
+        serde_json::from_str::<serde_json::Value>(&json.join("\n")).unwrap()
+    };
+    let (status, out) = run(&[]);
+    assert_eq!(status.code(), Some(4), "{}", out.join("\n"));
+    assert_eq!(status_of("fleet")["counts"], report["counts"]);
+    let (_, text) =
+        Proc::start("ota-fleet", &["status", "--state", db.to_str().unwrap()]).finish(LIMIT);
+    assert!(
+        text[0].contains("ended stopped by the failure threshold"),
+        "{}",
+        text.join("\n")
+    );
+
+    // Resumed by the operator, with the same threshold: the four failures before no
+    // longer count, and the rest of the fleet (all healthy) upgrades.
+    let (status, out) = run(&["--resume"]);
+    assert_eq!(status.code(), Some(1), "{}", out.join("\n"));
+    assert!(
+        out.iter().any(|l| l.contains("resumed")),
+        "{}",
+        out.join("\n")
+    );
+    let resumed = status_of("fleet");
+    assert_eq!(resumed["state"], "running", "{resumed}");
+    assert_eq!(resumed["verdict"], "failures", "{resumed}");
+    assert_eq!(resumed["counts"]["failed"], 4, "{resumed}");
+    assert_eq!(
+        resumed["counts"]["ok"].as_u64().unwrap() + resumed["counts"]["skipped"].as_u64().unwrap(),
+        36,
+        "{resumed}"
+    );
+
+    // A second rollout stopped at its first failure (its first dock fails, or is gone
+    // with the docks' simulator and never answers, tried once), then cancelled: the
+    // devices it did not start end cancelled, and it exits 1.
+    let again = [
+        "--name",
+        "again",
+        "--max-in-flight",
+        "1",
+        "--abort-failed-percent",
+        "0",
+        "--abort-min-finished",
+        "1",
+        "--retry-limit",
+        "0",
+        "--reply-timeout-ms",
+        "300",
+    ];
+    let (status, out) = run(&again);
+    assert_eq!(status.code(), Some(4), "{}", out.join("\n"));
+    let (status, out) = run(&["--name", "again", "--cancel"]);
+    assert_eq!(status.code(), Some(1), "{}", out.join("\n"));
+    let cancelled = status_of("again");
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["verdict"], "failures", "{cancelled}");
+    assert_eq!(cancelled["counts"]["waiting"], 0, "{cancelled}");
+    assert_eq!(cancelled["counts"]["in_progress"], 0, "{cancelled}");
+    assert_eq!(cancelled["counts"]["failed"], 1, "{cancelled}");
+    assert!(
+        cancelled["counts"]["cancelled"].as_u64().unwrap() >= 1,
+        "{cancelled}"
+    );
+    // Nothing to take up: refused, and nothing is created.
+    let (status, out) = run(&["--name", "none", "--resume"]);
+    assert_eq!(status.code(), Some(2), "{}", out.join("\n"));
     drop(docks);
 }
 

@@ -66,23 +66,32 @@ impl Drop for Folder {
 }
 
 /// `run` on `fleet` and `firmware`, against no broker (port 9): bad input is refused
-/// before any connection.
+/// before any connection, and before the database is created.
 fn refused(fleet: &str, firmware: &str) -> String {
+    refused_with(fleet, firmware, &[])
+}
+
+/// As [`refused`], with `options` too.
+fn refused_with(fleet: &str, firmware: &str, options: &[&str]) -> String {
     let dir = Folder::new("refused");
     let db = dir.0.join("fleet.db");
-    let (code, out) = run(&[
+    let (fleet, firmware) = (fixture(fleet), fixture(firmware));
+    let mut args = vec![
         "run",
         "--broker",
         "127.0.0.1:9",
         "--fleet",
-        &fixture(fleet),
+        &fleet,
         "--firmware",
-        &fixture(firmware),
+        &firmware,
         "--state",
         db.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(options);
+    let (code, out) = run(&args);
     assert_eq!(code, Some(2), "{out}");
     assert!(!out.contains("connecting to"), "nothing connects: {out}");
+    assert!(!db.exists(), "no database is left behind: {out}");
     out
 }
 
@@ -125,6 +134,28 @@ fn bad_files_are_refused_with_the_file_and_line_before_anything_starts() {
     );
     let out = refused("fleet.csv", "no_such_file.json");
     assert!(out.contains("no_such_file.json"), "{out}");
+}
+
+#[test]
+fn bad_options_are_refused_by_their_names_before_anything_starts() {
+    let out = refused_with("fleet.csv", "firmware.json", &["--max-in-flight", "0"]);
+    assert!(out.contains("--max-in-flight must be at least 1"), "{out}");
+    let out = refused_with(
+        "fleet.csv",
+        "firmware.json",
+        &["--abort-failed-percent", "101"],
+    );
+    assert!(
+        out.contains("--abort-failed-percent must be 0 to 100"),
+        "{out}"
+    );
+    // A group shares its rollout through PostgreSQL: with SQLite it is refused, rather
+    // than run alone on a clean session.
+    let out = refused_with("fleet.csv", "firmware.json", &["--group", "fleet-a"]);
+    assert!(out.contains("--group needs --postgres"), "{out}");
+    // Nothing saved to take up.
+    let out = refused_with("fleet.csv", "firmware.json", &["--resume"]);
+    assert!(out.contains("--resume"), "{out}");
 }
 
 #[test]
@@ -198,7 +229,7 @@ fn status_shows_a_rollout_as_text_and_as_json() {
     let (code, text) = run(&["status", "--state", &db, "--name", "demo"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
-        text.starts_with("rollout demo: running — ok 14, failed 2, skipped 0"),
+        text.starts_with("rollout demo: ended with failures — ok 14, failed 2, skipped 0"),
         "{text}"
     );
     assert!(
@@ -209,6 +240,9 @@ fn status_shows_a_rollout_as_text_and_as_json() {
     let (code, json) = run(&["status", "--state", &db, "--name", "demo", "--json"]);
     assert_eq!(code, Some(0), "{json}");
     let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status["rollout"], "demo");
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["verdict"], "failures");
     assert_eq!(status["counts"]["ok"], 14);
     assert_eq!(status["counts"]["failed"], 2);
     let devices = status["devices"].as_array().unwrap();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use dji_cloud_ota::rollout::Verdict;
 use dji_cloud_ota::tracker::{Change, Ignored};
 use dji_cloud_ota::{Serial, Text};
-use dji_cloud_ota_mqtt::{Cloud, CloudEvent, CloudEvents, RolloutStatus};
+use dji_cloud_ota_mqtt::{Cloud, CloudEvent, CloudEvents, RolloutControl, RolloutStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -150,6 +150,12 @@ impl Inputs {
                 "{}: the ota_create of gateway {gateway} would not be valid: {errors}",
                 self.firmware_file.display()
             ),
+            // Named as the option that sets it: `max_in_flight must be ...` is
+            // `--max-in-flight must be ...`.
+            PlanError::Policy(text) => match text.split_once(' ') {
+                Some((field, rest)) => format!("--{} {rest}", field.replace('_', "-")),
+                None => format!("policy: {text}"),
+            },
             other => format!("{fleet}: {other}"),
         }
     }
@@ -198,13 +204,19 @@ impl Inputs {
     }
 }
 
-/// A rollout's status as JSON: `devices` (gateway, sn, model, outcome, result,
-/// attempts, started_ms, ended_ms) and `counts` by outcome.
-pub fn status_json(name: &str, snapshot: &RolloutSnapshot) -> serde_json::Value {
+/// A rollout's status as JSON: its name (`rollout`), `state`, `verdict` (`null` until
+/// it ended), `counts` by outcome and `devices` (gateway, sn, model, outcome, result,
+/// attempts, started_ms, ended_ms).
+pub fn status_json(
+    name: &str,
+    snapshot: &RolloutSnapshot,
+    verdict: Option<Verdict>,
+) -> serde_json::Value {
     let counts = Counts::of_records(&snapshot.devices);
     json!({
         "rollout": name,
         "state": snapshot.header.state.as_str(),
+        "verdict": verdict,
         "counts": Outcome::ALL.iter().map(|o| (o.as_str().to_string(), json!(counts.of(*o)))).collect::<serde_json::Map<_, _>>(),
         "devices": snapshot.devices.iter().map(|d| json!({
             "gateway": d.device.gateway.as_str(),
@@ -219,15 +231,15 @@ pub fn status_json(name: &str, snapshot: &RolloutSnapshot) -> serde_json::Value 
     })
 }
 
-/// A rollout's status as text: a line of counts, then a line per device that is not
-/// ok or skipped.
-pub fn status_text(name: &str, snapshot: &RolloutSnapshot) -> String {
+/// A rollout's status as text: its state (or how it ended) and a line of counts, then
+/// a line per device that is not ok or skipped.
+pub fn status_text(name: &str, snapshot: &RolloutSnapshot, verdict: Option<Verdict>) -> String {
     let counts = Counts::of_records(&snapshot.devices);
-    let mut out = format!(
-        "rollout {name}: {} — {}\n",
-        snapshot.header.state,
-        counts_line(&counts)
-    );
+    let state = match verdict {
+        Some(verdict) => format!("ended {}", verdict_text(verdict)),
+        None => snapshot.header.state.to_string(),
+    };
+    let mut out = format!("rollout {name}: {state} — {}\n", counts_line(&counts));
     for d in &snapshot.devices {
         if matches!(d.outcome, Outcome::Ok | Outcome::Skipped) {
             continue;
@@ -261,13 +273,14 @@ pub fn counts_line(counts: &Counts) -> String {
 }
 
 /// Follows the rollout `name` of `plan` on a connected `cloud` to its end, with a live
-/// display; the exit status.
+/// display, after applying `control` to it if given; the exit status.
 pub async fn follow(
     cloud: Cloud,
     mut events: CloudEvents,
     name: &str,
     plan: RolloutPlan,
     resumed: bool,
+    control: Option<RolloutControl>,
 ) -> u8 {
     let devices = plan.devices.len();
     let mut display = Display::new(devices);
@@ -289,6 +302,30 @@ pub async fn follow(
     ));
     display.show(&status);
     let mut last = status;
+    if let Some(control) = control {
+        let (done, already) = match control {
+            RolloutControl::Resume => ("resumed", "was not stopped: nothing to resume"),
+            RolloutControl::Cancel => (
+                "cancelled: no new start; the tasks in flight run to their end",
+                "was cancelled already",
+            ),
+            _ => ("paused", "was not running"),
+        };
+        match cloud.control(name, control).await {
+            Ok(true) => {
+                display.line(&format!("rollout {name}: {done}"));
+                // Its status changes with the control: the driver reports it once
+                // committed, and the rollout is followed on until it ends again.
+                last.verdict = None;
+            }
+            Ok(false) => display.line(&format!("rollout {name} {already}")),
+            Err(e) => {
+                display.finish();
+                eprintln!("ota-fleet: {e}");
+                return EXIT_INPUT;
+            }
+        }
+    }
     let mut foreign = Foreign::default();
     while last.verdict.is_none() {
         let event = tokio::select! {
@@ -346,11 +383,7 @@ pub async fn follow(
     println!(
         "rollout {} ended: {} ({})",
         last.name,
-        match verdict {
-            Verdict::Success => "every device ok or skipped",
-            Verdict::Failures => "with failures",
-            Verdict::Aborted => "stopped by the failure threshold",
-        },
+        verdict_text(verdict),
         counts_line(&last.counts)
     );
     cloud.close().await;
@@ -358,6 +391,15 @@ pub async fn follow(
         Verdict::Success => EXIT_OK,
         Verdict::Failures => EXIT_FAILURES,
         Verdict::Aborted => EXIT_ABORTED,
+    }
+}
+
+/// How a rollout ended, in words.
+fn verdict_text(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Success => "every device ok or skipped",
+        Verdict::Failures => "with failures",
+        Verdict::Aborted => "stopped by the failure threshold",
     }
 }
 

@@ -503,8 +503,7 @@ impl Member {
     /// until the processes have committed what they read meanwhile (each tries again
     /// every [`RETRY`]), so that a dock that answered is not taken for silent.
     fn hold_judgments(&mut self) {
-        let grace = self.judging.grace().max(RETRY * 2);
-        self.judging.hold(grace);
+        self.judging.hold(RETRY * 2);
     }
 
     fn failed(&mut self, error: StoreError) {

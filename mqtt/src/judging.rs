@@ -50,18 +50,14 @@ impl Judging {
         self.from.is_some_and(|from| from <= Instant::now())
     }
 
-    /// Judges nothing for `grace` from now on, if connected.
+    /// Judges nothing from now on for `at_least`, or for the grace after a connection
+    /// if that is longer, if connected.
     #[cfg(feature = "postgres")]
-    pub(crate) fn hold(&mut self, grace: Duration) {
+    pub(crate) fn hold(&mut self, at_least: Duration) {
+        let grace = self.grace.max(at_least);
         if let Some(from) = &mut self.from {
             *from = (*from).max(Instant::now() + grace);
         }
-    }
-
-    /// The grace after a connection.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn grace(&self) -> Duration {
-        self.grace
     }
 
     /// Takes what the connection reported (`None`: it closed), counting disconnections
