@@ -12,7 +12,8 @@
 //! simulated docks, each with its aircraft (the third dock busy once, the sixth failing
 //! its upgrade), a canary of the first 2, at most 5 upgrades in flight, the rollout kept
 //! in a temporary SQLite database (`ota-fleet status --state PATH` reads it, also
-//! meanwhile). Its exit status is `ota-fleet`'s.
+//! meanwhile). Its exit status is `ota-fleet`'s. The firmware and tracker options do
+//! not apply there; the dock options apply to every dock but the third and the sixth.
 //!
 //! The exit status is the cloud's (see `ota-cloud`). To use a broker of your own, run
 //! `ota-dock` and `ota-cloud` against it instead.
@@ -39,7 +40,10 @@ struct Cli {
     /// Loopback port of the embedded broker; a free one by default.
     #[arg(long)]
     port: Option<u16>,
-    /// Runs a fleet rollout of this many simulated docks instead of one upgrade.
+    /// Runs a fleet rollout of this many simulated docks instead of one upgrade, with
+    /// the demo's own firmware, policy and tracker settings (the firmware and tracker
+    /// options do not apply); the dock options apply to every dock but the third (busy
+    /// once) and the sixth (failing).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=5000))]
     docks: Option<u16>,
     #[command(flatten)]
@@ -210,7 +214,7 @@ async fn fleet(conn: &ConnArgs, count: usize, dock: &DockArgs) -> u8 {
         }
     };
     println!(
-        "the rollout is kept in {} (ota-fleet status --state {} --name demo)",
+        "the rollout is kept in {} (cargo run --example ota-fleet -- status --state {} --name demo)",
         db.display(),
         db.display()
     );
