@@ -13,7 +13,8 @@
 //! its upgrade), a canary of the first 2, at most 5 upgrades in flight, the rollout kept
 //! in a temporary SQLite database (`ota-fleet status --state PATH` reads it, also
 //! meanwhile). Its exit status is `ota-fleet`'s. The firmware and tracker options do
-//! not apply there; the dock options apply to every dock but the third and the sixth.
+//! not apply there; the dock options do, but for the third and the sixth docks' faults,
+//! and with events at most 300 ms apart, in steps of at least 20 %.
 //!
 //! The exit status is the cloud's (see `ota-cloud`). To use a broker of your own, run
 //! `ota-dock` and `ota-cloud` against it instead.
@@ -42,8 +43,9 @@ struct Cli {
     port: Option<u16>,
     /// Runs a fleet rollout of this many simulated docks instead of one upgrade, with
     /// the demo's own firmware, policy and tracker settings (the firmware and tracker
-    /// options do not apply); the dock options apply to every dock but the third (busy
-    /// once) and the sixth (failing).
+    /// options do not apply). The dock options apply to every dock, but for the fault
+    /// of the third (busy once) and the sixth (failing), and with events at most 300 ms
+    /// apart, in steps of at least 20 %.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=5000))]
     docks: Option<u16>,
     #[command(flatten)]

@@ -1358,9 +1358,11 @@ fn a_fleet_rollout_over_its_failure_threshold_stops_and_leaves_the_rest_waiting(
         "{resumed}"
     );
 
-    // A second rollout stopped at its first failure (its first dock fails, or is gone
-    // with the docks' simulator and never answers, tried once), then cancelled: the
-    // devices it did not start end cancelled, and it exits 1.
+    // A second rollout stopped at its first failure, then cancelled: the devices it
+    // did not start end cancelled, and it exits 1. The docks are stopped first: the
+    // first one never answers (tried once, it fails), rather than maybe going away
+    // in the middle of its upgrade.
+    drop(docks);
     let again = [
         "--name",
         "again",
@@ -1389,10 +1391,19 @@ fn a_fleet_rollout_over_its_failure_threshold_stops_and_leaves_the_rest_waiting(
         cancelled["counts"]["cancelled"].as_u64().unwrap() >= 1,
         "{cancelled}"
     );
-    // Nothing to take up: refused, and nothing is created.
+    // Nothing to take up: refused.
     let (status, out) = run(&["--name", "none", "--resume"]);
     assert_eq!(status.code(), Some(2), "{}", out.join("\n"));
-    drop(docks);
+    // Cancelled rollouts are not resumed, nor cancelled twice: said, and followed as
+    // they are.
+    let (status, out) = run(&["--name", "again", "--resume"]);
+    assert_eq!(status.code(), Some(1), "{}", out.join("\n"));
+    assert!(
+        out.iter()
+            .any(|l| l.contains("was cancelled: it cannot be resumed")),
+        "{}",
+        out.join("\n")
+    );
 }
 
 /// The holder of the group `group`'s lease, as the database says.

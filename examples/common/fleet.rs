@@ -13,7 +13,7 @@ use dji_cloud_ota::rollout::{
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use dji_cloud_ota::rollout::Verdict;
+use dji_cloud_ota::rollout::{RolloutState, Verdict};
 use dji_cloud_ota::tracker::{Change, Ignored};
 use dji_cloud_ota::{Serial, Text};
 use dji_cloud_ota_mqtt::{Cloud, CloudEvent, CloudEvents, RolloutControl, RolloutStatus};
@@ -302,32 +302,28 @@ pub async fn follow(
     ));
     display.show(&status);
     let mut last = status;
+    // After a control, the state it leads to: the statuses reported before it took
+    // effect (a commit of the rollout taken up, say) are passed over until then.
+    let mut awaiting = None;
     if let Some(control) = control {
-        let (done, already) = match control {
-            RolloutControl::Resume => ("resumed", "was not stopped: nothing to resume"),
-            RolloutControl::Cancel => (
-                "cancelled: no new start; the tasks in flight run to their end",
-                "was cancelled already",
-            ),
-            _ => ("paused", "was not running"),
-        };
-        match cloud.control(name, control).await {
-            Ok(true) => {
-                display.line(&format!("rollout {name}: {done}"));
-                // Its status changes with the control: the driver reports it once
-                // committed, and the rollout is followed on until it ends again.
-                last.verdict = None;
-            }
-            Ok(false) => display.line(&format!("rollout {name} {already}")),
-            Err(e) => {
-                display.finish();
-                eprintln!("ota-fleet: {e}");
-                return EXIT_INPUT;
-            }
+        match applies(control, &last) {
+            Ok((done, state)) => match cloud.control(name, control).await {
+                Ok(true) => {
+                    display.line(&format!("rollout {name}: {done}"));
+                    awaiting = Some(state);
+                }
+                Ok(false) => display.line(&format!("rollout {name} was so already")),
+                Err(e) => {
+                    display.finish();
+                    eprintln!("ota-fleet: {e}");
+                    return EXIT_INPUT;
+                }
+            },
+            Err(why) => display.line(&format!("rollout {name} {why}")),
         }
     }
     let mut foreign = Foreign::default();
-    while last.verdict.is_none() {
+    while awaiting.is_some() || last.verdict.is_none() {
         let event = tokio::select! {
             event = events.next() => event,
             () = tokio::time::sleep(Duration::from_secs(1)) => {
@@ -337,6 +333,10 @@ pub async fn follow(
         };
         match event {
             Some(CloudEvent::Rollout(status)) if status.name == name => {
+                if awaiting.is_some_and(|state| state != status.state) {
+                    continue;
+                }
+                awaiting = None;
                 display.show(&status);
                 last = status;
             }
@@ -391,6 +391,32 @@ pub async fn follow(
         Verdict::Success => EXIT_OK,
         Verdict::Failures => EXIT_FAILURES,
         Verdict::Aborted => EXIT_ABORTED,
+    }
+}
+
+/// What `control` does to a rollout whose status is `status`: the words for it and the
+/// state it leads to, or why it does nothing (the rollout is then followed as it is).
+fn applies(
+    control: RolloutControl,
+    status: &RolloutStatus,
+) -> Result<(&'static str, RolloutState), &'static str> {
+    let ended = status.verdict.is_some();
+    match (control, status.state) {
+        (RolloutControl::Resume, RolloutState::Aborted | RolloutState::Paused) => {
+            Ok(("resumed", RolloutState::Running))
+        }
+        (RolloutControl::Resume, RolloutState::Cancelled) => {
+            Err("was cancelled: it cannot be resumed")
+        }
+        (RolloutControl::Resume, _) if ended => Err("ended: nothing to resume"),
+        (RolloutControl::Resume, _) => Err("is running: nothing to resume"),
+        (RolloutControl::Cancel, RolloutState::Cancelled) => Err("was cancelled already"),
+        (RolloutControl::Cancel, RolloutState::Running) if ended => Err("ended: nothing to cancel"),
+        (RolloutControl::Cancel, _) => Ok((
+            "cancelled: no new start; the tasks in flight run to their end",
+            RolloutState::Cancelled,
+        )),
+        _ => Err("is left as it is"),
     }
 }
 
