@@ -17,7 +17,8 @@
 //! (the reply windows and silence limits, through the tasks' `due_ms` column), starting
 //! the rollouts' tasks, applying their controls (pause, resume, cancel, asked of any
 //! process) and reading the devices' state pushes (it alone subscribes to
-//! `thing/product/+/state`). Each of its rounds checks the lease in its transaction, so
+//! `thing/product/+/state`), for the rollouts and for every task in flight, found by
+//! the push's gateway. Each of its rounds checks the lease in its transaction, so
 //! a holder held up past its lease does nothing once another has taken it. When it
 //! dies, another process takes the lease over once it has expired: within
 //! [`GroupConfig::lease`] and a fifth (12 s by default); one that closes gives it up
@@ -962,6 +963,21 @@ fn lead(
             .iter()
             .filter_map(|push| by_device.get(&push.sn).cloned())
             .collect();
+        // A device of no rollout: a task started with `Cloud::start` is found by the
+        // push's gateway (the dock's own push names the dock, or nothing).
+        let mut gateways: Vec<&str> = pushes
+            .iter()
+            .filter(|push| {
+                rollouts
+                    .iter()
+                    .all(|(_, r)| r.device(push.sn.as_str()).is_none())
+            })
+            .flat_map(|push| [Some(push.sn.as_str()), push.gateway.as_deref()])
+            .flatten()
+            .collect();
+        gateways.sort_unstable();
+        gateways.dedup();
+        keys.extend(pg::in_flight_on_gateways(tx, &gateways)?);
         keys.sort();
         keys.dedup();
         if !keys.is_empty() {

@@ -1040,6 +1040,21 @@ pub(crate) fn in_flight_on(
     Ok(task_records(&rows)?.pop())
 }
 
+/// The keys of the tasks in flight on any of `gateways`.
+pub(crate) fn in_flight_on_gateways(
+    tx: &mut Transaction<'_>,
+    gateways: &[&str],
+) -> Result<Vec<TaskKey>, Failure> {
+    if gateways.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = tx.query(
+        "SELECT gateway, bid, record FROM ota_tasks WHERE gateway = ANY($1) AND NOT ended",
+        &[&gateways],
+    )?;
+    Ok(task_records(&rows)?.iter().map(TaskRecord::key).collect())
+}
+
 /// The tasks in flight, by key, and the latest `ended` ended ones, the oldest first.
 pub(crate) fn tasks_now(
     tx: &mut Transaction<'_>,

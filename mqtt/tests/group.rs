@@ -5,7 +5,8 @@
 //! runtime dropped: no goodbye, its lease left to expire); another takes over within
 //! the lease and a fifth, and every device ends as it should. In another run the
 //! database is stopped for a while in the middle: the processes wait for it, and
-//! nothing is lost.
+//! nothing is lost. A task started with `Cloud::start` whose final event is lost ends
+//! as its aircraft's state push confirms it.
 //!
 //! Ignored by plain `cargo test` (it needs PostgreSQL); `.ci/run` runs it:
 //! `cargo test -p dji-cloud-ota-mqtt --features postgres,metrics --test group -- --ignored`.
@@ -22,18 +23,23 @@ mod test_postgres;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dji_cloud_ota::ResultCode;
 use dji_cloud_ota::rollout::{Outcome, Policy, RolloutState, Verdict};
-use dji_cloud_ota::tracker::TrackerConfig;
+use dji_cloud_ota::tracker::{Ending, TrackerConfig};
+use dji_cloud_ota::{
+    Device, FirmwareState, FirmwareUpgradeStatus, OtaProgress, ResultCode, Serial, StatePush, Step,
+    TaskStatus, UpgradeType,
+};
 use dji_cloud_ota_mqtt::{
-    Cloud, CloudConfig, CloudEvent, CloudEvents, GroupConfig, PgStore, RolloutControl,
-    RolloutStatus, Store,
+    Agent, AgentConfig, AgentEvent, Cloud, CloudConfig, CloudEvent, CloudEvents, GroupConfig,
+    PgStore, RolloutControl, RolloutStatus, Store,
 };
 use fleet_sim::{Fleet, Kind, Seen, mqtt, run_docks};
 use test_postgres::TestPostgres;
 use tokio::time::Instant;
 
 const LEASE: Duration = Duration::from_secs(3);
+/// The aircraft's version a task outside a rollout upgrades it to.
+const AIRCRAFT_TARGET: &str = "10.01.0016";
 
 /// A process of the group, on a runtime of its own, so that it can be stopped dead.
 struct Member {
@@ -470,6 +476,93 @@ async fn the_database_down_for_a_while_stops_the_group_and_loses_nothing() {
         drop(member);
     }
     docks.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts PostgreSQL: needs its programs (Debian's postgresql package, as .ci/run installs)"]
+async fn the_state_confirms_a_task_started_outside_a_rollout_whose_final_event_was_lost() {
+    let server = TestPostgres::start("group-state");
+    let url = server.database("fleet");
+    let prefix = format!("GS{}", std::process::id() % 100_000);
+    let group = format!("g{prefix}");
+    let gateway = Serial::new(&format!("{prefix}G000")).unwrap();
+    let aircraft = Serial::new(&format!("{prefix}A000")).unwrap();
+    // The final event is awaited 200 ms once the state confirms the outcome.
+    let tracker = TrackerConfig {
+        state_grace_ms: 200,
+        ..TrackerConfig::default()
+    };
+    let mut members: Vec<Member> = (0..2)
+        .map(|i| Member::start(&url, &group, &format!("m{i}"), tracker.clone()))
+        .collect();
+    for member in &mut members {
+        connected_forwarded(&mut member.events).await;
+    }
+    let (agent, mut dock) = Agent::spawn(AgentConfig::new(
+        fleet_sim::mqtt(&format!("{prefix}-dock")),
+        vec![gateway.clone()],
+    ))
+    .unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), dock.next()).await {
+            Ok(Some(AgentEvent::Connected { .. })) => break,
+            Ok(Some(_)) => {}
+            other => panic!("the dock: {other:?}"),
+        }
+    }
+    // Started by any process, outside a rollout.
+    let device = Device::new(aircraft.as_str(), AIRCRAFT_TARGET, UpgradeType::NORMAL);
+    let started = members[1]
+        .cloud
+        .start(gateway.clone(), vec![device])
+        .await
+        .unwrap();
+    let request = loop {
+        match tokio::time::timeout(Duration::from_secs(30), dock.next()).await {
+            Ok(Some(AgentEvent::Request(request))) => break request,
+            Ok(Some(_)) => {}
+            other => panic!("the dock: {other:?}"),
+        }
+    };
+    agent
+        .reply(&request, ResultCode::SUCCESS, Some(TaskStatus::InProgress))
+        .unwrap();
+    let event = OtaProgress::new(TaskStatus::InProgress).with_progress(Step::UpgradeFirmware, 100);
+    agent.progress(&request, event, false).unwrap();
+    // No final event: the aircraft's state says it all, pushed now and then as a device
+    // does (the lease's holder may be subscribing still).
+    let firmware = FirmwareState {
+        firmware_version: Some(AIRCRAFT_TARGET.into()),
+        firmware_upgrade_status: Some(FirmwareUpgradeStatus::NOT_UPGRADING),
+        compatible_status: None,
+    };
+    let store = PgStore::connect(&url).unwrap();
+    let (gateway_key, bid) = (
+        started.task.gateway.to_string(),
+        started.task.bid.to_string(),
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    let ending = loop {
+        agent
+            .publish_state(StatePush::new(
+                aircraft.clone(),
+                Some(gateway.clone()),
+                firmware.clone(),
+            ))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let record = store.task(&gateway_key, &bid).unwrap().unwrap();
+        if let Some(ending) = record.ending() {
+            break ending.clone();
+        }
+        assert!(Instant::now() < end, "not confirmed: {record:?}");
+    };
+    assert_eq!(ending, Ending::Confirmed);
+    agent.close().await;
+    for member in members {
+        member.cloud.clone().close().await;
+        drop(member);
+    }
 }
 
 async fn connected_forwarded(events: &mut tokio::sync::mpsc::UnboundedReceiver<CloudEvent>) {
