@@ -19,7 +19,7 @@
 //! those not given keep them. A rollout the failure threshold stopped stays stopped
 //! (exit 4 at once) until taken up with `--resume`, which starts it again (the tasks
 //! finished so far no longer count toward the threshold), or `--cancel`, which cancels
-//! its waiting devices (exit 1). The MQTT session is persistent, under the client id
+//! its waiting devices (exit 1 if any). The MQTT session is persistent, under the client id
 //! `ota-fleet-<name>` unless `--client-id` names another, so that what the docks sent
 //! meanwhile is delivered.
 //!
@@ -140,7 +140,7 @@ struct RunArgs {
     #[arg(long, conflicts_with = "cancel")]
     resume: bool,
     /// Takes up the rollout and cancels it: no new start, ever; the waiting devices end
-    /// cancelled, the tasks in flight run to their end (exit status 1).
+    /// cancelled (exit status 1 if any did), the tasks in flight run to their end.
     #[arg(long)]
     cancel: bool,
 }
