@@ -1242,9 +1242,8 @@ fn a_fleet_rollout_over_its_failure_threshold_stops_and_leaves_the_rest_waiting(
     let docks = fleet_docks(&broker, &prefix, 40, &["--failing", "0,1,2,3"]);
     let db = dir.0.join("fleet.db");
     let client_id = format!("{prefix}-fleet");
-    let (status, out) = Proc::start(
-        "ota-fleet",
-        &[
+    let run = |extra: &[&str]| {
+        let mut args = vec![
             "run",
             "--broker",
             &broker,
@@ -1256,15 +1255,18 @@ fn a_fleet_rollout_over_its_failure_threshold_stops_and_leaves_the_rest_waiting(
             db.to_str().unwrap(),
             "--client-id",
             &client_id,
-            "--max-in-flight",
-            "4",
-            "--abort-failed-percent",
-            "25",
-            "--abort-min-finished",
-            "4",
-        ],
-    )
-    .finish(LIMIT);
+        ];
+        args.extend_from_slice(extra);
+        Proc::start("ota-fleet", &args).finish(LIMIT)
+    };
+    let (status, out) = run(&[
+        "--max-in-flight",
+        "4",
+        "--abort-failed-percent",
+        "25",
+        "--abort-min-finished",
+        "4",
+    ]);
     assert_eq!(status.code(), Some(4), "{}", out.join("\n"));
     assert!(
         out.iter()
@@ -1296,23 +1298,6 @@ fn a_fleet_rollout_over_its_failure_threshold_stops_and_leaves_the_rest_waiting(
     assert_eq!(report["verdict"], "aborted", "{report}");
 
     // The threshold, once crossed, stays crossed: taken up again, nothing starts.
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--broker",
-            &broker,
-            "--fleet",
-            &fleet,
-            "--firmware",
-            &firmware,
-            "--state",
-            db.to_str().unwrap(),
-            "--client-id",
-            &client_id,
-        ];
-        args.extend_from_slice(extra);
-        Proc::start("ota-fleet", &args).finish(LIMIT)
-    };
     let status_of = |name: &str| {
         let (_, json) = Proc::start(
             "ota-fleet",
