@@ -260,6 +260,20 @@ fn status_shows_a_rollout_as_text_and_as_json() {
     assert_eq!(failed["outcome"], "failed");
     assert_eq!(failed["result"], 312003);
 
+    // Into a pipe whose reader is gone (`| head` that stopped early): it exits as it
+    // would, without a panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(example("ota-fleet"))
+        .args(["status", "--state", &db, "--name", "demo", "--json"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
     let (code, text) = run(&["status", "--state", &db, "--name", "other"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("holds no rollout named \"other\""), "{text}");
