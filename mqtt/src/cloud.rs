@@ -556,7 +556,10 @@ impl Cloud {
         .ok_or(CloudError::Stopped)?
     }
 
-    /// Pauses, resumes or cancels the rollout `name`; false when it was already so.
+    /// Pauses, resumes or cancels the rollout `name`; false when it was already so. In a
+    /// group (`Cloud::spawn_in_group`, feature `postgres`) the control is asked of the
+    /// lease's holder, which applies it in its next round: true whenever the rollout
+    /// exists, and its effect shows in the statuses reported after.
     ///
     /// # Errors
     /// [`CloudError::NoRollout`], [`CloudError::Stopped`].
