@@ -861,7 +861,7 @@ fn a_plan_that_cannot_run_says_why() {
         };
         assert!(matches!(
             Rollout::new(plan).unwrap_err(),
-            PlanError::Policy(_)
+            PlanError::Policy { .. }
         ));
     }
 }

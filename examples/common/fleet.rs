@@ -150,12 +150,8 @@ impl Inputs {
                 "{}: the ota_create of gateway {gateway} would not be valid: {errors}",
                 self.firmware_file.display()
             ),
-            // Named as the option that sets it: `max_in_flight must be ...` is
-            // `--max-in-flight must be ...`.
-            PlanError::Policy(text) => match text.split_once(' ') {
-                Some((field, rest)) => format!("--{} {rest}", field.replace('_', "-")),
-                None => format!("policy: {text}"),
-            },
+            // Named as the option that sets it: `max_in_flight` is `--max-in-flight`.
+            PlanError::Policy { field, rule } => format!("--{} {rule}", field.replace('_', "-")),
             other => format!("{fleet}: {other}"),
         }
     }

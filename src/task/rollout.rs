@@ -213,8 +213,13 @@ pub enum PlanError {
         errors: ValidationErrors,
     },
     /// A policy value is out of its range.
-    #[error("policy: {0}")]
-    Policy(&'static str),
+    #[error("policy: {field} {rule}")]
+    Policy {
+        /// The [`Policy`] field, as named in serde (`max_in_flight`).
+        field: &'static str,
+        /// What it must be (`must be at least 1`).
+        rule: &'static str,
+    },
 }
 
 /// What became of a device in a rollout.
@@ -1324,16 +1329,15 @@ fn task_verdict(records: &[&DeviceRecord]) -> Option<bool> {
 }
 
 fn check_policy(policy: &Policy) -> Result<(), PlanError> {
+    let out_of_range = |field, rule| Err(PlanError::Policy { field, rule });
     if policy.max_in_flight == 0 {
-        return Err(PlanError::Policy("max_in_flight must be at least 1"));
+        return out_of_range("max_in_flight", "must be at least 1");
     }
     if policy.max_starts_per_minute == Some(0) {
-        return Err(PlanError::Policy(
-            "max_starts_per_minute must be at least 1",
-        ));
+        return out_of_range("max_starts_per_minute", "must be at least 1");
     }
     if policy.abort_failed_percent.is_some_and(|p| p > 100) {
-        return Err(PlanError::Policy("abort_failed_percent must be 0 to 100"));
+        return out_of_range("abort_failed_percent", "must be 0 to 100");
     }
     Ok(())
 }
