@@ -922,3 +922,62 @@ fn a_failed_share_at_the_threshold_goes_on_and_one_above_it_aborts() {
     }
     assert_eq!(rollout.verdict(), Some(Verdict::Aborted));
 }
+
+/// What an operator's control does from each state, as the rollout's states are
+/// described: a pause holds a running rollout; a resume starts again a paused or
+/// aborted one; a cancel ends any that is not cancelled already; anything else
+/// changes nothing. `RolloutState`'s answers (what a store that keeps only the state
+/// judges a control by) and the rollout's own agree with it.
+#[test]
+fn each_control_leads_where_the_state_it_is_asked_in_says() {
+    use RolloutState::{Aborted, Cancelled, Paused, Running};
+    // from: after pause, after resume, after cancel.
+    let table = [
+        (Running, Some(Paused), None, Some(Cancelled)),
+        (Paused, None, Some(Running), Some(Cancelled)),
+        (Aborted, None, Some(Running), Some(Cancelled)),
+        (Cancelled, None, None, None),
+    ];
+    // A rollout in each state: running with tasks in flight, paused, aborted by a
+    // failing canary, cancelled.
+    let policy = Policy {
+        canary: 1,
+        max_in_flight: 2,
+        abort_failed_percent: Some(0),
+        abort_min_finished: 1,
+        ..Policy::default()
+    };
+    let mut running = Fleet::new(plan(4, policy.clone()), &[]);
+    running.settle();
+    let mut paused = running.rollout.clone();
+    assert!(paused.pause());
+    let mut cancelled = running.rollout.clone();
+    assert!(cancelled.cancel(running.now));
+    let mut aborting = Fleet::new(plan(4, policy), &[(0, fails())]);
+    aborting.run(3_600_000);
+    let rollouts = [
+        running.rollout.clone(),
+        paused,
+        aborting.rollout.clone(),
+        cancelled,
+    ];
+    for ((from, pause, resume, cancel), rollout) in table.into_iter().zip(rollouts) {
+        assert_eq!(rollout.state(), from);
+        assert_eq!(from.paused(), pause, "pause from {from}");
+        assert_eq!(from.resumed(), resume, "resume from {from}");
+        assert_eq!(from.cancelled(), cancel, "cancel from {from}");
+        let mut r = rollout.clone();
+        assert_eq!(r.pause(), pause.is_some(), "pause from {from}");
+        assert_eq!(r.state(), pause.unwrap_or(from));
+        let mut r = rollout.clone();
+        assert_eq!(r.resume(), resume.is_some(), "resume from {from}");
+        assert_eq!(r.state(), resume.unwrap_or(from));
+        let mut r = rollout.clone();
+        assert_eq!(
+            r.cancel(running.now),
+            cancel.is_some(),
+            "cancel from {from}"
+        );
+        assert_eq!(r.state(), cancel.unwrap_or(from));
+    }
+}

@@ -392,26 +392,30 @@ pub async fn follow(
 
 /// What `control` does to a rollout whose status is `status`: the words for it and the
 /// state it leads to, or why it does nothing (the rollout is then followed as it is).
+/// The state it leads to is the rollout's rule (`RolloutState::resumed`, `cancelled`);
+/// cancelling a rollout that ended running (every device done) would change its state
+/// and nothing else, and is not sent.
 fn applies(
     control: RolloutControl,
     status: &RolloutStatus,
 ) -> Result<(&'static str, RolloutState), &'static str> {
     let ended = status.verdict.is_some();
-    match (control, status.state) {
-        (RolloutControl::Resume, RolloutState::Aborted | RolloutState::Paused) => {
-            Ok(("resumed", RolloutState::Running))
-        }
-        (RolloutControl::Resume, RolloutState::Cancelled) => {
-            Err("was cancelled: it cannot be resumed")
-        }
-        (RolloutControl::Resume, _) if ended => Err("ended: nothing to resume"),
-        (RolloutControl::Resume, _) => Err("is running: nothing to resume"),
-        (RolloutControl::Cancel, RolloutState::Cancelled) => Err("was cancelled already"),
-        (RolloutControl::Cancel, RolloutState::Running) if ended => Err("ended: nothing to cancel"),
-        (RolloutControl::Cancel, _) => Ok((
-            "cancelled: no new start; the tasks in flight run to their end",
-            RolloutState::Cancelled,
-        )),
+    let state = status.state;
+    match control {
+        RolloutControl::Resume => match state.resumed() {
+            Some(next) => Ok(("resumed", next)),
+            None if state == RolloutState::Cancelled => Err("was cancelled: it cannot be resumed"),
+            None if ended => Err("ended: nothing to resume"),
+            None => Err("is running: nothing to resume"),
+        },
+        RolloutControl::Cancel => match state.cancelled() {
+            None => Err("was cancelled already"),
+            Some(_) if ended && state == RolloutState::Running => Err("ended: nothing to cancel"),
+            Some(next) => Ok((
+                "cancelled: no new start; the tasks in flight run to their end",
+                next,
+            )),
+        },
         _ => Err("is left as it is"),
     }
 }

@@ -318,6 +318,36 @@ pub enum RolloutControl {
     Cancel,
 }
 
+impl RolloutControl {
+    /// The name a group keeps it under in the database.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            RolloutControl::Pause => "pause",
+            RolloutControl::Resume => "resume",
+            RolloutControl::Cancel => "cancel",
+        }
+    }
+
+    /// The control named `text` by [`RolloutControl::as_str`].
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        [Self::Pause, Self::Resume, Self::Cancel]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
+
+    /// The state it leads a rollout in `state` to; `None` when it changes nothing.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) const fn from(self, state: RolloutState) -> Option<RolloutState> {
+        match self {
+            RolloutControl::Pause => state.paused(),
+            RolloutControl::Resume => state.resumed(),
+            RolloutControl::Cancel => state.cancelled(),
+        }
+    }
+}
+
 /// Why a [`Cloud`] could not start or do what it was asked.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -556,10 +586,14 @@ impl Cloud {
         .ok_or(CloudError::Stopped)?
     }
 
-    /// Pauses, resumes or cancels the rollout `name`; false when it was already so. In a
-    /// group (`Cloud::spawn_in_group`, feature `postgres`) the control is asked of the
-    /// lease's holder, which applies it in its next round: true whenever the rollout
-    /// exists, and its effect shows in the statuses reported after.
+    /// Pauses, resumes or cancels the rollout `name`; false when that changes nothing:
+    /// pausing a rollout that is not running, resuming one that is running or
+    /// cancelled, cancelling one cancelled already (see `RolloutState::paused`,
+    /// `resumed` and `cancelled`). In a group (`Cloud::spawn_in_group`, feature
+    /// `postgres`) the control is asked of the lease's holder, which applies it in its
+    /// next round, and its effect shows in the statuses reported after; it is judged
+    /// from the rollout's state in the database after the controls asked before it and
+    /// not applied yet, which the holder applies first, in the order they were asked.
     ///
     /// # Errors
     /// [`CloudError::NoRollout`], [`CloudError::Stopped`].

@@ -695,19 +695,14 @@ impl Member {
                 let _ = done.send(self.follow(name, plan).await);
             }
             Command::Control(name, control, done) => {
-                let control = match control {
-                    RolloutControl::Pause => "pause",
-                    RolloutControl::Resume => "resume",
-                    RolloutControl::Cancel => "cancel",
-                };
                 let asked = name.clone();
                 let result = self
                     .store
                     .transaction(move |tx| pg::ask_control(tx, &asked, control))
                     .await;
                 let _ = done.send(match result {
-                    Ok(true) => Ok(true),
-                    Ok(false) => Err(CloudError::NoRollout(name)),
+                    Ok(Some(changes)) => Ok(changes),
+                    Ok(None) => Err(CloudError::NoRollout(name)),
                     Err(e) => Err(CloudError::Save(e)),
                 });
             }
@@ -916,14 +911,15 @@ fn lead(
 ) -> Result<LeadRound, Failure> {
     // The controls asked of any process.
     let names: Vec<String> = rollouts.iter().map(|(name, _)| name.clone()).collect();
-    for (name, control) in pg::take_controls(tx, &names)? {
+    for (name, controls) in pg::take_controls(tx, &names)? {
         if let Some((_, rollout)) = rollouts.iter_mut().find(|(n, _)| *n == name) {
-            match control.as_str() {
-                "pause" => rollout.pause(),
-                "resume" => rollout.resume(),
-                "cancel" => rollout.cancel(now),
-                _ => false,
-            };
+            for control in controls {
+                match control {
+                    RolloutControl::Pause => rollout.pause(),
+                    RolloutControl::Resume => rollout.resume(),
+                    RolloutControl::Cancel => rollout.cancel(now),
+                };
+            }
         }
     }
     // The tasks that ended, whichever process handled their last message: since the

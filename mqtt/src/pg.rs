@@ -50,6 +50,7 @@ use dji_cloud_ota::tracker::Tracker;
 use dji_cloud_ota::tracker::{Counters, TaskKey, TaskRecord, TrackerConfig, TrackerSnapshot};
 use postgres::{Client, Config, GenericClient, NoTls, Row, Transaction};
 
+use crate::cloud::RolloutControl;
 use crate::rows::{DEVICE_COLUMNS, DeviceRow, DeviceValues, json, parse_state};
 use crate::sqlite::SavedRollout;
 use crate::store::{Commit, Store, StoreError};
@@ -1138,11 +1139,12 @@ pub(crate) fn release_lease(
     Ok(())
 }
 
-/// The controls asked of the rollouts `names` and not yet applied, cleared.
+/// The controls asked of the rollouts `names` and not yet applied, in the order they
+/// were asked, cleared.
 pub(crate) fn take_controls(
     tx: &mut Transaction<'_>,
     names: &[String],
-) -> Result<Vec<(String, String)>, Failure> {
+) -> Result<Vec<(String, Vec<RolloutControl>)>, Failure> {
     let rows = tx.query(
         "WITH asked AS (
             SELECT name, control FROM ota_rollouts
@@ -1152,23 +1154,54 @@ pub(crate) fn take_controls(
          SELECT name, control FROM asked",
         &[&names],
     )?;
-    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), controls(row.get(1))))
+        .collect())
 }
 
-/// Asks the rollout `name` for a control (`pause`, `resume`, `cancel`), which the
-/// process that starts its tasks applies; false when no rollout has that name.
+/// The controls of a `control` column: their names, separated by commas.
+fn controls(column: &str) -> Vec<RolloutControl> {
+    column
+        .split(',')
+        .filter_map(RolloutControl::parse)
+        .collect()
+}
+
+/// Asks the rollout `name` for `control`, which the process that starts its tasks
+/// applies after the controls asked before it: `None` when no rollout has that name,
+/// false when the control would change nothing, judged from the rollout's state with
+/// those controls applied (a resume after a pause asked and not applied yet changes
+/// something; a second cancel does not), and then not kept.
 pub(crate) fn ask_control(
     tx: &mut Transaction<'_>,
     name: &str,
-    control: &str,
-) -> Result<bool, Failure> {
-    // A cancel asked and not yet applied stays: nothing asked after it undoes it.
-    let n = tx.execute(
-        "UPDATE ota_rollouts SET control = CASE WHEN control = 'cancel' THEN control ELSE $2 END
+    control: RolloutControl,
+) -> Result<Option<bool>, Failure> {
+    let Some(row) = tx.query_opt(
+        "SELECT state, control FROM ota_rollouts WHERE name = $1 FOR UPDATE",
+        &[&name],
+    )?
+    else {
+        return Ok(None);
+    };
+    let state: &str = row.get(0);
+    let state = parse_state(state)
+        .ok_or_else(|| Failure::Reason(format!("rollout {name:?}: {state:?}")))?;
+    let asked: Option<&str> = row.get(1);
+    let now = controls(asked.unwrap_or_default())
+        .into_iter()
+        .fold(state, |state, c| c.from(state).unwrap_or(state));
+    if control.from(now).is_none() {
+        return Ok(Some(false));
+    }
+    tx.execute(
+        "UPDATE ota_rollouts SET control = CASE WHEN control IS NULL THEN $2
+            ELSE control || ',' || $2 END
          WHERE name = $1",
-        &[&name, &control],
+        &[&name, &control.as_str()],
     )?;
-    Ok(n == 1)
+    Ok(Some(true))
 }
 
 /// Reads the rollout `name`, as [`Store::load_rollout`] does, in `tx`.

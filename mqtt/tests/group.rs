@@ -331,15 +331,34 @@ async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
     );
 
     // Any process asks a control of the rollout, which the lease's holder applies; an
-    // unknown rollout is refused.
+    // unknown rollout is refused. A control that would change nothing is answered
+    // false, as by one process alone, whether the cancel before it has been applied
+    // yet or not.
     let alive = (leader + 1) % 3;
-    assert!(
-        members[alive]
-            .cloud
-            .control("release", RolloutControl::Cancel)
-            .await
-            .unwrap()
-    );
+    let other = (leader + 2) % 3;
+    let control = |member: usize, control: RolloutControl| {
+        let cloud = members[member].cloud.clone();
+        async move { cloud.control("release", control).await.unwrap() }
+    };
+    // The rollout has ended, running: a pause holds it, a second changes nothing, a
+    // resume starts it again, whether the holder has applied the pause yet or not.
+    for (member, asked, changes) in [
+        (alive, RolloutControl::Pause, true),
+        (other, RolloutControl::Pause, false),
+        (alive, RolloutControl::Resume, true),
+        (alive, RolloutControl::Resume, false),
+    ] {
+        assert_eq!(control(member, asked).await, changes, "{asked:?}");
+    }
+    assert!(control(alive, RolloutControl::Cancel).await);
+    for (member, asked) in [
+        (alive, RolloutControl::Cancel),
+        (other, RolloutControl::Cancel),
+        (alive, RolloutControl::Resume),
+        (other, RolloutControl::Pause),
+    ] {
+        assert!(!control(member, asked).await, "{asked:?} after a cancel");
+    }
     let applied = Instant::now() + Duration::from_secs(5);
     loop {
         let state = store
@@ -358,6 +377,7 @@ async fn three_processes_share_a_rollout_and_the_leader_killed_is_taken_over() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(!control(alive, RolloutControl::Cancel).await);
     assert!(
         members[alive]
             .cloud

@@ -356,6 +356,33 @@ impl RolloutState {
             RolloutState::Cancelled => "cancelled",
         }
     }
+
+    /// The state [`Rollout::pause`] leads to from this one: `paused` from `running`,
+    /// `None` (nothing changes) from any other.
+    pub const fn paused(self) -> Option<RolloutState> {
+        match self {
+            RolloutState::Running => Some(RolloutState::Paused),
+            _ => None,
+        }
+    }
+
+    /// The state [`Rollout::resume`] leads to from this one: `running` from `paused`
+    /// or `aborted`, `None` (nothing changes) from `running` or `cancelled`.
+    pub const fn resumed(self) -> Option<RolloutState> {
+        match self {
+            RolloutState::Paused | RolloutState::Aborted => Some(RolloutState::Running),
+            _ => None,
+        }
+    }
+
+    /// The state [`Rollout::cancel`] leads to from this one: `cancelled`, or `None`
+    /// when it is cancelled already.
+    pub const fn cancelled(self) -> Option<RolloutState> {
+        match self {
+            RolloutState::Cancelled => None,
+            _ => Some(RolloutState::Cancelled),
+        }
+    }
 }
 
 impl fmt::Display for RolloutState {
@@ -1124,10 +1151,10 @@ impl Rollout {
     /// No new start until [`Rollout::resume`]; the tasks in flight go on. False when
     /// the rollout was not running.
     pub fn pause(&mut self) -> bool {
-        if self.state != RolloutState::Running {
+        let Some(next) = self.state.paused() else {
             return false;
-        }
-        self.state = RolloutState::Paused;
+        };
+        self.state = next;
         self.header_changed = true;
         true
     }
@@ -1136,12 +1163,13 @@ impl Rollout {
     /// finished so far no longer count toward the threshold. False when the rollout
     /// was running or cancelled.
     pub fn resume(&mut self) -> bool {
-        match self.state {
-            RolloutState::Paused => {}
-            RolloutState::Aborted => self.threshold_base = self.finished,
-            RolloutState::Running | RolloutState::Cancelled => return false,
+        let Some(next) = self.state.resumed() else {
+            return false;
+        };
+        if self.state == RolloutState::Aborted {
+            self.threshold_base = self.finished;
         }
-        self.state = RolloutState::Running;
+        self.state = next;
         self.header_changed = true;
         true
     }
@@ -1150,10 +1178,10 @@ impl Rollout {
     /// on to their end (the protocol cannot stop an upgrade), and one that would be
     /// tried again is cancelled instead. False when already cancelled.
     pub fn cancel(&mut self, now_ms: u64) -> bool {
-        if self.state == RolloutState::Cancelled {
+        let Some(next) = self.state.cancelled() else {
             return false;
-        }
-        self.state = RolloutState::Cancelled;
+        };
+        self.state = next;
         self.header_changed = true;
         for d in 0..self.devices.len() {
             if self.devices[d].outcome == Outcome::Waiting {
