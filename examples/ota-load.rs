@@ -96,6 +96,11 @@ struct Cli {
     /// in flight to a client.
     #[arg(long, value_name = "N", default_value_t = 16)]
     commit_at_once: usize,
+    /// Cloud role: awaits each start before asking the next (a commit each, with
+    /// --state), where by default every start is asked at once and the starts that
+    /// wait together share a commit.
+    #[arg(long)]
+    one_by_one: bool,
 }
 
 #[tokio::main]
@@ -221,12 +226,28 @@ async fn cloud(cli: &Cli, gateways: Vec<Serial>) -> u8 {
         }
     }
     let began = StdInstant::now();
+    // Every task asked for at once, as a server starting a fleet's tasks would: the
+    // starts that wait together share a commit. One by one, each waits for its own.
+    let mut starting = tokio::task::JoinSet::new();
     for gateway in &gateways {
         // Each dock's aircraft has a serial of its own, as real ones do: a device's
         // state is pushed on its serial's topic.
         let mut firmware = cli.firmware.clone();
         firmware.device = format!("{gateway}UAV");
-        if let Err(e) = cloud.start(gateway.clone(), firmware.devices()).await {
+        let (cloud, gateway) = (cloud.clone(), gateway.clone());
+        starting.spawn(async move { cloud.start(gateway, firmware.devices()).await });
+        if cli.one_by_one {
+            // Awaited before the next is asked.
+            if let Some(started) = starting.join_next().await {
+                if let Err(e) = started.expect("a start does not panic") {
+                    eprintln!("ota-load: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    }
+    while let Some(started) = starting.join_next().await {
+        if let Err(e) = started.expect("a start does not panic") {
             eprintln!("ota-load: {e}");
             return EXIT_USAGE;
         }

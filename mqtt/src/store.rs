@@ -154,6 +154,38 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The same error again, for a second caller it concerns (the starts that shared
+    /// a failed commit): the system's and the JSON reader's errors are made again
+    /// from their kind and message.
+    pub(crate) fn again(&self) -> Self {
+        match self {
+            StoreError::NoRollouts => StoreError::NoRollouts,
+            StoreError::Io { path, source } => StoreError::Io {
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            StoreError::Database { path, reason } => StoreError::Database {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            StoreError::Server { server, reason } => StoreError::Server {
+                server: server.clone(),
+                reason: reason.clone(),
+            },
+            StoreError::NewerSchema { path, found, known } => StoreError::NewerSchema {
+                path: path.clone(),
+                found: *found,
+                known: *known,
+            },
+            StoreError::Corrupt { path, source } => StoreError::Corrupt {
+                path: path.clone(),
+                source: serde::de::Error::custom(source.to_string()),
+            },
+        }
+    }
+}
+
 /// A tracker's state in one JSON file, replaced atomically.
 ///
 /// `save` writes the new state to a temporary file beside it (`PATH.tmp`), syncs it to

@@ -8,6 +8,8 @@ mod temp_dir;
 #[path = "../../tests/support/test_broker.rs"]
 mod test_broker;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dji_cloud_ota::rollout::{Firmware, FleetDevice, Policy, Rollout, RolloutPlan, Verdict};
@@ -1318,6 +1320,156 @@ async fn messages_waiting_up_to_commit_at_once_are_committed_without_the_delay()
     // A commit for each event: each was sent once the one before was reported.
     let status = cloud.status().await.unwrap();
     assert!(status.counters.saves - saves_before >= 3, "{status:?}");
+    cloud.close().await;
+    agent.close().await;
+}
+
+/// A store that counts its commits and saves, and fails them while `failing` is set;
+/// otherwise `inner`.
+struct CountingStore<S> {
+    inner: S,
+    commits: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+}
+
+impl<S: Store> CountingStore<S> {
+    fn written(&self) -> Result<(), StoreError> {
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Database {
+                path: "counting.db".into(),
+                reason: "disk full".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store> Store for CountingStore<S> {
+    fn load(&self) -> Result<Option<dji_cloud_ota::tracker::TrackerSnapshot>, StoreError> {
+        self.inner.load()
+    }
+
+    fn save(&self, snapshot: &dji_cloud_ota::tracker::TrackerSnapshot) -> Result<(), StoreError> {
+        self.written()?;
+        self.inner.save(snapshot)
+    }
+
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        self.written()?;
+        self.inner.commit(commit)
+    }
+
+    fn load_rollout(&self, name: &str) -> Result<Option<SavedRollout>, StoreError> {
+        self.inner.load_rollout(name)
+    }
+
+    fn create_rollout(
+        &self,
+        name: &str,
+        plan: &RolloutPlan,
+        rollout: &Rollout,
+    ) -> Result<(), StoreError> {
+        self.inner.create_rollout(name, plan, rollout)
+    }
+}
+
+/// Starts asked at once (a server starting a fleet's tasks from many callers, say)
+/// share commits, each still saved before its request is published; a commit that
+/// fails sends none of the starts it held, and answers each with the error.
+#[tokio::test]
+async fn starts_asked_together_share_a_commit_and_one_that_fails_sends_none() {
+    let broker = broker();
+    let dir = TempDir::new("startsbatch");
+    let docks: Vec<Serial> = (0..100)
+        .map(|i| Serial::new(&format!("{}D{i:03}", name("batch"))).unwrap())
+        .collect();
+    let (agent, mut agent_events) = connected_agent(&broker, docks.clone()).await;
+    let commits = Arc::new(AtomicUsize::new(0));
+    let failing = Arc::new(AtomicBool::new(false));
+    let store = CountingStore {
+        inner: SqliteStore::open(dir.0.join("state.db")).unwrap(),
+        commits: commits.clone(),
+        failing: failing.clone(),
+    };
+    // No retry within the test: every request seen is a first one.
+    let tracker = TrackerConfig {
+        reply_timeout_ms: 600_000,
+        ..TrackerConfig::default()
+    };
+    let config = CloudConfig::new(mqtt(&broker, &format!("{}-cloud", docks[0])), tracker);
+    let (cloud, mut events) = Cloud::spawn(config, store).unwrap();
+    cloud_connected(&mut events).await;
+    let start_all = |gateways: &[Serial]| {
+        let handles: Vec<_> = gateways
+            .iter()
+            .map(|gateway| {
+                let (cloud, gateway) = (cloud.clone(), gateway.clone());
+                tokio::spawn(async move { cloud.start(gateway, vec![device()]).await })
+            })
+            .collect();
+        async move {
+            let mut results = Vec::new();
+            for handle in handles {
+                results.push(handle.await.unwrap());
+            }
+            results
+        }
+    };
+
+    // The store fails: every start is refused with its error, none is followed.
+    failing.store(true, Ordering::SeqCst);
+    for result in start_all(&docks[..50]).await {
+        match result {
+            Err(CloudError::Save(e)) => assert!(e.to_string().contains("disk full"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(cloud.status().await.unwrap().tasks.is_empty());
+
+    // The store works again: 100 starts asked at once, in a few commits.
+    failing.store(false, Ordering::SeqCst);
+    let before = commits.load(Ordering::SeqCst);
+    let started: Vec<_> = start_all(&docks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().task)
+        .collect();
+    let used = commits.load(Ordering::SeqCst) - before;
+    assert!(used <= 10, "{used} commits for 100 starts");
+    assert_eq!(cloud.status().await.unwrap().tasks.len(), 100);
+
+    // Each dock got the request of its task, once: nothing of the refused starts.
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen.push(TaskKey::of(&next_request(&mut agent_events).await));
+    }
+    seen.sort();
+    let mut want = started.clone();
+    want.sort();
+    assert_eq!(seen, want);
+    assert!(
+        timeout(Duration::from_millis(500), async {
+            loop {
+                if let Some(AgentEvent::Request(r)) = agent_events.next().await {
+                    return r;
+                }
+            }
+        })
+        .await
+        .is_err(),
+        "a request more"
+    );
+
+    // One start alone is saved before it returns, as before.
+    let before = commits.load(Ordering::SeqCst);
+    cloud.forget(started[0].clone()).await.unwrap();
+    let again = cloud.start(docks[0].clone(), vec![device()]).await.unwrap();
+    assert!(commits.load(Ordering::SeqCst) > before);
+    assert_eq!(
+        TaskKey::of(&next_request(&mut agent_events).await),
+        again.task
+    );
     cloud.close().await;
     agent.close().await;
 }
