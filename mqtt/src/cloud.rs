@@ -146,8 +146,8 @@ pub struct CloudConfig {
     /// sends nothing more until the commit, which then waits for the delay, and the
     /// messages come no faster than the limit each delay. Under a higher limit, a
     /// larger value makes fewer commits of more messages each: fewer syncs, which
-    /// counts on a disk whose sync is slow (LOAD.md: a commit costs about 0.35 ms of
-    /// CPU at 1,000 docks on a fast one). Below 1, taken as 1.
+    /// counts on a disk whose sync is slow, and CPU even on a fast one (LOAD.md: up
+    /// to 0.35 ms a commit at 1,000 docks). Below 1, taken as 1.
     pub commit_at_once: usize,
 }
 
@@ -547,8 +547,13 @@ impl Cloud {
     /// driver is busy) share one commit, up to 256: starting a fleet's tasks that way
     /// costs a few commits, where awaiting each start before asking the next costs
     /// one commit (and one sync to the disk) a task. Each is answered once the commit
-    /// holding it is done; if that commit fails, none of its starts is sent, and each
-    /// is answered with the error.
+    /// holding it is done, as it would be asked alone after the starts before it; if
+    /// that commit fails, none of its starts is sent, and each is answered with the
+    /// error. Thousands of tasks started in one instant make their docks report in
+    /// step, thousands of events at once: a rollout (`Cloud::rollout`) spreads the
+    /// starts within its limits of tasks in flight and starts per minute (LOAD.md:
+    /// 10,000 docks started at once, each reporting every 500 ms, were more than a
+    /// 2-core machine carried).
     ///
     /// ```no_run
     /// # async fn fleet(cloud: dji_cloud_ota_mqtt::Cloud, gateways: Vec<dji_cloud_ota::Serial>,
@@ -623,7 +628,8 @@ impl Cloud {
     /// not applied yet, which the holder applies first, in the order they were asked.
     ///
     /// # Errors
-    /// [`CloudError::NoRollout`], [`CloudError::Stopped`].
+    /// [`CloudError::NoRollout`], [`CloudError::Stopped`]; in a group,
+    /// [`CloudError::Save`] when the database could not be asked.
     pub async fn control(&self, name: &str, control: RolloutControl) -> Result<bool, CloudError> {
         ask(&self.commands, |tx| {
             Command::Control(name.to_string(), control, tx)
@@ -904,40 +910,72 @@ impl Driver {
 
     /// Starts the tasks of `starts` in the tracker, saves them in one commit, then
     /// publishes their requests and answers each. If the commit fails, none is sent:
-    /// each is forgotten and answered with the error.
+    /// each is forgotten and answered with the error. Each start is answered as if it
+    /// had been asked alone, after those before it: one the tracker refuses while
+    /// tasks of the batch wait for their commit (a second start on one gateway, or
+    /// one over the limit of tasks in flight) is tried again once they are committed,
+    /// or forgotten.
     fn start_all(&mut self, starts: Vec<(Message, Reply<Started>)>) {
-        let now = now_millis();
-        let mut begun = Vec::with_capacity(starts.len());
+        let mut batch = Vec::with_capacity(starts.len());
         for (request, done) in starts {
-            match self.tracker.start_request(request, now) {
+            let again = (!batch.is_empty()).then(|| request.clone());
+            let refused = match self.begin(request) {
                 Ok(started) => {
-                    // Queued before the request, so in place before its reply comes.
-                    if let Some(needs) = &mut self.needs {
-                        let delta = needs.started(&started.task, &started.request);
-                        self.subscriptions(delta);
-                    }
-                    begun.push((started, done));
+                    batch.push((started, done));
+                    continue;
                 }
+                Err(e) => e,
+            };
+            let result = match again {
+                Some(request) => {
+                    self.commit_starts(std::mem::take(&mut batch));
+                    self.begin(request)
+                }
+                None => Err(refused),
+            };
+            match result {
+                Ok(started) => batch.push((started, done)),
                 Err(e) => {
                     let _ = done.send(Err(e.into()));
                 }
             }
         }
-        if begun.is_empty() {
+        self.commit_starts(batch);
+    }
+
+    /// Starts `request` in the tracker, its subscriptions queued before its request,
+    /// so in place before its reply comes.
+    fn begin(&mut self, request: Message) -> Result<Started, StartError> {
+        let started = self.tracker.start_request(request, now_millis())?;
+        if let Some(needs) = &mut self.needs {
+            let delta = needs.started(&started.task, &started.request);
+            self.subscriptions(delta);
+        }
+        Ok(started)
+    }
+
+    /// Saves the tasks of `batch`, just started, in one commit, then publishes their
+    /// requests and answers each; if the commit fails, forgets each and answers each
+    /// with the error.
+    fn commit_starts(&mut self, batch: Vec<(Started, Reply<Started>)>) {
+        if batch.is_empty() {
             return;
         }
         if let Err(e) = self.try_save() {
-            for (started, done) in begun {
+            // A copy of the error to each but the last, which takes the error itself.
+            let mut errors: Vec<StoreError> = (1..batch.len()).map(|_| e.again()).collect();
+            errors.push(e);
+            for ((started, done), e) in batch.into_iter().zip(errors) {
                 self.tracker.forget(&started.task);
                 // Forgotten, it is among the ended tasks, and may have pushed one out.
                 self.watch_ended(&started.task);
-                let _ = done.send(Err(CloudError::Save(e.again())));
+                let _ = done.send(Err(CloudError::Save(e)));
             }
             return;
         }
         // What waited for a save (after a failed one) is saved with the tasks.
         self.release();
-        for (started, done) in begun {
+        for (started, done) in batch {
             self.probe.started(&self.tracker, &started.task);
             self.link.publish(&started.request);
             self.counters.published += 1;

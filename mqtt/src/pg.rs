@@ -113,6 +113,11 @@ const MIGRATIONS: &[&str] = &[
         holder text NOT NULL,
         expires_at timestamptz NOT NULL
     );",
+    // 3: a rollout's `control` holds every control asked and not applied yet, in the
+    // order asked, separated by commas, where it held one: a process of an earlier
+    // version, which would read one and drop the others, refuses the database.
+    "COMMENT ON COLUMN ota_rollouts.control IS
+        'the controls asked and not applied yet, in order, separated by commas';",
 ];
 
 /// The key of the advisory lock held while the schema is checked and brought up to
@@ -1172,14 +1177,15 @@ fn controls(column: &str) -> Vec<RolloutControl> {
 /// applies after the controls asked before it: `None` when no rollout has that name,
 /// false when the control would change nothing, judged from the rollout's state with
 /// those controls applied (a resume after a pause asked and not applied yet changes
-/// something; a second cancel does not), and then not kept.
+/// something; a second cancel does not), and then not kept. Controls that lead back
+/// to the row's state are dropped together, so that the list stays short.
 pub(crate) fn ask_control(
     tx: &mut Transaction<'_>,
     name: &str,
     control: RolloutControl,
 ) -> Result<Option<bool>, Failure> {
     let Some(row) = tx.query_opt(
-        "SELECT state, control FROM ota_rollouts WHERE name = $1 FOR UPDATE",
+        "SELECT state, control FROM ota_rollouts WHERE name = $1 FOR NO KEY UPDATE",
         &[&name],
     )?
     else {
@@ -1192,15 +1198,25 @@ pub(crate) fn ask_control(
     let now = controls(asked.unwrap_or_default())
         .into_iter()
         .fold(state, |state, c| c.from(state).unwrap_or(state));
-    if control.from(now).is_none() {
+    let Some(then) = control.from(now) else {
         return Ok(Some(false));
+    };
+    if then == state {
+        // Back where the row is: the controls asked would change nothing, and none
+        // has another effect (only a resume from `aborted` does, and no control leads
+        // back there).
+        tx.execute(
+            "UPDATE ota_rollouts SET control = NULL WHERE name = $1",
+            &[&name],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE ota_rollouts SET control = CASE WHEN control IS NULL THEN $2
+                ELSE control || ',' || $2 END
+             WHERE name = $1",
+            &[&name, &control.as_str()],
+        )?;
     }
-    tx.execute(
-        "UPDATE ota_rollouts SET control = CASE WHEN control IS NULL THEN $2
-            ELSE control || ',' || $2 END
-         WHERE name = $1",
-        &[&name, &control.as_str()],
-    )?;
     Ok(Some(true))
 }
 

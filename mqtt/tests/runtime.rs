@@ -1417,24 +1417,36 @@ async fn starts_asked_together_share_a_commit_and_one_that_fails_sends_none() {
         }
     };
 
-    // The store fails: every start is refused with its error, none is followed.
+    // The store fails: every start is refused with its error, none is followed; a
+    // second start on a gateway too, as it would be asked alone after the first one's
+    // failure (not refused for a task that was never saved).
     failing.store(true, Ordering::SeqCst);
-    for result in start_all(&docks[..50]).await {
+    let before = commits.load(Ordering::SeqCst);
+    let mut asked = docks[..50].to_vec();
+    asked.push(docks[0].clone());
+    for result in start_all(&asked).await {
         match result {
             Err(CloudError::Save(e)) => assert!(e.to_string().contains("disk full"), "{e}"),
             other => panic!("{other:?}"),
         }
     }
+    let used = commits.load(Ordering::SeqCst) - before;
+    assert!(used <= 10, "{used} commits tried for 51 starts");
     assert!(cloud.status().await.unwrap().tasks.is_empty());
 
-    // The store works again: 100 starts asked at once, in a few commits.
+    // The store works again: 100 starts asked at once, in a few commits; a second
+    // start on a gateway among them is refused for the first one's task, saved.
     failing.store(false, Ordering::SeqCst);
     let before = commits.load(Ordering::SeqCst);
-    let started: Vec<_> = start_all(&docks)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap().task)
-        .collect();
+    let mut asked = docks.clone();
+    asked.push(docks[1].clone());
+    let mut results = start_all(&asked).await;
+    let second = results.pop().unwrap();
+    let started: Vec<_> = results.into_iter().map(|r| r.unwrap().task).collect();
+    match second {
+        Err(CloudError::Start(StartError::GatewayBusy { task })) => assert_eq!(task, started[1]),
+        other => panic!("{other:?}"),
+    }
     let used = commits.load(Ordering::SeqCst) - before;
     assert!(used <= 10, "{used} commits for 100 starts");
     assert_eq!(cloud.status().await.unwrap().tasks.len(), 100);
@@ -1462,8 +1474,8 @@ async fn starts_asked_together_share_a_commit_and_one_that_fails_sends_none() {
     );
 
     // One start alone is saved before it returns, as before.
+    assert!(cloud.forget(started[0].clone()).await.unwrap());
     let before = commits.load(Ordering::SeqCst);
-    cloud.forget(started[0].clone()).await.unwrap();
     let again = cloud.start(docks[0].clone(), vec![device()]).await.unwrap();
     assert!(commits.load(Ordering::SeqCst) > before);
     assert_eq!(
