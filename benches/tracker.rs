@@ -7,6 +7,9 @@
 //! - `ota_progress`: `Tracker::handle` of one progress event that asks for a reply
 //!   (applied, answered, the task's silence deadline moved), of a task taken in turn
 //!   across the fleet;
+//! - `ota_progress_hot`: the same events, of the first 100 tasks only, whose states
+//!   stay in cache: the work of an event, apart from the cost of reaching a cold
+//!   task's state;
 //! - `state_push`: `Tracker::handle_state` of one aircraft's push (upgrading), routed to
 //!   its task, of a task taken in turn likewise. Each push is copied from a table made
 //!   beforehand, before it is timed, as the events are built: a server hands the tracker
@@ -37,6 +40,8 @@ use dji_cloud_ota::{
 /// A plausible "now": late 2023, in Unix milliseconds.
 const T0: u64 = 1_700_000_000_000;
 const FLEETS: [usize; 3] = [100, 1_000, 10_000];
+/// The tasks `ota_progress_hot` sends events to, whatever the fleet's size.
+const HOT: usize = 100;
 
 fn gateway(i: usize) -> Serial {
     Serial::new(&format!("4TADK{i:09}")).unwrap()
@@ -102,6 +107,38 @@ fn ota_progress(c: &mut Criterion) {
             )
         });
         // Every event was applied and answered, none set aside.
+        let counters = tracker.counters();
+        assert_eq!(counters.progress, counters.events_answered);
+        assert_eq!(counters.duplicates + counters.out_of_order, 0);
+    }
+    group.finish();
+}
+
+/// The events of `ota_progress`, on the first 100 tasks only, however many are in
+/// flight: what handling an event costs once its task's state is in cache, so that
+/// what the work itself gains with the fleet (a deeper queue of deadlines, a larger
+/// map) shows apart from what reaching a cold task's state costs.
+fn ota_progress_hot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ota_progress_hot");
+    for n in FLEETS {
+        let (mut tracker, requests) = fleet(n);
+        let mut count = 0u64;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter_batched(
+                || {
+                    count += 1;
+                    let event = OtaProgress::new(TaskStatus::InProgress)
+                        .with_progress(Step::DownloadFirmware, 50);
+                    let mut message = requests[turn(count, HOT)]
+                        .progress_event(event, true)
+                        .unwrap();
+                    message.timestamp = T0 + 1_000 + count;
+                    message
+                },
+                |message| tracker.handle(black_box(&message), message.timestamp),
+                BatchSize::SmallInput,
+            )
+        });
         let counters = tracker.counters();
         assert_eq!(counters.progress, counters.events_answered);
         assert_eq!(counters.duplicates + counters.out_of_order, 0);
@@ -198,6 +235,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(50);
-    targets = ota_progress, state_push, poll_nothing_due, next_deadline, task_lookup
+    targets = ota_progress, ota_progress_hot, state_push, poll_nothing_due, next_deadline, task_lookup
 }
 criterion_main!(benches);
