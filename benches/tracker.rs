@@ -85,7 +85,21 @@ fn turn(count: u64, n: usize) -> usize {
 }
 
 fn ota_progress(c: &mut Criterion) {
-    let mut group = c.benchmark_group("ota_progress");
+    progress_events(c, "ota_progress", |n| n);
+}
+
+/// The events of `ota_progress`, on the first 100 tasks only, however many are in
+/// flight: what handling an event costs once its task's state is in cache, so that
+/// what the work itself gains with the fleet (a deeper queue of deadlines, a larger
+/// map) shows apart from what reaching a cold task's state costs.
+fn ota_progress_hot(c: &mut Criterion) {
+    progress_events(c, "ota_progress_hot", |_| HOT);
+}
+
+/// The group `name`: progress events on the first `among(n)` tasks of a fleet of `n`,
+/// taken in turn.
+fn progress_events(c: &mut Criterion, name: &str, among: fn(usize) -> usize) {
+    let mut group = c.benchmark_group(name);
     for n in FLEETS {
         let (mut tracker, requests) = fleet(n);
         let mut count = 0u64;
@@ -95,7 +109,7 @@ fn ota_progress(c: &mut Criterion) {
                     count += 1;
                     let event = OtaProgress::new(TaskStatus::InProgress)
                         .with_progress(Step::DownloadFirmware, 50);
-                    let mut message = requests[turn(count, n)]
+                    let mut message = requests[turn(count, among(n))]
                         .progress_event(event, true)
                         .unwrap();
                     // Later than every event before it: applied, never out of order.
@@ -107,38 +121,6 @@ fn ota_progress(c: &mut Criterion) {
             )
         });
         // Every event was applied and answered, none set aside.
-        let counters = tracker.counters();
-        assert_eq!(counters.progress, counters.events_answered);
-        assert_eq!(counters.duplicates + counters.out_of_order, 0);
-    }
-    group.finish();
-}
-
-/// The events of `ota_progress`, on the first 100 tasks only, however many are in
-/// flight: what handling an event costs once its task's state is in cache, so that
-/// what the work itself gains with the fleet (a deeper queue of deadlines, a larger
-/// map) shows apart from what reaching a cold task's state costs.
-fn ota_progress_hot(c: &mut Criterion) {
-    let mut group = c.benchmark_group("ota_progress_hot");
-    for n in FLEETS {
-        let (mut tracker, requests) = fleet(n);
-        let mut count = 0u64;
-        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter_batched(
-                || {
-                    count += 1;
-                    let event = OtaProgress::new(TaskStatus::InProgress)
-                        .with_progress(Step::DownloadFirmware, 50);
-                    let mut message = requests[turn(count, HOT)]
-                        .progress_event(event, true)
-                        .unwrap();
-                    message.timestamp = T0 + 1_000 + count;
-                    message
-                },
-                |message| tracker.handle(black_box(&message), message.timestamp),
-                BatchSize::SmallInput,
-            )
-        });
         let counters = tracker.counters();
         assert_eq!(counters.progress, counters.events_answered);
         assert_eq!(counters.duplicates + counters.out_of_order, 0);

@@ -731,25 +731,52 @@ async fn the_topics_of_a_gateway_no_task_needs_are_unsubscribed_from() {
     agent.close().await;
 }
 
-/// A store that takes `delay` for every save and commit (a slow disk, a remote
-/// database), and otherwise is `inner`: every method delegates to it.
-struct SlowStore<S> {
+/// A store that is `inner` but for its saves and commits: each takes `delay` (a slow
+/// disk, a remote database), is counted in `commits`, and fails while `failing` is
+/// set. Every other method delegates to `inner`.
+struct TestStore<S> {
     inner: S,
     delay: Duration,
+    commits: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
 }
 
-impl<S: Store> Store for SlowStore<S> {
+impl<S: Store> TestStore<S> {
+    /// `inner`, each save and commit taking `delay`.
+    fn slow(inner: S, delay: Duration) -> Self {
+        Self {
+            inner,
+            delay,
+            commits: Arc::default(),
+            failing: Arc::default(),
+        }
+    }
+
+    fn written(&self) -> Result<(), StoreError> {
+        std::thread::sleep(self.delay);
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Database {
+                path: "test.db".into(),
+                reason: "disk full".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store> Store for TestStore<S> {
     fn load(&self) -> Result<Option<dji_cloud_ota::tracker::TrackerSnapshot>, StoreError> {
         self.inner.load()
     }
 
     fn save(&self, snapshot: &dji_cloud_ota::tracker::TrackerSnapshot) -> Result<(), StoreError> {
-        std::thread::sleep(self.delay);
+        self.written()?;
         self.inner.save(snapshot)
     }
 
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        std::thread::sleep(self.delay);
+        self.written()?;
         self.inner.commit(commit)
     }
 
@@ -825,10 +852,10 @@ async fn a_slow_store_slows_the_acknowledgements_and_never_fails_a_dock_that_ans
         retries: 0,
         ..TrackerConfig::default()
     };
-    let store = SlowStore {
-        inner: FileStore::new(dir.0.join("state.json")),
-        delay: Duration::from_millis(50),
-    };
+    let store = TestStore::slow(
+        FileStore::new(dir.0.join("state.json")),
+        Duration::from_millis(50),
+    );
     let config = CloudConfig::new(mqtt(&broker, &format!("{}-cloud", docks[0])), tracker);
     let (cloud, mut events) = Cloud::spawn(config, store).unwrap();
     cloud_connected(&mut events).await;
@@ -983,10 +1010,10 @@ async fn five_hundred_docks_behind_a_store_of_50_ms_a_commit_all_end_ok() {
     };
     // The tracker's defaults: a reply is awaited 3 s, then the request is sent again
     // (which the docks would count), at most twice.
-    let store = SlowStore {
-        inner: SqliteStore::open(dir.0.join("fleet.db")).unwrap(),
-        delay: Duration::from_millis(50),
-    };
+    let store = TestStore::slow(
+        SqliteStore::open(dir.0.join("fleet.db")).unwrap(),
+        Duration::from_millis(50),
+    );
     let config = CloudConfig::new(
         mqtt(&broker, &format!("{prefix}-cloud")),
         TrackerConfig::default(),
@@ -1324,56 +1351,6 @@ async fn messages_waiting_up_to_commit_at_once_are_committed_without_the_delay()
     agent.close().await;
 }
 
-/// A store that counts its commits and saves, and fails them while `failing` is set;
-/// otherwise `inner`.
-struct CountingStore<S> {
-    inner: S,
-    commits: Arc<AtomicUsize>,
-    failing: Arc<AtomicBool>,
-}
-
-impl<S: Store> CountingStore<S> {
-    fn written(&self) -> Result<(), StoreError> {
-        self.commits.fetch_add(1, Ordering::SeqCst);
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Database {
-                path: "counting.db".into(),
-                reason: "disk full".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl<S: Store> Store for CountingStore<S> {
-    fn load(&self) -> Result<Option<dji_cloud_ota::tracker::TrackerSnapshot>, StoreError> {
-        self.inner.load()
-    }
-
-    fn save(&self, snapshot: &dji_cloud_ota::tracker::TrackerSnapshot) -> Result<(), StoreError> {
-        self.written()?;
-        self.inner.save(snapshot)
-    }
-
-    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        self.written()?;
-        self.inner.commit(commit)
-    }
-
-    fn load_rollout(&self, name: &str) -> Result<Option<SavedRollout>, StoreError> {
-        self.inner.load_rollout(name)
-    }
-
-    fn create_rollout(
-        &self,
-        name: &str,
-        plan: &RolloutPlan,
-        rollout: &Rollout,
-    ) -> Result<(), StoreError> {
-        self.inner.create_rollout(name, plan, rollout)
-    }
-}
-
 /// Starts asked at once (a server starting a fleet's tasks from many callers, say)
 /// share commits, each still saved before its request is published; a commit that
 /// fails sends none of the starts it held, and answers each with the error.
@@ -1385,13 +1362,11 @@ async fn starts_asked_together_share_a_commit_and_one_that_fails_sends_none() {
         .map(|i| Serial::new(&format!("{}D{i:03}", name("batch"))).unwrap())
         .collect();
     let (agent, mut agent_events) = connected_agent(&broker, docks.clone()).await;
-    let commits = Arc::new(AtomicUsize::new(0));
-    let failing = Arc::new(AtomicBool::new(false));
-    let store = CountingStore {
-        inner: SqliteStore::open(dir.0.join("state.db")).unwrap(),
-        commits: commits.clone(),
-        failing: failing.clone(),
-    };
+    let store = TestStore::slow(
+        SqliteStore::open(dir.0.join("state.db")).unwrap(),
+        Duration::ZERO,
+    );
+    let (commits, failing) = (store.commits.clone(), store.failing.clone());
     // No retry within the test: every request seen is a first one.
     let tracker = TrackerConfig {
         reply_timeout_ms: 600_000,
