@@ -338,6 +338,15 @@ impl RolloutControl {
             .find(|c| c.as_str() == text)
     }
 
+    /// Applies it to `rollout` at `now_ms`; false when that changed nothing.
+    pub(crate) fn apply(self, rollout: &mut Rollout, now_ms: u64) -> bool {
+        match self {
+            RolloutControl::Pause => rollout.pause(),
+            RolloutControl::Resume => rollout.resume(),
+            RolloutControl::Cancel => rollout.cancel(now_ms),
+        }
+    }
+
     /// The state it leads a rollout in `state` to; `None` when it changes nothing.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) const fn from(self, state: RolloutState) -> Option<RolloutState> {
@@ -867,14 +876,7 @@ impl Driver {
             Command::Control(name, control, done) => {
                 let now = now_millis();
                 let result = match self.rollouts.iter_mut().find(|r| r.name == name) {
-                    Some(running) => {
-                        let rollout = &mut running.rollout;
-                        Ok(match control {
-                            RolloutControl::Pause => rollout.pause(),
-                            RolloutControl::Resume => rollout.resume(),
-                            RolloutControl::Cancel => rollout.cancel(now),
-                        })
-                    }
+                    Some(running) => Ok(control.apply(&mut running.rollout, now)),
                     None => Err(CloudError::NoRollout(name)),
                 };
                 self.end_batch();

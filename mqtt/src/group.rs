@@ -59,7 +59,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::cloud::{
     Cloud, CloudConfig, CloudCounters, CloudError, CloudEvent, CloudEvents, CloudStatus, Command,
-    DropNotice, RolloutControl, RolloutStatus,
+    DropNotice, RolloutStatus,
 };
 use crate::judging::{Judging, Took};
 use crate::link::{Arrival, Link, LinkEvent};
@@ -914,11 +914,7 @@ fn lead(
     for (name, controls) in pg::take_controls(tx, &names)? {
         if let Some((_, rollout)) = rollouts.iter_mut().find(|(n, _)| *n == name) {
             for control in controls {
-                match control {
-                    RolloutControl::Pause => rollout.pause(),
-                    RolloutControl::Resume => rollout.resume(),
-                    RolloutControl::Cancel => rollout.cancel(now),
-                };
+                control.apply(rollout, now);
             }
         }
     }
